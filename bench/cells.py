@@ -1,0 +1,405 @@
+"""Cells: one problem x one optimizer, a grid x seeds, as a results table.
+
+A sweep is one *cell* of a suite: (problem instance, optimizer) run by our
+implementation, by optax's, or by both. Each implementation's whole grid runs
+as one compiled program (`bench.engine`); hyperparameters that cannot be traced
+(booleans, strings, integers) split the grid into one program per value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+import json
+import numbers
+from typing import Any, Iterable, Mapping, Sequence
+
+import jax
+import numpy as np
+import pandas as pd
+
+import optimizers
+import problems
+from bench import engine, schedule
+from bench.errors import ConfigError
+
+TARGETS = tuple(10.0 ** -k for k in range(1, 9))
+PRIMARY_TARGET = 1e-6
+IMPLS = ("gdbench", "optax")
+DTYPES = ("float32", "float64")
+
+
+def target_column(target: float) -> str:
+    """`steps_to_1e-6` for 1e-6."""
+    return f"steps_to_{target:.0e}".replace("e-0", "e-").replace("e+0", "e+")
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def resolve_problem(problem: str | problems.Problem, problem_args: Mapping[str, Any] | None) -> problems.Problem:
+    if isinstance(problem, problems.Problem):
+        if problem_args:
+            raise ConfigError("problem_args", "give problem_args only with a problem name")
+        return problem
+    return problems.get(problem, **dict(problem_args or {}))
+
+
+def resolve_optimizer(optimizer: str | optimizers.OptimizerSpec) -> optimizers.OptimizerSpec:
+    if isinstance(optimizer, optimizers.OptimizerSpec):
+        return optimizer
+    return optimizers.get(optimizer)
+
+
+def expand_grid(spec: optimizers.OptimizerSpec, grid: Mapping[str, Sequence[Any]] | None) -> list[dict[str, Any]]:
+    """The cartesian product of the grid, in order; each entry a hyperparameter."""
+    grid = dict(grid or {})
+    for name, values in grid.items():
+        if name not in spec.defaults:
+            import difflib
+
+            close = difflib.get_close_matches(name, list(spec.defaults), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"grid.{name}", f"not a hyperparameter of {spec.name}{hint} (allowed: {', '.join(spec.defaults)})"
+            )
+        if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+            raise ConfigError(f"grid.{name}", f"must be a list of values, got {values!r}")
+        if len(list(values)) == 0:
+            raise ConfigError(f"grid.{name}", "must list at least one value")
+    names = list(grid)
+    return [dict(zip(names, combo)) for combo in itertools.product(*(list(grid[n]) for n in names))]
+
+
+def _traced(value: Any) -> bool:
+    """Floats become traced lanes of one program; anything else is static."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, numbers.Integral))
+
+
+def _static_key(config: Mapping[str, Any]) -> tuple:
+    return tuple(sorted((k, repr(v)) for k, v in config.items() if not _traced(v)))
+
+
+@contextlib.contextmanager
+def precision(dtype: str):
+    """float64 runs need JAX's 64-bit mode; it is switched on for them only."""
+    if dtype not in DTYPES:
+        raise ConfigError("dtype", f"must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    with jax.enable_x64(dtype == "float64"):
+        yield
+
+
+def devices_for(device: str | None) -> list:
+    """The devices of a platform ('cpu' or 'gpu'), or of JAX's default one."""
+    if device is None:
+        return jax.devices()
+    if device not in ("cpu", "gpu"):
+        raise ConfigError("device", f"must be 'cpu' or 'gpu', got {device!r}")
+    try:
+        return jax.devices(device)
+    except RuntimeError:
+        available = sorted({d.platform for d in jax.devices()} | {"cpu"})
+        raise ConfigError("device", f"{device!r} is not available on this machine (available: {', '.join(available)})") from None
+
+
+# --------------------------------------------------------------------------- cells
+
+
+@dataclasses.dataclass
+class Group:
+    """One program: the configurations sharing their static hyperparameters."""
+
+    impl: str
+    configs: list[dict[str, Any]]  # full hyperparameters (defaults merged) per config
+    config_ids: list[int]
+    program: engine.Program
+    times: list[float] = dataclasses.field(default_factory=list)
+    outputs: dict[str, np.ndarray] | None = None
+
+
+@dataclasses.dataclass
+class CellRun:
+    """A prepared cell: compiled programs for each implementation, ready to run."""
+
+    problem: problems.Problem
+    spec: optimizers.OptimizerSpec
+    swept: list[str]
+    seeds: list[int]
+    steps: int
+    dtype: str
+    targets: tuple[float, ...]
+    target: float
+    schedule: schedule.Schedule
+    record_path: bool
+    device_kind: str
+    groups: list[Group]
+    f_ref: float | None  # None: relative to the best loss reached (problem without f*)
+
+    def execute(self, f_ref: float | None = None) -> None:
+        """Runs every program once more (results only), e.g. with a new f_ref."""
+        with precision(self.dtype):
+            for g in self.groups:
+                g.outputs = g.program(f_ref)
+
+    def best_reached(self) -> float:
+        """The lowest finite loss any lane of this cell reached."""
+        best = [np.nanmin(np.where(np.isfinite(g.outputs["best_loss"]), g.outputs["best_loss"], np.nan))
+                for g in self.groups if np.isfinite(g.outputs["best_loss"]).any()]
+        return float(min(best)) if best else float("nan")
+
+    def time(self, repeats: int) -> None:
+        """Median-of-`repeats` timing, the programs interleaved (A B A B ...)."""
+        with precision(self.dtype):
+            for _ in range(repeats):
+                for g in self.groups:
+                    g.times.append(g.program.time())
+
+
+def prepare(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench", dtype="float32",
+            problem_args=None, targets=TARGETS, target=PRIMARY_TARGET, record_every=None,
+            record_path=None, device=None) -> CellRun:
+    """Validates the inputs and compiles the cell's programs (nothing run yet)."""
+    p = resolve_problem(problem, problem_args)
+    spec = resolve_optimizer(optimizer)
+    impls = IMPLS if impl == "both" else (impl,)
+    for i in impls:
+        if i not in IMPLS:
+            raise ConfigError("impl", f"must be one of gdbench, optax, both; got {impl!r}")
+    if "optax" in impls and spec.twin is None:
+        raise ConfigError("impl", f"{spec.name} has no optax twin")
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
+        raise ConfigError("steps", f"must be an integer >= 1, got {steps!r}")
+    seeds = list(seeds)
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0 for s in seeds):
+        raise ConfigError("seeds", f"must be a non-empty list of integers >= 0, got {seeds!r}")
+    targets = tuple(sorted((float(t) for t in targets), reverse=True))
+    if not targets or any(not 0 < t < 1 for t in targets):
+        raise ConfigError("targets", f"must be numbers in (0, 1), got {targets!r}")
+    if target not in targets:
+        raise ConfigError("target", f"must be one of the targets {targets!r}, got {target!r}")
+    try:
+        sched = schedule.make(int(steps), record_every)
+    except ValueError as e:
+        raise ConfigError("record_every", str(e)) from None
+    if record_path is None:
+        record_path = p.dim <= 3
+    devices = devices_for(device)
+
+    configs = expand_grid(spec, grid)
+    swept = list(dict(grid or {}))
+    extra = {}
+    if "f_min" in spec.needs and p.f_star is not None:
+        extra["f_min"] = float(p.f_star)
+    full = [{**spec.defaults, **extra, **c} for c in configs]
+    with precision(dtype):
+        np_dtype = np.dtype(dtype)
+        for c in full:  # concrete values: out-of-range ones fail here, before compiling
+            try:
+                spec.make(**c)
+            except ValueError as e:
+                raise ConfigError(f"grid ({spec.name})", str(e)) from None
+        by_static: dict[tuple, list[int]] = {}
+        for i, c in enumerate(full):
+            by_static.setdefault(_static_key(c), []).append(i)
+        f_ref = p.f_star
+        groups = []
+        keys = [jax.random.PRNGKey(s) for s in seeds]
+        starts = [jax.tree.map(np.asarray, p.init(k, np_dtype)) for k in keys]
+        for ids in by_static.values():
+            static = {k: v for k, v in full[ids[0]].items() if not _traced(v)}
+            traced_names = [k for k, v in full[ids[0]].items() if _traced(v)]
+            # lanes: configuration-major, seed-minor
+            hp = {n: np.repeat(np.asarray([full[i][n] for i in ids], np_dtype), len(seeds)) for n in traced_names}
+            x0 = jax.tree.map(lambda *xs: np.stack(xs * len(ids), axis=-1), *starts)
+            for i in impls:
+                factory = spec.make if i == "gdbench" else spec.baseline
+                make_tx = _tx_maker(factory, static)
+                cell = engine.Cell(
+                    loss_fn=_full_batch(p.fn),
+                    make_tx=make_tx,
+                    needs=frozenset(n for n in spec.needs if n != "f_min"),
+                    schedule=sched,
+                    record_path=bool(record_path),
+                    elementwise=spec.elementwise,
+                )
+                program = engine.compile_program(
+                    cell, x0, hp, p.data, np.asarray(targets), 0.0 if f_ref is None else f_ref, devices, np_dtype
+                )
+                groups.append(Group(i, [full[j] for j in ids], ids, program))
+    return CellRun(p, spec, swept, seeds, int(steps), dtype, targets, float(target), sched, bool(record_path),
+                   devices[0].device_kind, groups, f_ref)
+
+
+def _tx_maker(factory, static: Mapping[str, Any]):
+    def make_tx(hp):
+        return factory(**static, **hp)
+
+    return make_tx
+
+
+def _full_batch(fn):
+    def loss(x, data):
+        return fn(x, data, None)
+
+    return loss
+
+
+def run_cell(cell: CellRun, repeats: int = 5) -> CellRun:
+    """Runs a prepared cell: a first run, then `repeats` timed runs interleaved."""
+    cell.execute(cell.f_ref)
+    if cell.f_ref is None:  # no known optimum: relative to the best loss reached here
+        cell.execute(cell.best_reached())
+    cell.time(repeats)
+    return cell
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def tables(cell: CellRun, f_ref: float | None = None, run_id_start: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(runs, curves, paths) DataFrames of an executed cell; one runs row per lane."""
+    f_ref_value = cell.f_ref if cell.f_ref is not None else (f_ref if f_ref is not None else cell.best_reached())
+    f_ref_source = "f_star" if cell.f_ref is not None else "best_reached"
+    median = {g.impl: [] for g in cell.groups}
+    for g in cell.groups:
+        median[g.impl].append(float(np.median(g.times)) if g.times else float("nan"))
+    ratio = (np.nanmedian(median["gdbench"]) / np.nanmedian(median["optax"])
+             if "gdbench" in median and "optax" in median else float("nan"))
+    instance = problem_label(cell.problem)
+    points = cell.schedule.points()
+    rows, curves, paths = [], [], []
+    run_id = run_id_start
+    n_seeds = len(cell.seeds)
+    for g in cell.groups:
+        out = g.outputs
+        exec_s = float(np.median(g.times)) if g.times else float("nan")
+        step_time = exec_s / cell.steps
+        for lane in range(out["final_loss"].shape[-1]):
+            c, s = divmod(lane, n_seeds)
+            config = g.configs[c]
+            hits = out["hits"][:, lane]
+            first = {t: (float(h) if h >= 0 else float("inf")) for t, h in zip(cell.targets, hits)}
+            f0 = float(out["losses"][0, lane])
+            final = float(out["final_loss"][lane])
+            gap0 = f0 - f_ref_value
+            row = dict(
+                run_id=run_id,
+                problem=cell.problem.name,
+                instance=instance,
+                dim=cell.problem.dim,
+                optimizer=cell.spec.name,
+                impl=g.impl,
+                config_id=g.config_ids[c],
+                seed=cell.seeds[s],
+                **{name: config[name] for name in cell.swept},
+                hyperparams=json.dumps(_jsonable(config), sort_keys=True),
+                steps=cell.steps,
+                initial_loss=f0,
+                final_loss=final,
+                best_loss=float(out["best_loss"][lane]),
+                final_subopt=(final - f_ref_value) / gap0 if gap0 > 0 else float("nan"),
+                grad_norm=float(out["grad_norm"][lane]),
+                f_ref=f_ref_value,
+                f_ref_source=f_ref_source,
+                target=cell.target,
+                steps_to_target=first[cell.target],
+                time_to_target_s=first[cell.target] * step_time,
+                **{target_column(t): first[t] for t in cell.targets},
+                diverged=bool(out["diverged_step"][lane] >= 0),
+                diverged_step=int(out["diverged_step"][lane]),
+                step_time_s=step_time,
+                exec_s=exec_s,
+                compile_s=g.program.compile_s,
+                time_ratio_vs_optax=ratio,
+                lanes=out["final_loss"].shape[-1],
+                dtype=cell.dtype,
+                device=cell.device_kind,
+            )
+            rows.append(row)
+            curves.append(pd.DataFrame({"run_id": run_id, "step": points, "loss": out["losses"][:, lane]}))
+            if "path" in out:
+                leaves = [np.asarray(a)[..., lane].reshape(len(points), -1) for a in jax.tree.leaves(out["path"])]
+                coords = np.concatenate(leaves, axis=1)
+                paths.append(pd.DataFrame({
+                    "run_id": run_id,
+                    "step": np.repeat(points, coords.shape[1]),
+                    "coord": np.tile(np.arange(coords.shape[1]), len(points)),
+                    "value": coords.reshape(-1),
+                }))
+            run_id += 1
+    runs = pd.DataFrame(rows)
+    curves_df = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=["run_id", "step", "loss"])
+    paths_df = (pd.concat(paths, ignore_index=True) if paths
+                else pd.DataFrame({"run_id": pd.Series(dtype="int64"), "step": pd.Series(dtype="int64"),
+                                   "coord": pd.Series(dtype="int64"), "value": pd.Series(dtype="float64")}))
+    return runs, curves_df, paths_df
+
+
+def problem_label(p: problems.Problem) -> str:
+    """A readable instance name, e.g. 'rosenbrock(dim=10)'."""
+    args = ", ".join(f"{k}={v}" for k, v in p.args.items())
+    return f"{p.name}({args})"
+
+
+def _jsonable(config: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in config.items():
+        if isinstance(v, (bool, int, float, str)) or v is None:
+            out[k] = v
+        elif isinstance(v, numbers.Real):
+            out[k] = float(v)
+        else:
+            out[k] = repr(v)
+    return out
+
+
+# --------------------------------------------------------------------------- API
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepResult:
+    runs: pd.DataFrame
+    curves: pd.DataFrame
+    paths: pd.DataFrame
+
+
+def run_sweep(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench", dtype="float32",
+              problem_args=None, targets=TARGETS, target=PRIMARY_TARGET, record_every=None,
+              record_path=None, repeats=5, device=None) -> SweepResult:
+    """Like `sweep`, returning the runs, curves and paths tables together."""
+    cell = prepare(problem, optimizer, grid=grid, seeds=seeds, steps=steps, impl=impl, dtype=dtype,
+                   problem_args=problem_args, targets=targets, target=target, record_every=record_every,
+                   record_path=record_path, device=device)
+    run_cell(cell, repeats=repeats)
+    return SweepResult(*tables(cell))
+
+
+def sweep(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench", dtype="float32",
+          problem_args=None, targets=TARGETS, target=PRIMARY_TARGET, record_every=None,
+          record_path=None, repeats=5, device=None) -> pd.DataFrame:
+    """Runs one cell's grid x seeds as one compiled program; one row per trajectory.
+
+    Args:
+      problem: a registered problem name (with `problem_args`) or a `problems.Problem`.
+      optimizer: a registered optimizer name or an `optimizers.OptimizerSpec`.
+      grid: {hyperparameter: [values]}; the cartesian product is swept, the
+        other hyperparameters keep their defaults.
+      seeds: starting-point seeds; seed s starts at `p.init(jax.random.PRNGKey(s))`.
+      steps: updates per trajectory.
+      impl: "gdbench" (ours), "optax" (the twin) or "both" (timed interleaved;
+        each row then carries the time-per-step ratio ours / optax).
+      dtype: "float32" or "float64".
+      targets: relative suboptimality levels whose first-hit steps are recorded.
+      target: the primary target (steps_to_target, time_to_target_s).
+      record_every: store the loss every k steps instead of the default schedule.
+      record_path: store parameter paths (default: for dim <= 3).
+      repeats: timed executions; the median is the execution time.
+      device: "cpu", "gpu", or None for JAX's default.
+
+    Returns:
+      The runs table (columns documented in results/README.md).
+    """
+    return run_sweep(problem, optimizer, grid=grid, seeds=seeds, steps=steps, impl=impl, dtype=dtype,
+                     problem_args=problem_args, targets=targets, target=target, record_every=record_every,
+                     record_path=record_path, repeats=repeats, device=device).runs

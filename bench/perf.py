@@ -1,0 +1,333 @@
+"""Performance measurements of the engine, side by side with plain JAX code.
+
+    python -m bench.perf sweep     # 256-config Adam sweep of Rosenbrock-2D: (a), (b), (c)
+    python -m bench.perf large     # quadratic n = 1e6, 1e7: engine vs a bare scan
+    python -m bench.perf parity    # every optimizer: our time per step / optax's
+    python -m bench.perf all
+
+`sweep` compares, in optimizer-steps per second,
+  (a) a Python loop over a jitted optax step (one configuration at a time),
+  (b) `jit(vmap(scan))` of optax.adam storing every step's loss, default XLA settings,
+  (c) gdbench's engine as `bench.sweep` runs it (with its XLA:CPU settings).
+(b) and (c) run in separate processes, since (c)'s settings are process-wide,
+alternated (b c b c ...) over several rounds; each reports the median of its
+timed executions after compiling, and the medians over rounds are compared.
+(c)'s losses at its recorded steps and its first hits must equal (b)'s bit for bit.
+
+Results print as Markdown for results/PERFORMANCE.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+LR_RANGE = (1e-4, 1e-1)
+TARGETS = tuple(10.0 ** -k for k in range(1, 9))
+
+
+def _lrs(configs: int) -> np.ndarray:
+    return np.geomspace(*LR_RANGE, configs).astype(np.float32)
+
+
+def _median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+# ----------------------------------------------------------------------------- workers
+
+
+def worker_a(configs: int, steps: int, repeats: int) -> dict:
+    """(a): for each step, call a jitted optax.adam step from Python (one config)."""
+    import jax
+    import optax
+
+    import problems
+
+    p = problems.get("rosenbrock", dim=2)
+    lr = float(_lrs(configs)[configs // 2])
+    tx = optax.adam(lr)
+
+    @jax.jit
+    def step(x, state):
+        value, grad = jax.value_and_grad(p.loss)(x)
+        updates, state = tx.update(grad, state, x)
+        return optax.apply_updates(x, updates), state, value
+
+    x0 = p.init(jax.random.PRNGKey(0))
+    jax.block_until_ready(step(x0, tx.init(x0)))
+
+    def run():
+        x, state = x0, tx.init(x0)
+        for _ in range(steps):
+            x, state, value = step(x, state)
+        jax.block_until_ready(x)
+
+    seconds = _median_time(run, repeats)
+    return {"steps_per_s": steps / seconds, "seconds": seconds, "steps": steps, "configs": 1}
+
+
+def worker_b(configs: int, steps: int, repeats: int, out: str) -> dict:
+    """(b): jit(vmap(scan)) of optax.adam, every step's loss stored, as a user writes it."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    import problems
+
+    p = problems.get("rosenbrock", dim=2)
+    x0 = p.init(jax.random.PRNGKey(0))
+
+    def trajectory(lr):
+        tx = optax.adam(lr)
+
+        def body(carry, _):
+            x, state = carry
+            value, grad = jax.value_and_grad(p.loss)(x)
+            updates, state = tx.update(grad, state, x)
+            return (optax.apply_updates(x, updates), state), value
+
+        (x, _), losses = jax.lax.scan(body, (x0, tx.init(x0)), None, length=steps)
+        return x, jnp.append(losses, p.loss(x))
+
+    lrs = jnp.asarray(_lrs(configs))
+    start = time.perf_counter()
+    compiled = jax.jit(jax.vmap(trajectory)).lower(lrs).compile()
+    compile_s = time.perf_counter() - start
+    result = jax.block_until_ready(compiled(lrs))
+    seconds = _median_time(lambda: jax.block_until_ready(compiled(lrs)), repeats)
+    np.savez(out, x=np.asarray(result[0]), losses=np.asarray(result[1]))
+    return {"steps_per_s": configs * steps / seconds, "seconds": seconds, "compile_s": compile_s,
+            "xla_flags": os.environ.get("XLA_FLAGS", "")}
+
+
+def worker_c(configs: int, steps: int, repeats: int, out: str, impl: str) -> dict:
+    """(c): the engine, through bench.cells as bench.sweep and gdbench run use it."""
+    import bench  # noqa: F401  (applies gdbench's XLA settings before JAX starts)
+    from bench import cells
+
+    cell = cells.prepare("rosenbrock", "adam", problem_args={"dim": 2},
+                         grid={"learning_rate": [float(v) for v in _lrs(configs)]}, seeds=[0], steps=steps,
+                         impl=impl, record_path=False)
+    cells.run_cell(cell, repeats=repeats)
+    (group,) = cell.groups
+    seconds = float(np.median(group.times))
+    np.savez(out, losses=group.outputs["losses"].T, hits=group.outputs["hits"].T,
+             points=cell.schedule.points())
+    return {"steps_per_s": configs * steps / seconds, "seconds": seconds, "compile_s": group.program.compile_s,
+            "xla_flags": os.environ.get("XLA_FLAGS", ""), "devices": len(group.program.mesh.devices.flat)}
+
+
+def _spawn(kind: str, args: argparse.Namespace, out: str, tuned: bool, impl: str = "optax") -> dict:
+    env = dict(os.environ)
+    if not tuned:
+        env["GDBENCH_XLA_TUNING"] = "0"
+        env.pop("XLA_FLAGS", None)
+    cmd = [sys.executable, "-m", "bench.perf", "_worker", kind, "--configs", str(args.configs), "--steps",
+           str(args.steps), "--repeats", str(args.repeats), "--out", out, "--impl", impl]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def first_hits(losses: np.ndarray) -> np.ndarray:
+    """First-hit steps of the target ladder from every step's loss (relative to f* = 0)."""
+    f0 = losses[:, :1]
+    out = np.full((losses.shape[0], len(TARGETS)), -1)
+    for k, tau in enumerate(TARGETS):
+        below = losses <= np.float32(tau) * f0
+        out[:, k] = np.where(below.any(axis=1), below.argmax(axis=1), -1)
+    return out
+
+
+def _rates(rounds: list[dict]) -> str:
+    return ", ".join(f"{r['steps_per_s']:.3g}" for r in rounds)
+
+
+def sweep(args: argparse.Namespace) -> str:
+    a = worker_a(args.configs, min(args.steps, 2000), 3)
+    rounds = {"b": [], "c": [], "c_ours": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(args.rounds):
+            rounds["b"].append(_spawn("b", args, f"{tmp}/b.npz", tuned=False))
+            rounds["c"].append(_spawn("c", args, f"{tmp}/c.npz", tuned=True, impl="optax"))
+            rounds["c_ours"].append(_spawn("c", args, f"{tmp}/c_ours.npz", tuned=True, impl="gdbench"))
+        b, c, c_ours = (np.load(f"{tmp}/{n}.npz") for n in ("b", "c", "c_ours"))
+        pts = c["points"]
+        identical = {
+            "losses": bool(np.array_equal(c["losses"], b["losses"][:, pts])),
+            "first_hits": bool(np.array_equal(c["hits"], first_hits(b["losses"]))),
+            "ours_losses": bool(np.array_equal(c_ours["losses"], b["losses"][:, pts])),
+        }
+    med = {k: float(np.median([r["steps_per_s"] for r in v])) for k, v in rounds.items()}
+    lines = [
+        f"### Sweep throughput: {args.configs}-configuration Adam sweep of Rosenbrock-2D, {args.steps:,} steps",
+        "",
+        f"`python -m bench.perf sweep --configs {args.configs} --steps {args.steps} --rounds {args.rounds}`",
+        "",
+        "| | optimizer-steps/s | vs (a) | vs (b) |",
+        "|---|---:|---:|---:|",
+        f"| (a) Python loop over a jitted optax step | {a['steps_per_s']:.3g} | 1 | |",
+        f"| (b) jit(vmap(scan(optax.adam))), every loss stored | {med['b']:.3g} | {med['b'] / a['steps_per_s']:.0f}x | 1 |",
+        f"| (c) gdbench engine, optax's Adam | {med['c']:.3g} | {med['c'] / a['steps_per_s']:.0f}x | {med['c'] / med['b']:.2f}x |",
+        f"| (c) gdbench engine, our Adam | {med['c_ours']:.3g} | {med['c_ours'] / a['steps_per_s']:.0f}x | {med['c_ours'] / med['b']:.2f}x |",
+        "",
+        f"Per-round (b): {_rates(rounds['b'])}; (c): {_rates(rounds['c'])}. "
+        f"Compile: (b) {rounds['b'][0]['compile_s']:.2f} s, (c) {rounds['c'][0]['compile_s']:.2f} s. "
+        f"(c) ran on {rounds['c'][0]['devices']} host devices.",
+        f"Bit-identical to (b): losses at the recorded steps {identical['losses']}, first hits {identical['first_hits']}, "
+        f"our Adam's losses {identical['ours_losses']}.",
+    ]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- large problems
+
+
+def large(args: argparse.Namespace) -> str:
+    """Time per step at n = 1e6, 1e7: the engine (losses recorded, first hits) vs a bare scan."""
+    import bench  # noqa: F401
+    import jax
+    import optax
+
+    import problems
+    from bench import cells
+
+    rows = []
+    for n in args.dims:
+        p = problems.get("quadratic", dim=int(n), condition_number=1e3, rotate=False)
+        steps = args.large_steps
+        tx = optax.adam(1e-3)
+        x0 = p.init(jax.random.PRNGKey(0))
+        data = jax.tree.map(lambda a: jax.numpy.asarray(a, np.float32), p.data)
+
+        def bare(x, data):
+            def body(carry, _):
+                x, state = carry
+                grad = jax.grad(lambda x: p.fn(x, data))(x)
+                updates, state = tx.update(grad, state, x)
+                return (optax.apply_updates(x, updates), state), None
+
+            (x, _), _ = jax.lax.scan(body, (x, tx.init(x)), None, length=steps)
+            return x
+
+        bare_c = jax.jit(bare, donate_argnums=()).lower(x0, data).compile()
+        jax.block_until_ready(bare_c(x0, data))
+        cell = cells.prepare(p, "adam", grid={"learning_rate": [1e-3]}, seeds=[0], steps=steps, impl="optax",
+                             record_path=False)
+        cell.execute()
+        (group,) = cell.groups
+        t_bare, t_engine = [], []
+        for _ in range(args.repeats):  # interleaved
+            start = time.perf_counter()
+            jax.block_until_ready(bare_c(x0, data))
+            t_bare.append(time.perf_counter() - start)
+            t_engine.append(group.program.time())
+        tb, te = np.median(t_bare) / steps, np.median(t_engine) / steps
+        rows.append(f"| {int(n):.0e} | {steps} | {tb * 1e3:.2f} | {te * 1e3:.2f} | {te / tb:.2f}x |")
+    return "\n".join([
+        "### Large problems: Adam on a diagonal quadratic, one trajectory",
+        "",
+        f"`python -m bench.perf large --dims {' '.join(f'{int(d):.0e}' for d in args.dims)} "
+        f"--large-steps {args.large_steps} --repeats {args.repeats}`",
+        "",
+        "| n | steps | bare scan ms/step | engine ms/step (losses + first hits) | ratio |",
+        "|---:|---:|---:|---:|---:|",
+        *rows,
+    ])
+
+
+# ----------------------------------------------------------------------------- parity
+
+
+def parity(args: argparse.Namespace) -> str:
+    """Per optimizer: our time per step over optax's, timed interleaved in one process."""
+    import bench  # noqa: F401
+
+    import optimizers
+    from bench import cells
+
+    rows = []
+    for name in optimizers.names():
+        spec = optimizers.get(name)
+        if spec.twin is None:
+            continue
+        lr = float(np.sqrt(np.prod(spec.search_space["learning_rate"][:2]))) if "learning_rate" in spec.search_space \
+            else spec.defaults.get("learning_rate")
+        lrs = [lr * f for f in np.geomspace(0.1, 1.0, args.parity_configs)]
+        cell = cells.prepare(args.parity_problem, name, problem_args=args.parity_args,
+                             grid={"learning_rate": lrs}, seeds=[0], steps=args.parity_steps, impl="both",
+                             record_path=False)
+        cell.execute()
+        cell.time(args.repeats)
+        ours = [g for g in cell.groups if g.impl == "gdbench"][0]
+        twin = [g for g in cell.groups if g.impl == "optax"][0]
+        ratios = np.asarray(ours.times) / np.asarray(twin.times)
+        rows.append((name, np.median(ours.times) / args.parity_steps, np.median(twin.times) / args.parity_steps,
+                     float(np.median(ratios)), float(np.percentile(ratios, 25)), float(np.percentile(ratios, 75))))
+    args_text = ",".join(f"{k}={v}" for k, v in args.parity_args.items())
+    lines = [
+        f"### Our optimizers vs optax's: time per step, {args.parity_problem}({args_text}), "
+        f"{args.parity_configs} configurations, {args.parity_steps:,} steps, {args.repeats} interleaved repeats",
+        "",
+        f"`python -m bench.perf parity --repeats {args.repeats}`",
+        "",
+        "| optimizer | ours us/step | optax us/step | median ratio | IQR |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, a, b, r, lo, hi in rows:
+        lines.append(f"| {name} | {a * 1e6:.2f} | {b * 1e6:.2f} | {r:.3f} | {lo:.3f}-{hi:.3f} |")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.perf")
+    p.add_argument("what", choices=["sweep", "large", "parity", "all", "_worker"])
+    p.add_argument("kind", nargs="?", help=argparse.SUPPRESS)
+    p.add_argument("--configs", type=int, default=256)
+    p.add_argument("--steps", type=int, default=10_000)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--dims", type=float, nargs="+", default=[1e6, 1e7])
+    p.add_argument("--large-steps", type=int, default=50)
+    p.add_argument("--parity-problem", default="quadratic")
+    p.add_argument("--parity-steps", type=int, default=2000)
+    p.add_argument("--parity-configs", type=int, default=16)
+    p.add_argument("--out", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--impl", default="optax", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    args.parity_args = {"dim": 1000, "condition_number": 1e3, "rotate": False}
+    if args.what == "_worker":
+        result = {"a": lambda: worker_a(args.configs, args.steps, args.repeats),
+                  "b": lambda: worker_b(args.configs, args.steps, args.repeats, args.out),
+                  "c": lambda: worker_c(args.configs, args.steps, args.repeats, args.out, args.impl)}[args.kind]()
+        print(json.dumps(result))
+        return 0
+    parts = []
+    if args.what in ("sweep", "all"):
+        parts.append(sweep(args))
+    if args.what in ("large", "all"):
+        parts.append(large(args))
+    if args.what in ("parity", "all"):
+        parts.append(parity(args))
+    print("\n\n".join(parts))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Runs a suite: every (problem, optimizer) cell, with progress, into a results folder."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+import optimizers
+import problems
+from bench import cells, results, summary
+from bench.suite import Suite
+
+
+@dataclasses.dataclass(frozen=True)
+class CellPlan:
+    problem_index: int
+    problem: problems.Problem
+    optimizer: str
+    impl: str  # "gdbench", "optax" or "both"
+
+
+def plan(suite: Suite) -> list[CellPlan]:
+    """The suite's cells in run order: problem by problem, optimizer by optimizer."""
+    out = []
+    for i, entry in enumerate(suite.problems):
+        p = problems.get(entry.name, **entry.args)
+        for name in suite.optimizers:
+            spec = optimizers.get(name)
+            impls = [m for m in suite.impls if m == "gdbench" or spec.twin is not None]
+            if impls:
+                out.append(CellPlan(i, p, name, "both" if len(impls) == 2 else impls[0]))
+    return out
+
+
+def _run_problem(suite: Suite, plans: list[CellPlan], on_done: Callable[[CellPlan], None], run_id: int):
+    """Runs one problem's cells; returns its tables. Without f*, the targets are
+    relative to the best loss any of its cells reached (a last run of each)."""
+    done = []
+    for c in plans:
+        prepared = cells.prepare(
+            c.problem, c.optimizer, grid=suite.grid_for(optimizers.get(c.optimizer)), seeds=suite.seeds,
+            steps=suite.steps, impl=c.impl, dtype=suite.dtype, targets=suite.targets, target=suite.target,
+            record_every=suite.record_every, record_path=suite.record_path, device=suite.device,
+        )
+        cells.run_cell(prepared, repeats=suite.repeats)
+        done.append(prepared)
+        on_done(c)
+    f_ref = None
+    if plans and plans[0].problem.f_star is None:
+        reached = [cell.best_reached() for cell in done]
+        f_ref = float(np.nanmin(reached)) if np.isfinite(reached).any() else float("nan")
+        for cell in done:
+            cell.execute(f_ref)
+    parts = {name: [] for name in results.TABLES}
+    for cell in done:
+        runs, curves, paths = cells.tables(cell, f_ref=f_ref, run_id_start=run_id)
+        run_id += len(runs)
+        for name, df in zip(results.TABLES, (runs, curves, paths)):
+            parts[name].append(df)
+    return {k: pd.concat(v, ignore_index=True) for k, v in parts.items()}, run_id
+
+
+def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress: bool = True,
+              console=None) -> Path:
+    """Runs every cell of a validated suite and writes its results folder."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    console = console or Console(stderr=True)
+    devices = cells.devices_for(suite.device)
+    todo_cells = plan(suite)
+    started = results.utc_now()
+    meta = {
+        "suite": suite.to_dict(),
+        "command": results.command_line(),
+        "versions": results.versions(),
+        "git": results.git_state(),
+        "device": results.device_info(devices),
+        "dtype": suite.dtype,
+        "started_utc": started.isoformat(),
+    }
+    folder = results.RunFolder(Path(out_root), f"{results.stamp(started)}-{suite.name}", meta)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("cells"),
+        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, disable=not show_progress,
+    )
+    all_runs = []
+    status = "complete"
+    wall = time.perf_counter()
+    try:
+        with progress:
+            task = progress.add_task("starting", total=len(todo_cells))
+            run_id = 0
+            for i in range(len(suite.problems)):
+                todo = [c for c in todo_cells if c.problem_index == i]
+                if not todo:
+                    continue
+
+                def advance(c: CellPlan, _todo=todo):
+                    progress.advance(task)
+                    nxt = _todo[_todo.index(c) + 1] if _todo.index(c) + 1 < len(_todo) else None
+                    if nxt:
+                        progress.update(task, description=f"{cells.problem_label(nxt.problem)} / {nxt.optimizer}")
+
+                progress.update(task, description=f"{cells.problem_label(todo[0].problem)} / {todo[0].optimizer}")
+                tables, run_id = _run_problem(suite, todo, advance, run_id)
+                folder.add(tables)
+                all_runs.append(tables["runs"])
+    except KeyboardInterrupt:
+        status = "interrupted"
+    runs = pd.concat(all_runs, ignore_index=True) if all_runs else pd.DataFrame()
+    text = summary.text(runs, suite, status)
+    path = folder.finish(status, text, {
+        "ended_utc": results.utc_now().isoformat(),
+        "wall_s": time.perf_counter() - wall,
+        "cells": len(todo_cells),
+    })
+    summary.show(runs, suite, status, console)
+    console.print(f"results: {path}")
+    if status == "interrupted":
+        raise KeyboardInterrupt
+    return path

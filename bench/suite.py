@@ -1,0 +1,337 @@
+"""Suites: a TOML file naming problems, optimizers, grids, seeds and steps.
+
+    name = "quick"
+    steps = 2000
+    seeds = [0, 1, 2]              # or a count: seeds = 3
+    dtype = "float32"
+    optimizers = "all"             # or a list of names
+    impls = ["gdbench", "optax"]
+    [grid]
+    learning_rate = { num = 8 }    # log-spaced over each optimizer's search space
+    # learning_rate = [1e-3, 1e-2] # or explicit values
+    [[problems]]
+    name = "rosenbrock"
+    args = { dim = 2 }
+
+Every key is checked before anything runs; a bad one raises `ConfigError`
+naming the file and the key, with a close match when there is one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import numbers
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+import optimizers
+import problems
+from bench import cells
+from bench.errors import ConfigError
+
+SUITES_PACKAGE = "bench.suites"
+TOP_KEYS = {
+    "name": "a string",
+    "description": "a string",
+    "steps": "an integer >= 1",
+    "seeds": "a list of integers >= 0, or a count",
+    "dtype": "'float32' or 'float64'",
+    "optimizers": "'all' or a list of optimizer names",
+    "impls": "a list of 'gdbench' and/or 'optax'",
+    "repeats": "an integer >= 1",
+    "targets": "a list of numbers in (0, 1)",
+    "target": "one of the targets",
+    "record_every": "an integer >= 1",
+    "record_path": "true or false",
+    "device": "'cpu' or 'gpu'",
+    "grid": "a table {hyperparameter = [values] or {num, low, high, scale}}",
+    "problems": "an array of tables [[problems]] with name and args",
+}
+PROBLEM_KEYS = {"name", "args"}
+RANGE_KEYS = {"num", "low", "high", "scale"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ProblemEntry:
+    name: str
+    args: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Suite:
+    """A validated suite. `grid` values are lists or {num, low, high, scale} ranges."""
+
+    name: str
+    source: str
+    problems: tuple[ProblemEntry, ...]
+    optimizers: tuple[str, ...]
+    grid: dict[str, Any]
+    steps: int = 2000
+    seeds: tuple[int, ...] = (0, 1, 2)
+    dtype: str = "float32"
+    impls: tuple[str, ...] = cells.IMPLS
+    repeats: int = 5
+    targets: tuple[float, ...] = cells.TARGETS
+    target: float = cells.PRIMARY_TARGET
+    record_every: int | None = None
+    record_path: bool | None = None
+    device: str | None = None
+    description: str = ""
+
+    def grid_for(self, spec: optimizers.OptimizerSpec) -> dict[str, list[Any]]:
+        """The grid's values for one optimizer (ranges resolved on its search space)."""
+        out = {}
+        for name, value in self.grid.items():
+            if isinstance(value, list):
+                out[name] = value
+                continue
+            low, high, scale = spec.search_space.get(name, (None, None, "log"))
+            low = value.get("low", low)
+            high = value.get("high", high)
+            scale = value.get("scale", scale)
+            if low is None or high is None:
+                raise ConfigError(f"{self.source}: grid.{name}",
+                                  f"{spec.name} has no search space for {name}; give low and high")
+            space = np.geomspace if scale == "log" else np.linspace
+            out[name] = [float(v) for v in space(low, high, value["num"])]
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["problems"] = [dataclasses.asdict(p) for p in self.problems]
+        return d
+
+
+def _where(source: str, key: str) -> str:
+    return f"{source}: {key}"
+
+
+def _unknown(source: str, key: str, allowed) -> ConfigError:
+    close = difflib.get_close_matches(key, list(allowed), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return ConfigError(_where(source, key), f"unknown key; {hint}(allowed: {', '.join(sorted(allowed))})")
+
+
+def _int(source, key, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(_where(source, key), f"must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _name_list(source, key, value, known, kind):
+    if value == "all":
+        return tuple(known)
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ConfigError(_where(source, key), f"must be 'all' or a non-empty list of {kind} names, got {value!r}")
+    for v in value:
+        if v not in known:
+            close = difflib.get_close_matches(v, list(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(_where(source, key), f"unknown {kind} {v!r}{hint}")
+    return tuple(value)
+
+
+def _grid(source: str, value) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(_where(source, "grid"), f"must be a table, got {value!r}")
+    out = {}
+    for name, spec in value.items():
+        key = f"grid.{name}"
+        if isinstance(spec, list):
+            if not spec:
+                raise ConfigError(_where(source, key), "must list at least one value")
+            for v in spec:
+                if not isinstance(v, (int, float, bool, str)):
+                    raise ConfigError(_where(source, key), f"values must be numbers, booleans or strings, got {v!r}")
+            out[name] = spec
+        elif isinstance(spec, dict):
+            for k in spec:
+                if k not in RANGE_KEYS:
+                    raise _unknown(source, f"{key}.{k}", RANGE_KEYS)
+            if "num" not in spec:
+                raise ConfigError(_where(source, key), "a range needs num (and optionally low, high, scale)")
+            _int(source, f"{key}.num", spec["num"], 1)
+            for k in ("low", "high"):
+                if k in spec and (isinstance(spec[k], bool) or not isinstance(spec[k], numbers.Real) or spec[k] <= 0):
+                    raise ConfigError(_where(source, f"{key}.{k}"), f"must be a number > 0, got {spec[k]!r}")
+            if spec.get("scale", "log") not in ("log", "linear"):
+                raise ConfigError(_where(source, f"{key}.scale"), f"must be 'log' or 'linear', got {spec['scale']!r}")
+            out[name] = dict(spec)
+        else:
+            raise ConfigError(_where(source, key), f"must be a list of values or a range table, got {spec!r}")
+    return out
+
+
+def _problems(source: str, value) -> tuple[ProblemEntry, ...]:
+    if not isinstance(value, list) or not value:
+        raise ConfigError(_where(source, "problems"), "must be a non-empty array of tables [[problems]]")
+    out = []
+    for i, entry in enumerate(value):
+        key = f"problems[{i}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(_where(source, key), f"must be a table with name and args, got {entry!r}")
+        for k in entry:
+            if k not in PROBLEM_KEYS:
+                raise _unknown(source, f"{key}.{k}", PROBLEM_KEYS)
+        name = entry.get("name")
+        if name not in problems.names():
+            close = difflib.get_close_matches(str(name), problems.names(), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(_where(source, f"{key}.name"), f"unknown problem {name!r}{hint}")
+        args = entry.get("args", {})
+        if not isinstance(args, dict):
+            raise ConfigError(_where(source, f"{key}.args"), f"must be a table, got {args!r}")
+        out.append(ProblemEntry(name, dict(args)))
+    return tuple(out)
+
+
+def parse(data: Mapping[str, Any], source: str) -> Suite:
+    """Validates a suite's table; errors name `source` and the key."""
+    for key in data:
+        if key not in TOP_KEYS:
+            raise _unknown(source, key, TOP_KEYS)
+    kw: dict[str, Any] = {}
+    name = data.get("name", Path(source).stem)
+    if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
+        raise ConfigError(_where(source, "name"), f"must be a name of letters, digits, - and _, got {name!r}")
+    if "description" in data:
+        if not isinstance(data["description"], str):
+            raise ConfigError(_where(source, "description"), "must be a string")
+        kw["description"] = data["description"]
+    if "steps" in data:
+        kw["steps"] = _int(source, "steps", data["steps"], 1)
+    if "repeats" in data:
+        kw["repeats"] = _int(source, "repeats", data["repeats"], 1)
+    if "seeds" in data:
+        seeds = data["seeds"]
+        if isinstance(seeds, int) and not isinstance(seeds, bool):
+            seeds = list(range(_int(source, "seeds", seeds, 1)))
+        if (not isinstance(seeds, list) or not seeds
+                or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds)):
+            raise ConfigError(_where(source, "seeds"), f"must be {TOP_KEYS['seeds']}, got {data['seeds']!r}")
+        kw["seeds"] = tuple(seeds)
+    if "dtype" in data:
+        if data["dtype"] not in cells.DTYPES:
+            raise ConfigError(_where(source, "dtype"), f"must be {TOP_KEYS['dtype']}, got {data['dtype']!r}")
+        kw["dtype"] = data["dtype"]
+    if "impls" in data:
+        impls = data["impls"]
+        if not isinstance(impls, list) or not impls or any(i not in cells.IMPLS for i in impls):
+            raise ConfigError(_where(source, "impls"), f"must be {TOP_KEYS['impls']}, got {impls!r}")
+        kw["impls"] = tuple(dict.fromkeys(impls))
+    if "targets" in data:
+        t = data["targets"]
+        if (not isinstance(t, list) or not t
+                or any(isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 < v < 1 for v in t)):
+            raise ConfigError(_where(source, "targets"), f"must be {TOP_KEYS['targets']}, got {t!r}")
+        kw["targets"] = tuple(sorted((float(v) for v in t), reverse=True))
+    targets = kw.get("targets", cells.TARGETS)
+    if "target" in data:
+        if data["target"] not in targets:
+            raise ConfigError(_where(source, "target"), f"must be one of the targets {list(targets)}, got {data['target']!r}")
+        kw["target"] = float(data["target"])
+    elif cells.PRIMARY_TARGET not in targets:
+        raise ConfigError(_where(source, "target"), f"the default target {cells.PRIMARY_TARGET} is not among the targets; set target")
+    if "record_every" in data:
+        kw["record_every"] = _int(source, "record_every", data["record_every"], 1)
+    if "record_path" in data:
+        if not isinstance(data["record_path"], bool):
+            raise ConfigError(_where(source, "record_path"), f"must be true or false, got {data['record_path']!r}")
+        kw["record_path"] = data["record_path"]
+    if "device" in data:
+        if data["device"] not in ("cpu", "gpu"):
+            raise ConfigError(_where(source, "device"), f"must be {TOP_KEYS['device']}, got {data['device']!r}")
+        kw["device"] = data["device"]
+    opts = _name_list(source, "optimizers", data.get("optimizers", "all"), optimizers.names(), "optimizer")
+    grid = _grid(source, data.get("grid", {}))
+    suite = Suite(name=name, source=source, problems=_problems(source, data.get("problems")),
+                  optimizers=opts, grid=grid, **kw)
+    check(suite)
+    return suite
+
+
+def check(suite: Suite) -> None:
+    """Checks what needs the registries: problem arguments, grid names and values."""
+    for i, entry in enumerate(suite.problems):
+        try:
+            problems.get(entry.name, **entry.args)
+        except ValueError as e:
+            raise ConfigError(_where(suite.source, f"problems[{i}].args"), str(e)) from None
+    for name in suite.optimizers:
+        spec = optimizers.get(name)
+        for hp in suite.grid:
+            if hp not in spec.defaults:
+                close = difflib.get_close_matches(hp, list(spec.defaults), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ConfigError(_where(suite.source, f"grid.{hp}"),
+                                  f"not a hyperparameter of {name}{hint} (allowed: {', '.join(spec.defaults)})")
+        for hp, values in suite.grid_for(spec).items():
+            for v in values:
+                try:
+                    spec.make(**{hp: v})
+                except ValueError as e:
+                    raise ConfigError(_where(suite.source, f"grid.{hp}"), str(e)) from None
+    if not suite.optimizers:
+        raise ConfigError(_where(suite.source, "optimizers"), "must name at least one optimizer")
+    if suite.device is not None:
+        try:
+            cells.devices_for(suite.device)
+        except ConfigError as e:
+            raise ConfigError(_where(suite.source, "device"), e.message) from None
+
+
+def load(path: str | Path) -> Suite:
+    """Reads and validates a suite file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(str(path), f"cannot read the suite file ({e.strerror})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(str(path), f"not valid TOML: {e}") from None
+    return parse(data, str(path))
+
+
+def builtin_names() -> list[str]:
+    return sorted(p.name[:-5] for p in resources.files(SUITES_PACKAGE).iterdir() if p.name.endswith(".toml"))
+
+
+def builtin(name: str) -> Suite:
+    """A suite shipped in bench/suites/ (quick, standard, full)."""
+    names = builtin_names()
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError("--suite", f"unknown suite {name!r}{hint} (known: {', '.join(names)})")
+    resource = resources.files(SUITES_PACKAGE) / f"{name}.toml"
+    data = tomllib.loads(resource.read_text())
+    return parse(data, f"bench/suites/{name}.toml")
+
+
+def override(suite: Suite, **changes: Any) -> Suite:
+    """The suite with command-line overrides applied (None: keep), re-validated."""
+    data = suite.to_dict()
+    data.pop("source")
+    for key, value in changes.items():
+        if value is not None:
+            data[key] = value
+    names = changes.get("problems")
+    if names is not None:  # a list of names: the suite's entries of those problems, defaults for the others
+        current = suite.to_dict()["problems"]
+        data["problems"] = [p for p in current if p["name"] in names] + [
+            {"name": n, "args": {}} for n in names if n not in {p["name"] for p in current}
+        ]
+    for key in ("seeds", "targets", "impls", "optimizers"):
+        if isinstance(data.get(key), tuple):
+            data[key] = list(data[key])
+    data = {k: v for k, v in data.items() if v is not None and not (k == "description" and v == "")}
+    return parse(data, suite.source)

@@ -1,0 +1,40 @@
+"""gdbench's optimizers: our own JAX implementations, each an optax.GradientTransformation.
+
+    import optimizers
+    optimizers.names()                       # sorted registered names
+    spec = optimizers.get("adam")            # unknown name -> ValueError with close matches
+    tx = spec.make(learning_rate=1e-3)       # ours
+    ref = spec.baseline(learning_rate=1e-3)  # optax's twin
+    optimizers.adam(learning_rate=1e-3)      # the factory, directly
+
+Importing the package registers every optimizer (each module registers its own).
+"""
+
+from optimizers.adabelief import adabelief
+from optimizers.adadelta import adadelta
+from optimizers.adagrad import adagrad
+from optimizers.adam import adam, adamw, nadam
+from optimizers.adamax import adamax
+from optimizers.amsgrad import amsgrad
+from optimizers.armijo import gd_armijo
+from optimizers.lion import lion
+from optimizers.polyak import polyak
+from optimizers.radam import radam
+from optimizers.registry import EXTRA_ARGS, OptimizerSpec, get, names, register, signature_defaults
+from optimizers.rmsprop import rmsprop
+from optimizers.schedules import (
+    constant_schedule,
+    cosine_decay_schedule,
+    exponential_decay,
+    warmup_cosine_decay_schedule,
+)
+from optimizers.sgd import gd, momentum, nesterov
+from optimizers.sign_sgd import sign_sgd
+from optimizers.yogi import yogi
+
+__all__ = [
+    "EXTRA_ARGS", "OptimizerSpec", "get", "names", "register", "signature_defaults",
+    "adabelief", "adadelta", "adagrad", "adam", "adamax", "adamw", "amsgrad", "gd", "gd_armijo",
+    "lion", "momentum", "nadam", "nesterov", "polyak", "radam", "rmsprop", "sign_sgd", "yogi",
+    "constant_schedule", "cosine_decay_schedule", "exponential_decay", "warmup_cosine_decay_schedule",
+]

@@ -1,0 +1,129 @@
+"""Checks of concrete hyperparameters, declared once per factory.
+
+    @check.hyperparameters(learning_rate=check.STEP_SIZE, b1=check.DECAY, nesterov=check.SWITCH)
+    def adam(...): ...
+
+Each failure is one ValueError naming the factory, the parameter, its value and
+the allowed range, e.g. ``adam: b1 must be in [0, 1), got 1.5``. Traced values
+(inside `jit`, `vmap`, or `optax.inject_hyperparams` under `jit`) cannot be
+checked and are not: the checks run when a factory is called, never in a step.
+The rules stay on the factory as `factory.rules` (tests and docs read them).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+INF = math.inf
+
+
+class Interval(NamedTuple):
+    """The numbers a hyperparameter may take.
+
+    Attributes:
+      low, high: the ends (may be infinite; an infinite end is always open).
+      low_closed, high_closed: whether each end is allowed.
+      schedule: whether a schedule (a callable of the step count) is allowed.
+      optional: whether None (the feature off) is allowed.
+      integer: whether only integers are allowed.
+    """
+
+    low: float
+    high: float
+    low_closed: bool = True
+    high_closed: bool = False
+    schedule: bool = False
+    optional: bool = False
+    integer: bool = False
+
+    def __str__(self) -> str:
+        def fmt(x: float) -> str:
+            return "inf" if x == INF else "-inf" if x == -INF else f"{x:g}"
+
+        text = f"{'[' if self.low_closed else '('}{fmt(self.low)}, {fmt(self.high)}{']' if self.high_closed else ')'}"
+        if self.schedule:
+            text += " or a schedule"
+        if self.optional:
+            text += " or None"
+        return text
+
+    def admits(self, arr: np.ndarray) -> bool:
+        above = arr >= self.low if self.low_closed else arr > self.low
+        below = arr <= self.high if self.high_closed else arr < self.high
+        whole = arr == np.round(arr) if self.integer else True
+        return bool(np.all(above & below & whole))
+
+
+#: A rule: an Interval for numbers, or a tuple of the allowed values (switches, variants).
+Rule = Interval | tuple
+
+STEP_SIZE = Interval(0.0, INF, low_closed=False, schedule=True)
+DECAY = Interval(0.0, 1.0)
+OPTIONAL_DECAY = Interval(0.0, 1.0, optional=True)
+NONNEGATIVE = Interval(0.0, INF)
+NONNEGATIVE_OR_SCHEDULE = Interval(0.0, INF, schedule=True)
+POSITIVE = Interval(0.0, INF, low_closed=False)
+FRACTION = Interval(0.0, 1.0, low_closed=False)
+AT_LEAST_ONE = Interval(1.0, INF)
+FINITE = Interval(-INF, INF, low_closed=False)
+COUNT = Interval(0.0, INF, integer=True)
+SWITCH = (False, True)
+
+
+def _show(value: Any) -> str:
+    arr = np.asarray(value)
+    if arr.ndim == 0 and arr.dtype.kind in "biuf":
+        return repr(arr.item())
+    return repr(value)
+
+
+def check(owner: str, name: str, value: Any, rule: Rule) -> None:
+    """Raises ValueError unless a concrete `value` satisfies `rule`; tracers pass unchecked."""
+    if not isinstance(rule, Interval):
+        if not any(value is a or (type(value) is type(a) and value == a) for a in rule):
+            raise ValueError(f"{owner}: {name} must be one of {rule}, got {value!r}")
+        return
+    if value is None and rule.optional or callable(value) and rule.schedule:
+        return
+    try:
+        if isinstance(value, (bool, str)) or value is None or callable(value):
+            raise TypeError
+        arr = np.asarray(value, dtype=np.float64)
+    except jax.errors.TracerArrayConversionError:
+        return  # traced: its value is not known here
+    except (TypeError, ValueError):
+        raise ValueError(f"{owner}: {name} must be {'an integer' if rule.integer else 'a number'} in {rule}, "
+                         f"got {value!r}") from None
+    if not rule.admits(arr):
+        raise ValueError(f"{owner}: {name} must be {'an integer ' if rule.integer else ''}in {rule}, "
+                         f"got {_show(value)}")
+
+
+def hyperparameters(**rules: Rule) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: checks a factory's concrete arguments against `rules` on each call."""
+
+    def wrap(factory: Callable[..., Any]) -> Callable[..., Any]:
+        signature = inspect.signature(factory)
+        unknown = set(rules) - set(signature.parameters)
+        if unknown:
+            raise TypeError(f"{factory.__name__}: rules for unknown parameters {sorted(unknown)}")
+
+        @functools.wraps(factory)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            for name, rule in rules.items():
+                check(factory.__name__, name, bound.arguments[name], rule)
+            return factory(*args, **kwargs)
+
+        checked.rules = dict(rules)
+        return checked
+
+    return wrap
