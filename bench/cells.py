@@ -27,6 +27,9 @@ from bench.errors import ConfigError
 TARGETS = tuple(10.0 ** -k for k in range(1, 9))
 PRIMARY_TARGET = 1e-6
 IMPLS = ("gdbench", "optax")
+#: Up to this many parameters a step's loss comes with its gradient (shared forward
+#: pass); above it, right after the update (fused with it: see engine.Cell).
+LOSS_FIRST_MAX_DIM = 100_000
 DTYPES = ("float32", "float64")
 
 
@@ -72,13 +75,22 @@ def expand_grid(spec: optimizers.OptimizerSpec, grid: Mapping[str, Sequence[Any]
     return [dict(zip(names, combo)) for combo in itertools.product(*(list(grid[n]) for n in names))]
 
 
-def _traced(value: Any) -> bool:
-    """Floats become traced lanes of one program; anything else is static."""
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, numbers.Integral))
+def traced_names(grid_configs: list[Mapping[str, Any]]) -> list[str]:
+    """The swept hyperparameters that become traced lanes of one program: floats.
+
+    Everything else stays a Python constant of the program, as a user would
+    write it: integers, booleans and strings (one program per value), and every
+    hyperparameter left at its default (XLA folds it, and the arithmetic is
+    exactly that of a hand-written loop).
+    """
+    names = list(grid_configs[0]) if grid_configs else []
+    return [n for n in names
+            if all(isinstance(c[n], numbers.Real) and not isinstance(c[n], (bool, numbers.Integral))
+                   for c in grid_configs)]
 
 
-def _static_key(config: Mapping[str, Any]) -> tuple:
-    return tuple(sorted((k, repr(v)) for k, v in config.items() if not _traced(v)))
+def _static_key(config: Mapping[str, Any], traced: list[str]) -> tuple:
+    return tuple(sorted((k, repr(v)) for k, v in config.items() if k not in traced))
 
 
 @contextlib.contextmanager
@@ -199,18 +211,18 @@ def prepare(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench
                 spec.make(**c)
             except ValueError as e:
                 raise ConfigError(f"grid ({spec.name})", str(e)) from None
+        traced = traced_names(configs)
         by_static: dict[tuple, list[int]] = {}
         for i, c in enumerate(full):
-            by_static.setdefault(_static_key(c), []).append(i)
+            by_static.setdefault(_static_key(c, traced), []).append(i)
         f_ref = p.f_star
         groups = []
         keys = [jax.random.PRNGKey(s) for s in seeds]
         starts = [jax.tree.map(np.asarray, p.init(k, np_dtype)) for k in keys]
         for ids in by_static.values():
-            static = {k: v for k, v in full[ids[0]].items() if not _traced(v)}
-            traced_names = [k for k, v in full[ids[0]].items() if _traced(v)]
+            static = {k: v for k, v in full[ids[0]].items() if k not in traced}
             # lanes: configuration-major, seed-minor
-            hp = {n: np.repeat(np.asarray([full[i][n] for i in ids], np_dtype), len(seeds)) for n in traced_names}
+            hp = {n: np.repeat(np.asarray([full[i][n] for i in ids], np_dtype), len(seeds)) for n in traced}
             x0 = jax.tree.map(lambda *xs: np.stack(xs * len(ids), axis=-1), *starts)
             for i in impls:
                 factory = spec.make if i == "gdbench" else spec.baseline
@@ -222,6 +234,7 @@ def prepare(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench
                     schedule=sched,
                     record_path=bool(record_path),
                     elementwise=spec.elementwise,
+                    loss_first=p.dim <= LOSS_FIRST_MAX_DIM,
                 )
                 program = engine.compile_program(
                     cell, x0, hp, p.data, np.asarray(targets), 0.0 if f_ref is None else f_ref, devices, np_dtype

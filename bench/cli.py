@@ -2,9 +2,13 @@
 
     gdbench run [--suite quick|standard|full | --config FILE] [overrides]
     gdbench list
+    gdbench report RESULTS_DIR [--out DIR]
+    gdbench compare RUN_A RUN_B [--fail-above RATIO] [--on time|steps|both] [--impl gdbench|optax]
 
 Bad input gets one line on stderr naming the field and what is allowed, exit
-code 2, and nothing written to results/.
+code 2, and nothing written to results/. A results folder that is missing,
+corrupt or of another schema version is bad input too. `compare` exits with 1
+when a ratio B/A exceeds --fail-above (a regression), 0 otherwise.
 """
 
 from __future__ import annotations
@@ -42,6 +46,16 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}")
 
 
+def _threshold(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a ratio > 0, e.g. 1.10, got {text!r}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="gdbench", description="Benchmark gradient-descent optimizers in JAX.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -59,6 +73,22 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="results/runs", help="folder for the results (default: results/runs)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     sub.add_parser("list", help="list the registered optimizers, problems and suites")
+    # --- report and compare (bench/report.py, bench/compare.py) ---
+    rep = sub.add_parser("report", help="write report.html and report.md of a results folder")
+    rep.add_argument("results_dir", help="a results folder written by gdbench run")
+    rep.add_argument("--out", default=None, help="folder for the report (default: the results folder)")
+    cmp = sub.add_parser(
+        "compare", help="compare two results folders side by side",
+        epilog="exit codes: 0 no regression, 1 a ratio B/A above --fail-above, 2 bad input",
+    )
+    cmp.add_argument("run_a", help="the reference results folder (A)")
+    cmp.add_argument("run_b", help="the results folder compared with it (B)")
+    cmp.add_argument("--fail-above", type=_threshold, default=None,
+                     help="exit with code 1 when a ratio B/A exceeds this, e.g. 1.10")
+    cmp.add_argument("--on", choices=["time", "steps", "both"], default="both",
+                     help="which ratios --fail-above checks: time per step, steps to target, or both (default)")
+    cmp.add_argument("--impl", choices=["gdbench", "optax"], default="gdbench", help="which implementation's rows")
+    # --- end report and compare ---
     return p
 
 
@@ -95,18 +125,31 @@ def main(argv: list[str] | None = None) -> int:
         return e.code
     xla.apply()
     from bench.errors import ConfigError
+    from bench.results import ResultsError
 
     try:
         if args.command == "list":
             _list()
             return 0
+        # --- report and compare ---
+        if args.command == "report":
+            from bench import report
+
+            written = report.write(args.results_dir, args.out)
+            print(f"report: {written['html']}\nreport: {written['md']}")
+            return 0
+        if args.command == "compare":
+            from bench import compare
+
+            return compare.run(args.run_a, args.run_b, args.fail_above, args.on, args.impl)
+        # --- end report and compare ---
         suite = _load_suite(args)
         from bench import cells, runner
 
         cells.devices_for(suite.device)  # an absent device is bad input, before anything is written
         runner.run_suite(suite, out_root=args.out, show_progress=not args.no_progress)
         return 0
-    except ConfigError as e:
+    except (ConfigError, ResultsError) as e:
         print(f"gdbench: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

@@ -4,9 +4,11 @@ A *lane* is one trajectory: one hyperparameter configuration and one seed. The
 program advances every lane of a cell together inside `lax.scan` loops: no
 Python and no host synchronisation per step. Its layout follows what was
 measured fastest on XLA:CPU without changing the arithmetic: every array keeps
-its lanes on the LAST axis (parameters of shape (*leaf_shape, B)), the
-per-step bookkeeping (first hits, best loss, divergence) lives in the loop
-carry, and lanes are split over the available devices with `shard_map`.
+its lanes on the LAST axis (parameters of shape (*leaf_shape, B)); steps run in
+blocks (`bench.schedule`) whose losses go to a small buffer, from which the
+bookkeeping (stored steps, first hits, best loss, divergence) is done once per
+block instead of once per step; lanes are split over the available devices
+with `shard_map`.
 
 Per lane the program returns, computed on the device:
   losses       the loss at the recorded steps (see `bench.schedule`)
@@ -16,9 +18,11 @@ Per lane the program returns, computed on the device:
   best_loss    the lowest finite loss reached before any divergence
   final_loss   the loss at the last point (the frozen point if diverged)
   grad_norm    the gradient's 2-norm at the last point
-  diverged_step  the step whose loss was non-finite or above
-               DIVERGENCE_FACTOR x |f(x_0)|, -1 if none; from there on the
-               lane's point is frozen while the other lanes go on
+  diverged_step  the first step whose loss was non-finite or above
+               DIVERGENCE_FACTOR x |f(x_0)|, -1 if none. Nothing from that step
+               on counts (best loss, first hits); the lane's point is frozen
+               from the end of that block (at most BLOCK_STEPS - 1 steps later)
+               while the other lanes go on
 
 Step t is the point after t updates; x_0 is step 0.
 """
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from functools import partial
 from typing import Any, Callable, Mapping
 
 import jax
@@ -57,6 +62,10 @@ class Cell:
       record_path: store the parameters at the recorded steps too.
       elementwise: the optimizer updates each coordinate from that coordinate
         and scalars only, so it can run on all lanes at once by broadcasting.
+      loss_first: take each step's loss with its gradient (value_and_grad,
+        sharing the forward pass: best for small problems); False computes the
+        loss of each new point right after the update instead, which XLA fuses
+        into the update's pass over memory (best for large problems).
     """
 
     loss_fn: Callable[[PyTree, PyTree], jax.Array]
@@ -65,6 +74,7 @@ class Cell:
     schedule: Schedule
     record_path: bool = False
     elementwise: bool = False
+    loss_first: bool = True
 
 
 def _lanes_like(mask: jax.Array, a: jax.Array) -> jax.Array:
@@ -72,18 +82,38 @@ def _lanes_like(mask: jax.Array, a: jax.Array) -> jax.Array:
     return jnp.broadcast_to(mask.reshape((1,) * (a.ndim - 1) + mask.shape), a.shape)
 
 
+def _finite_below(value: jax.Array, level: jax.Array) -> jax.Array:
+    """|value| <= level: False for NaN and inf too (every comparison with NaN is)."""
+    return jnp.abs(value) <= level
+
+
 def _select(mask: jax.Array, new: PyTree, old: PyTree) -> PyTree:
     """Per lane of lanes-last pytrees: `new` where mask, else `old`."""
     return jax.tree.map(lambda a, b: jnp.where(_lanes_like(mask, a), a, b), new, old)
 
 
-def _lane_losses(loss_fn):
-    """Loss of every lane, and the gradient in the lanes-last layout.
+def lane_functions(loss_fn, n_lanes: int):
+    """`(loss, value_and_grad)` of every lane of lanes-last pytrees: (B,) losses, lanes-last gradients.
 
-    The gradient is taken of the SUM of the lane losses: lanes are independent,
+    The gradient is that of the SUM of the lane losses: lanes are independent,
     so it is each lane's gradient, and the backward pass stays lanes-last
-    (vmapping `value_and_grad` itself would put lanes first and transpose).
+    (vmapping `grad` itself would put the lanes first and transpose). A single
+    lane drops its lanes axis instead of vmapping over it: XLA reduces a
+    (n, 1) array far slower than an (n,) one.
     """
+    if n_lanes == 1:
+        squeeze = partial(jax.tree.map, lambda a: a[..., 0])
+        expand = partial(jax.tree.map, lambda a: a[..., None])
+
+        def loss(x, data):
+            return loss_fn(squeeze(x), data)[None]
+
+        def value_and_grad(x, data):
+            value, grad = jax.value_and_grad(loss_fn)(squeeze(x), data)
+            return value[None], expand(grad)
+
+        return loss, value_and_grad
+
     per_lane = jax.vmap(loss_fn, in_axes=(-1, None), out_axes=-1)
 
     def total(x, data):
@@ -114,43 +144,39 @@ def _extra_args(needs, value, grad, loss_fn, data) -> dict:
     return extra
 
 
-def optimizer_step(cell: Cell):
-    """`(init, step)` over all lanes: step(x, state, hp, data) -> (value, x', state').
+def optimizer_step(cell: Cell, n_lanes: int):
+    """`(init, apply)` over all lanes: apply(x, state, hp, data, value, grad) -> (x', state').
 
     An elementwise optimizer (each coordinate's update depends on that
     coordinate and on scalars only) runs directly on the lanes-last arrays, its
     hyperparameters of shape (B,) broadcasting along the lanes: the same
     arithmetic as one lane at a time, without any transpose. Any other one
-    (line search, Polyak: they reduce over the parameters) is vmapped per lane.
+    (line search, Polyak: they reduce over the parameters) is vmapped lane by lane.
     """
-    per_lane, value_and_grad = _lane_losses(cell.loss_fn)
     if cell.elementwise:
+        loss_all, _ = lane_functions(cell.loss_fn, n_lanes)
 
         def init(x, hp):
             return cell.make_tx(hp).init(x)
 
-        def step(x, state, hp, data):
-            value, grad = value_and_grad(x, data)
-            extra = _extra_args(cell.needs, value, grad, per_lane, data)
+        def apply(x, state, hp, data, value, grad):
+            extra = _extra_args(cell.needs, value, grad, loss_all, data)
             updates, state = cell.make_tx(hp).update(grad, state, x, **extra)
-            return value, optax.apply_updates(x, updates), state
+            return optax.apply_updates(x, updates), state
 
-        return init, step
-
-    lane_vg = jax.value_and_grad(cell.loss_fn)
+        return init, apply
 
     def init_lane(x, hp):
         return cell.make_tx(hp).init(x)
 
-    def step_lane(x, state, hp, data):
-        value, grad = lane_vg(x, data)
+    def apply_lane(x, state, hp, data, value, grad):
         extra = _extra_args(cell.needs, value, grad, cell.loss_fn, data)
         updates, state = cell.make_tx(hp).update(grad, state, x, **extra)
-        return value, optax.apply_updates(x, updates), state
+        return optax.apply_updates(x, updates), state
 
     init = jax.vmap(init_lane, in_axes=-1, out_axes=-1)
-    step = jax.vmap(step_lane, in_axes=(-1, -1, -1, None), out_axes=-1)
-    return init, step
+    apply = jax.vmap(apply_lane, in_axes=(-1, -1, -1, None, -1, -1), out_axes=-1)
+    return init, apply
 
 
 def _first_hits(values, t0, best, thresholds, hits, n_hit):
@@ -189,8 +215,6 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
     x0 and hp hold the lanes on their last axis; `targets` (K,) are relative
     suboptimality levels (decreasing), `f_ref` the optimum they are relative to.
     """
-    init_all, step_all = optimizer_step(cell)
-    loss_all, value_and_grad = _lane_losses(cell.loss_fn)
     runs = schedule.plan(cell.schedule)
 
     def run(x0, hp, data, targets, f_ref):
@@ -199,29 +223,42 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
             return _run(x0, hp, data, targets, f_ref)
 
     def _run(x0, hp, data, targets, f_ref):
+        n_lanes = jax.tree.leaves(x0)[0].shape[-1]
+        loss_all, value_and_grad = lane_functions(cell.loss_fn, n_lanes)
+        init_all, apply_all = optimizer_step(cell, n_lanes)
         f0 = loss_all(x0, data)
-        n_lanes = f0.shape[-1]
         thresholds = f_ref + targets[:, None] * (f0 - f_ref)[None, :]
-        div_level = DIVERGENCE_FACTOR * jnp.abs(f0)
+        # A lane whose start is not finite is diverged at step 0 (level -1).
+        div_level = jnp.where(jnp.isfinite(f0), DIVERGENCE_FACTOR * jnp.abs(f0), -1)
 
         def block(run_spec):
-            def step(i, carry):
-                t, x, state, alive, div_step, vbuf, xbuf = carry
-                value, x_new, state = step_all(x, state, hp, data)
-                bad = ~jnp.isfinite(value) | (jnp.abs(value) > div_level)
-                div_step = jnp.where(alive & bad, t, div_step)
-                vbuf = jax.lax.dynamic_update_index_in_dim(vbuf, value, i, 0)
-                if cell.record_path:
-                    xbuf = jax.tree.map(lambda b, a: jax.lax.dynamic_update_index_in_dim(b, a, i, 0), xbuf, x)
-                # A diverged lane keeps its last point. Its optimizer state runs on
-                # unused: selecting the state too was measured to change how XLA:CPU
-                # fuses the update, and so its rounding, in the other lanes.
-                ok = alive & ~bad
-                x = _select(ok, x_new, x)
-                return t + 1, x, state, ok, div_step, vbuf, xbuf
+            def stepper(alive):
+                def step(i, carry):
+                    t, x, state, value, vbuf, xbuf = carry  # x is step t
+                    if cell.loss_first:
+                        value, grad = value_and_grad(x, data)
+                    else:  # value = f(x) came with the carry
+                        grad = jax.grad(lambda x: jnp.sum(loss_all(x, data)))(x)
+                    vbuf = jax.lax.dynamic_update_index_in_dim(vbuf, value, i, 0)
+                    if cell.record_path:
+                        xbuf = jax.tree.map(lambda b, a: jax.lax.dynamic_update_index_in_dim(b, a, i, 0), xbuf, x)
+                    x_new, state = apply_all(x, state, hp, data, value, grad)
+                    # Lanes that diverged in an earlier block keep their point. Their
+                    # optimizer state runs on unused: selecting the state too was measured
+                    # to change how XLA:CPU fuses the update, and so its rounding, in the
+                    # other lanes.
+                    x = _select(alive, x_new, x)
+                    if not cell.loss_first:
+                        # The loss of the new point, computed where it is made: XLA fuses
+                        # the reduction into the update's loop, instead of a second pass
+                        # over x for a value_and_grad at the next step (2x at n = 1e7).
+                        value = loss_all(x, data)
+                    return t + 1, x, state, value, vbuf, xbuf
+
+                return step
 
             def body(carry, block_xs):
-                t0, x, state, alive, div_step, best, hits, n_hit = carry
+                t0, x, state, value, alive, div_step, best, hits, n_hit = carry
                 length, slots = block_xs
                 vbuf = jnp.zeros((run_spec.block_steps, n_lanes), f0.dtype)
                 xbuf = (
@@ -229,16 +266,23 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
                     if cell.record_path
                     else ()
                 )
-                t, x, state, alive, div_step, vbuf, xbuf = jax.lax.fori_loop(
-                    0, length, step, (t0, x, state, alive, div_step, vbuf, xbuf)
+                t, x, state, value, vbuf, xbuf = jax.lax.fori_loop(
+                    0, length, stepper(alive), (t0, x, state, value, vbuf, xbuf)
                 )
-                steps = t0 + jnp.arange(run_spec.block_steps, dtype=jnp.int32)[:, None]
-                live = (steps < t) & ((div_step[None, :] == NEVER) | (steps < div_step[None, :]))
+                # Divergence is read from the block's losses: the first step whose
+                # loss is not finite or above the level. Nothing after it counts.
+                positions = jnp.arange(run_spec.block_steps, dtype=jnp.int32)[:, None]
+                in_block = positions < length
+                bad = in_block & ~_finite_below(vbuf, div_level)
+                first_bad = jnp.min(jnp.where(bad, positions, run_spec.block_steps), axis=0)
+                diverged = alive & (first_bad < run_spec.block_steps)
+                div_step = jnp.where(diverged, t0 + first_bad, div_step)
+                live = in_block & alive[None, :] & (positions < first_bad)
                 values = jnp.where(live, vbuf, jnp.inf)
                 best = jnp.minimum(best, jnp.min(values, axis=0))
                 n_hit, hits = _first_hits(values, t0, best, thresholds, hits, n_hit)
                 stored = (vbuf[slots], jax.tree.map(lambda b: b[slots], xbuf))
-                return (t, x, state, alive, div_step, best, hits, n_hit), stored
+                return (t, x, state, value, alive & ~diverged, div_step, best, hits, n_hit), stored
 
             return body
 
@@ -246,6 +290,7 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
             jnp.zeros((), jnp.int32),
             x0,
             init_all(x0, hp),
+            f0,
             jnp.ones((n_lanes,), bool),
             jnp.full((n_lanes,), NEVER, jnp.int32),
             jnp.full_like(f0, jnp.inf),
@@ -259,13 +304,14 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
             keep = np.flatnonzero(run_spec.valid.reshape(-1))
             stored_v.append(v.reshape((-1, n_lanes))[keep])
             stored_x.append(jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:])[keep], xp))
-        t, x, _, alive, div_step, best, hits, n_hit = carry
+        t, x, _, final_loss, alive, div_step, best, hits, n_hit = carry
 
-        # The final point x_T: its loss and gradient, and the same checks.
-        final_loss, grad = value_and_grad(x, data)
-        bad = ~jnp.isfinite(final_loss) | (jnp.abs(final_loss) > div_level)
-        div_step = jnp.where(alive & bad, t, div_step)
-        ok = alive & ~bad
+        # The final point x_T: its loss, its gradient, and the same checks.
+        final_value, grad = value_and_grad(x, data)
+        if cell.loss_first:
+            final_loss = final_value
+        ok = alive & _finite_below(final_loss, div_level)
+        div_step = jnp.where(alive & ~ok, t, div_step)
         best = jnp.where(ok, jnp.minimum(best, final_loss), best)
         fresh = ok[None, :] & (final_loss[None, :] <= thresholds) & (hits == NEVER)
         hits = jnp.where(fresh, t, hits)
@@ -350,8 +396,8 @@ def compile_program(cell: Cell, x0: PyTree, hp: Mapping[str, np.ndarray], data: 
     Lanes are padded (with copies of lane 0) to a multiple of the number of
     devices and split over them; the padding is dropped from the outputs.
     """
-    mesh = make_mesh(devices)
     n_lanes = jax.tree.leaves(x0)[0].shape[-1]
+    mesh = make_mesh(devices[: max(1, min(len(devices), n_lanes))])  # no device without a real lane
     pad = (-n_lanes) % mesh.size
 
     def lanes(a):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -14,6 +15,9 @@ import optimizers
 import problems
 from bench import cells, results, summary
 from bench.suite import Suite
+
+
+COMPILE_THREADS = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,19 +41,31 @@ def plan(suite: Suite) -> list[CellPlan]:
     return out
 
 
-def _run_problem(suite: Suite, plans: list[CellPlan], on_done: Callable[[CellPlan], None], run_id: int):
+def _run_problem(suite: Suite, plans: list[CellPlan], say: Callable[[str, bool], None], run_id: int):
     """Runs one problem's cells; returns its tables. Without f*, the targets are
-    relative to the best loss any of its cells reached (a last run of each)."""
-    done = []
-    for c in plans:
-        prepared = cells.prepare(
+    relative to the best loss any of its cells reached (a last run of each).
+
+    `say(text, advance)` reports progress: what is being done, and whether a
+    cell has just finished.
+    """
+    def prepare(c: CellPlan) -> cells.CellRun:
+        return cells.prepare(
             c.problem, c.optimizer, grid=suite.grid_for(optimizers.get(c.optimizer)), seeds=suite.seeds,
             steps=suite.steps, impl=c.impl, dtype=suite.dtype, targets=suite.targets, target=suite.target,
             record_every=suite.record_every, record_path=suite.record_path, device=suite.device,
         )
+
+    # Compiling is most of a quick suite's time: the problem's cells compile in
+    # parallel threads (XLA releases the GIL), then run and are timed one by one
+    # with nothing else running.
+    label = cells.problem_label(plans[0].problem)
+    say(f"{label}: compiling {len(plans)} cells", False)
+    with ThreadPoolExecutor(max_workers=COMPILE_THREADS) as pool:
+        done = list(pool.map(prepare, plans))
+    for c, prepared in zip(plans, done):
+        say(f"{label} / {c.optimizer}", False)
         cells.run_cell(prepared, repeats=suite.repeats)
-        done.append(prepared)
-        on_done(c)
+        say(f"{label} / {c.optimizer}", True)
     f_ref = None
     if plans and plans[0].problem.f_star is None:
         reached = [cell.best_reached() for cell in done]
@@ -95,33 +111,53 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
     try:
         with progress:
             task = progress.add_task("starting", total=len(todo_cells))
+
+            def say(text: str, advance: bool) -> None:
+                progress.update(task, description=text, advance=1 if advance else 0)
+
             run_id = 0
             for i in range(len(suite.problems)):
                 todo = [c for c in todo_cells if c.problem_index == i]
                 if not todo:
                     continue
-
-                def advance(c: CellPlan, _todo=todo):
-                    progress.advance(task)
-                    nxt = _todo[_todo.index(c) + 1] if _todo.index(c) + 1 < len(_todo) else None
-                    if nxt:
-                        progress.update(task, description=f"{cells.problem_label(nxt.problem)} / {nxt.optimizer}")
-
-                progress.update(task, description=f"{cells.problem_label(todo[0].problem)} / {todo[0].optimizer}")
-                tables, run_id = _run_problem(suite, todo, advance, run_id)
+                tables, run_id = _run_problem(suite, todo, say, run_id)
                 folder.add(tables)
                 all_runs.append(tables["runs"])
     except KeyboardInterrupt:
         status = "interrupted"
+    except Exception:
+        # Keep what finished, say the run failed, and let the error surface.
+        _finish(folder, all_runs, suite, "failed", wall, len(todo_cells))
+        raise
+    path = _finish(folder, all_runs, suite, status, wall, len(todo_cells))
     runs = pd.concat(all_runs, ignore_index=True) if all_runs else pd.DataFrame()
-    text = summary.text(runs, suite, status)
-    path = folder.finish(status, text, {
-        "ended_utc": results.utc_now().isoformat(),
-        "wall_s": time.perf_counter() - wall,
-        "cells": len(todo_cells),
-    })
     summary.show(runs, suite, status, console)
     console.print(f"results: {path}")
+    _write_report(path, console)  # report.html and report.md (bench/report.py)
     if status == "interrupted":
         raise KeyboardInterrupt
     return path
+
+
+def _finish(folder: results.RunFolder, all_runs: list[pd.DataFrame], suite: Suite, status: str, wall: float,
+            n_cells: int) -> Path:
+    runs = pd.concat(all_runs, ignore_index=True) if all_runs else pd.DataFrame()
+    text = summary.text(runs, suite, status)
+    return folder.finish(status, text, {
+        "ended_utc": results.utc_now().isoformat(),
+        "wall_s": time.perf_counter() - wall,
+        "cells": n_cells,
+    })
+
+
+# --- report (bench/report.py): drawn from the stored results; a failure here loses nothing ---
+def _write_report(path: Path, console) -> None:
+    try:
+        from bench import report
+
+        written = report.write(path)
+        console.print(f"report: {written['html']}")
+    except Exception as e:  # noqa: BLE001 - the results are already saved
+        console.print(f"report not written ({type(e).__name__}: {e}); retry with: gdbench report {path}",
+                      style="yellow", markup=False)
+# --- end report ---

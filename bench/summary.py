@@ -28,7 +28,11 @@ def rows(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
     best = tuning.best_configs(runs)
     ratio = runs.groupby(["instance", "optimizer"])["time_ratio_vs_optax"].first()
     out = {}
-    for instance, group in best[best["impl"] == "gdbench"].groupby("instance", sort=False):
+    ours = best[best["impl"] == "gdbench"]
+    for instance in runs["instance"].unique():
+        group = ours[ours["instance"] == instance]
+        if group.empty:
+            continue
         table = pd.DataFrame({
             "optimizer": group["optimizer"],
             "best lr": [json.loads(h).get("learning_rate") for h in group["hyperparams"]],

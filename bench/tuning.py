@@ -1,16 +1,24 @@
-"""The tuning protocol's core: which configuration of a grid is best.
+"""The tuning protocol: which configuration of a grid is best, and how good it is.
 
 Criterion (DeepOBS-style, stated in docs/METRICS.md): for each (instance,
 optimizer, impl), the configuration with the lowest median over seeds of
 steps to the primary target; ties, and configurations that never hit it, are
 broken by the lowest median final relative suboptimality (diverged or
 undefined counts as +inf). Medians over seeds keep +inf (a miss) as a value.
+
+Then (`tuned`) the winner's median and bootstrap confidence interval over
+seeds (`bench.bootstrap`), the result at the default hyperparameters
+(`one_shot`) and how much of the grid reaches the target (`lr_sensitivity`).
 """
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
+
+from bench import bootstrap
 
 GROUP = ("instance", "optimizer", "impl")
 
@@ -36,3 +44,160 @@ def best_configs(runs: pd.DataFrame, group: tuple[str, ...] = GROUP) -> pd.DataF
     table = per_config(runs, group)
     table = table.sort_values([*group, "median_steps", "median_subopt", "config_id"], kind="stable")
     return table.groupby(list(group), sort=False).head(1).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- the protocol's report
+
+
+def as_cost(values) -> np.ndarray:
+    """Steps, times or suboptimalities as an array, every non-finite value a failure (+inf)."""
+    x = np.asarray(values, dtype=float)
+    return np.where(np.isfinite(x), x, np.inf)
+
+
+def _summarise(rows: pd.DataFrame, level: float, n_boot: int, seed: int) -> dict:
+    """Median and bootstrap CI over seeds of steps, time and final suboptimality."""
+    out = {"seeds": int(rows["seed"].nunique()), "hit_share": float(np.isfinite(rows["steps_to_target"]).mean()),
+           "diverged_share": float(rows["diverged"].mean())}
+    for col, name in (("steps_to_target", "steps"), ("time_to_target_s", "time_s"), ("final_subopt", "subopt")):
+        median, low, high = bootstrap.median_ci(as_cost(rows[col]), level=level, n_boot=n_boot, seed=seed)
+        out.update({name: median, f"{name}_low": low, f"{name}_high": high})
+    out["art"] = average_running_time(rows["steps_to_target"], rows["steps"])
+    return out
+
+
+def average_running_time(first_hits, budgets) -> float:
+    """COCO's aRT in steps: the steps of all runs (a hit's first-hit step, a miss's
+    whole budget) over the number of hits; +inf without a hit."""
+    hits = np.asarray(first_hits, dtype=float)
+    ok = np.isfinite(hits)
+    if not ok.any():
+        return float("inf")
+    return float((hits[ok].sum() + np.asarray(budgets, dtype=float)[~ok].sum()) / ok.sum())
+
+
+def hyperparameter(runs: pd.DataFrame, name: str = "learning_rate") -> pd.Series:
+    """One hyperparameter's value per row, read from the `hyperparams` JSON (NaN where absent)."""
+    cache: dict[str, float] = {}
+    values = []
+    for text in runs["hyperparams"]:
+        if text not in cache:
+            v = json.loads(text).get(name)
+            cache[text] = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else np.nan
+        values.append(cache[text])
+    return pd.Series(values, index=runs.index, name=name, dtype=float)
+
+
+def tuned(runs: pd.DataFrame, group: tuple[str, ...] = GROUP, level: float = bootstrap.LEVEL,
+          n_boot: int = bootstrap.N_BOOT, seed: int = bootstrap.SEED) -> pd.DataFrame:
+    """The tuning protocol's result: each group's best configuration, re-measured over seeds.
+
+    Returns:
+      One row per group: `config_id`, `hyperparams`, `learning_rate`, `seeds`,
+      `hit_share`, `diverged_share`, and for steps to the primary target
+      (`steps`), time to it (`time_s`) and final relative suboptimality
+      (`subopt`) the median over seeds with its bootstrap confidence interval
+      (`*_low`, `*_high`), and COCO's average running time in steps (`art`).
+      A miss is +inf, and so may be a bound.
+    """
+    best = best_configs(runs, group)[[*group, "config_id", "hyperparams"]]
+    keys = [*group, "config_id"]
+    chosen = runs.merge(best[keys], on=keys)
+    rows = []
+    for key, part in chosen.groupby(keys, sort=False):
+        rows.append({**dict(zip(keys, key)), **_summarise(part, level, n_boot, seed)})
+    out = best.merge(pd.DataFrame(rows, columns=[*keys, *_SUMMARY_COLUMNS]), on=keys)
+    out.insert(len(keys) + 1, "learning_rate", hyperparameter(out))
+    return out
+
+
+_SUMMARY_COLUMNS = ["seeds", "hit_share", "diverged_share", "steps", "steps_low", "steps_high", "time_s",
+                    "time_s_low", "time_s_high", "subopt", "subopt_low", "subopt_high", "art"]
+
+
+def _jsonable(value):
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def default_config(optimizer: str) -> dict | None:
+    """The registered defaults of `optimizer` as they appear in `hyperparams` JSON,
+    without the problem-supplied arguments (Polyak's `f_min`); None if unregistered."""
+    import optimizers
+
+    try:
+        spec = optimizers.get(optimizer)
+    except ValueError:
+        return None
+    return {k: _jsonable(v) for k, v in spec.defaults.items() if k not in spec.needs}
+
+
+def _matches(hyperparams: str, defaults: dict) -> bool:
+    config = json.loads(hyperparams)
+    for k, v in defaults.items():
+        if k not in config:
+            return False
+        c = config[k]
+        if isinstance(v, float) and isinstance(c, (int, float)) and not isinstance(c, bool):
+            if not (c == v or np.isclose(c, v, rtol=1e-12, atol=0.0)):
+                return False
+        elif c != v:
+            return False
+    return True
+
+
+def one_shot(runs: pd.DataFrame, group: tuple[str, ...] = GROUP, level: float = bootstrap.LEVEL,
+             n_boot: int = bootstrap.N_BOOT, seed: int = bootstrap.SEED) -> pd.DataFrame:
+    """The result at the optimizer's default hyperparameters, where the grid holds them.
+
+    A configuration is the default one when its `hyperparams` JSON equals
+    `optimizers.get(name).defaults` (problem-supplied arguments aside). Where the
+    grid has no such configuration, `in_grid` is False, the measures are NaN and
+    `note` says why: nothing is interpolated.
+    """
+    rows = []
+    for key, part in runs.groupby(list(group), sort=False):
+        row = dict(zip(group, key))
+        defaults = default_config(row["optimizer"])
+        ids = []
+        if defaults is not None:
+            configs = part.drop_duplicates("config_id")
+            ids = [c for c, h in zip(configs["config_id"], configs["hyperparams"]) if _matches(h, defaults)]
+        if ids:
+            chosen = part[part["config_id"] == ids[0]]
+            rows.append({**row, "in_grid": True, "config_id": int(ids[0]), "note": "",
+                         **_summarise(chosen, level, n_boot, seed)})
+        else:
+            note = "optimizer not registered" if defaults is None else "default hyperparameters not in the grid"
+            rows.append({**row, "in_grid": False, "config_id": -1, "note": note,
+                         **{c: np.nan for c in _SUMMARY_COLUMNS}})
+    return pd.DataFrame(rows, columns=[*group, "in_grid", "config_id", "note", *_SUMMARY_COLUMNS])
+
+
+def lr_sensitivity(runs: pd.DataFrame, group: tuple[str, ...] = GROUP, name: str = "learning_rate") -> pd.DataFrame:
+    """How much of the grid reaches the primary target, and over which learning rates.
+
+    A configuration reaches the target when its median over seeds of steps to
+    it is finite (more than half the seeds hit it).
+
+    Returns:
+      One row per group: `configs`, `reaching`, `reach_share`, the grid's
+      learning rates `lr_min`, `lr_max`, and those of the configurations that
+      reach the target, `reach_lr_min`, `reach_lr_max` (NaN if none does).
+    """
+    table = per_config(runs, group)
+    table["lr"] = hyperparameter(table, name)
+    table["reaches"] = np.isfinite(table["median_steps"])
+    rows = []
+    for key, part in table.groupby(list(group), sort=False):
+        ok = part[part["reaches"]]
+        rows.append({**dict(zip(group, key)), "configs": len(part), "reaching": len(ok),
+                     "reach_share": len(ok) / len(part), "lr_min": part["lr"].min(), "lr_max": part["lr"].max(),
+                     "reach_lr_min": ok["lr"].min() if len(ok) else np.nan,
+                     "reach_lr_max": ok["lr"].max() if len(ok) else np.nan})
+    return pd.DataFrame(rows, columns=[*group, "configs", "reaching", "reach_share", "lr_min", "lr_max",
+                                       "reach_lr_min", "reach_lr_max"])

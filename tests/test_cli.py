@@ -45,7 +45,7 @@ def test_tiny_suite_end_to_end(tmp_path, capsys):
     (folder,) = out_dir.iterdir()
     assert folder.name.endswith("-tiny") and folder.name[:8].isdigit()
     assert {p.name for p in folder.iterdir()} == {"runs.parquet", "curves.parquet", "paths.parquet", "meta.json",
-                                                   "summary.txt"}
+                                                   "summary.txt", "report.html", "report.md", "figures"}
     tables, meta = results.read_run(folder)
     runs = tables["runs"]
     assert len(runs) == 2 * 2 * 2 * 2 * 2  # problems x optimizers x impls x learning rates x seeds

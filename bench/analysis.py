@@ -1,0 +1,94 @@
+"""The analysis API: DataFrames in, DataFrames out, from a stored results folder.
+
+    import bench
+    from bench import analysis
+
+    tables, meta = bench.read_run("results/runs/<stamp>-quick")
+    runs, curves = tables["runs"], tables["curves"]
+    analysis.tuned(runs)                 # best config per (instance, optimizer, impl), median + 95% CI
+    analysis.one_shot(runs)              # default hyperparameters, where the grid holds them
+    analysis.lr_sensitivity(runs)        # share of the grid reaching the target, and its learning rates
+    ratios = analysis.performance_ratios(analysis.solver_costs(runs, "time"))
+    analysis.performance_profile(ratios); analysis.algoperf_scores(ratios)
+    analysis.data_profile(analysis.convergence_costs(runs, curves))
+    analysis.parity(runs)                # ours vs optax
+    analysis.convergence_bands(runs, curves)
+
+The definitions and their sources are in docs/METRICS.md. This module holds
+what the figures need besides those: relative-suboptimality curves with a
+confidence band, and the problem instances of a run.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from bench import bootstrap
+from bench.parity import parity
+from bench.profiles import (algoperf_scores, convergence_costs, data_profile, main_impl, performance_profile,
+                            performance_ratios, solver_costs)
+from bench.tuning import best_configs, lr_sensitivity, one_shot, per_config, tuned
+
+__all__ = ["algoperf_scores", "best_configs", "convergence_bands", "convergence_costs", "data_profile",
+           "instance_problems", "lr_sensitivity", "main_impl", "one_shot", "parity", "per_config",
+           "performance_profile", "performance_ratios", "relative_curves", "solver_costs", "tuned"]
+
+BAND_BOOT = 500  # resamples per band: one interval per recorded step
+
+
+def relative_curves(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
+    """curves joined with their runs: `subopt` = (f(x_t) - f_ref) / (f(x_0) - f_ref) and
+    `seconds` = step x the program's time per step. Undefined or non-finite suboptimality is +inf."""
+    cols = ["run_id", "instance", "optimizer", "impl", "config_id", "seed", "initial_loss", "f_ref", "step_time_s"]
+    c = curves.merge(runs[cols], on="run_id")
+    gap = (c["initial_loss"] - c["f_ref"]).to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sub = (c["loss"].to_numpy() - c["f_ref"].to_numpy()) / gap
+    c["subopt"] = np.where(np.isfinite(sub) & (gap > 0), sub, np.inf)
+    c["seconds"] = c["step"] * c["step_time_s"]
+    return c
+
+
+def convergence_bands(runs: pd.DataFrame, curves: pd.DataFrame, impl: str | None = None,
+                      level: float = bootstrap.LEVEL, n_boot: int = BAND_BOOT,
+                      seed: int = bootstrap.SEED) -> pd.DataFrame:
+    """Each optimizer's tuned configuration: median relative suboptimality over seeds at each
+    recorded step, with a bootstrap confidence band.
+
+    Returns:
+      (instance, optimizer, step, seconds, median, low, high); +inf where more
+      than half the seeds (for a bound: of a resample) had diverged.
+    """
+    impl = impl or main_impl(runs)
+    rows = runs[runs["impl"] == impl]
+    if rows.empty:
+        return pd.DataFrame(columns=["instance", "optimizer", "step", "seconds", "median", "low", "high"])
+    keys = ["instance", "optimizer", "impl", "config_id"]
+    chosen = rows.merge(best_configs(rows)[keys], on=keys)
+    rel = relative_curves(chosen, curves[curves["run_id"].isin(chosen["run_id"])])
+    out = []
+    for (instance, optimizer), part in rel.groupby(["instance", "optimizer"], sort=False):
+        table = part.pivot(index="step", columns="seed", values="subopt").fillna(np.inf)
+        median, low, high = bootstrap.median_ci(table.to_numpy().T, level=level, n_boot=n_boot, seed=seed)
+        seconds = part.groupby("step")["seconds"].median().reindex(table.index)
+        out.append(pd.DataFrame({"instance": instance, "optimizer": optimizer, "step": table.index.to_numpy(),
+                                 "seconds": seconds.to_numpy(), "median": median, "low": low, "high": high}))
+    return pd.concat(out, ignore_index=True)
+
+
+def instance_problems(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """{instance label: problems.Problem} for the problems of a run's suite (as run)."""
+    import problems
+    from bench.cells import problem_label
+
+    out = {}
+    for entry in (meta.get("suite") or {}).get("problems") or []:
+        try:
+            p = problems.get(entry["name"], **dict(entry.get("args") or {}))
+        except (KeyError, TypeError, ValueError):
+            continue  # a problem this version cannot rebuild: its figures are left out
+        out[problem_label(p)] = p
+    return out

@@ -1,0 +1,348 @@
+"""Figures of a results folder (matplotlib, Agg; saved as PNG and SVG).
+
+Each function takes the analysis DataFrames (`bench.analysis`) and returns a
+`matplotlib.figure.Figure` without pyplot (no global state, no GUI backend:
+PNGs are drawn by Agg, SVGs by matplotlib's SVG writer); `save` writes it.
+
+Every optimizer keeps one style in every figure of a report: `style_map(names)`
+gives the run's optimizers, sorted, a colour of the Okabe-Ito palette
+(colour-blind safe; its yellow left out, too pale on white) and, past 7
+optimizers, a line style and marker as well (21 distinct styles). Pass the
+same `styles` to each figure; by default a figure styles the optimizers it
+shows. Legends sit outside the axes, so they hide no data.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
+# Okabe & Ito (2008), "Color Universal Design": orange, sky blue, bluish green,
+# blue, vermillion, reddish purple, black.
+PALETTE = ("#E69F00", "#56B4E9", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#000000")
+LINESTYLES = ("-", "--", ":")
+MARKERS = ("o", "s", "^")
+FLOOR = 1e-10  # relative suboptimality drawn at the bottom of log axes
+DPI = 110
+
+
+def style_map(names) -> dict[str, dict]:
+    """{optimizer: {color, linestyle, marker}} for these optimizers, in sorted order."""
+    out = {}
+    for i, name in enumerate(sorted(set(names))):
+        k = (i // len(PALETTE)) % len(LINESTYLES)
+        out[name] = {"color": PALETTE[i % len(PALETTE)], "linestyle": LINESTYLES[k], "marker": MARKERS[k]}
+    return out
+
+
+def _handles(st: dict, names, markers: bool) -> list[Line2D]:
+    return [Line2D([], [], color=st[n]["color"], linestyle=st[n]["linestyle"],
+                   marker=st[n]["marker"] if markers else None, markersize=4, label=n) for n in names]
+
+
+def _legend(fig: Figure, st: dict, names, extra: list | None = None, markers: bool = False) -> None:
+    handles = _handles(st, names, markers) + (extra or [])
+    if handles:
+        fig.legend(handles=handles, loc="outside right upper", fontsize="small", frameon=False)
+
+
+def _figure(rows: int, cols: int, width: float = 4.8, height: float = 3.9, **kw) -> tuple[Figure, np.ndarray]:
+    fig = Figure(figsize=(width * cols + 1.6, height * rows), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(rows, cols, squeeze=False, **kw))
+    return fig, axes
+
+
+def save(fig: Figure, folder: str | Path, name: str) -> dict[str, Path]:
+    """Writes `name.png` and `name.svg` into `folder`; returns their paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {"png": folder / f"{name}.png", "svg": folder / f"{name}.svg"}
+    fig.savefig(out["png"], dpi=DPI, metadata={"Software": None})
+    fig.savefig(out["svg"], metadata={"Date": None})
+    return out
+
+
+def _wrap(text: str, width: int = 48) -> str:
+    return textwrap.fill(text, width, break_long_words=False)
+
+
+def _fmt_target(target: float) -> str:
+    return f"{target:.0e}".replace("e-0", "e-")
+
+
+# --------------------------------------------------------------------------- convergence
+
+
+def convergence(bands: pd.DataFrame, instances=None, target: float | None = None,
+                xs=("steps", "seconds"), level: float = 0.95, styles: dict | None = None) -> Figure:
+    """Relative suboptimality against steps and wall-clock seconds, one row of panels per problem.
+
+    Args:
+      bands: `analysis.convergence_bands`' table (median over seeds and its band).
+      instances: the problems to draw (default: all, in table order).
+      target: the primary target, drawn as a dotted line.
+      xs: the x axes, "steps" and/or "seconds".
+      level: the band's confidence level (for the legend).
+      styles: `style_map(...)` of the report (default: of the optimizers drawn).
+    """
+    instances = list(dict.fromkeys(bands["instance"])) if instances is None else list(instances)
+    fig, axes = _figure(max(1, len(instances)), len(xs))
+    drawn = bands[bands["instance"].isin(instances)]
+    seconds = drawn["seconds"][np.isfinite(drawn["seconds"])]
+    t_max = float(seconds.max()) if len(seconds) else 1.0
+    t_scale, t_unit = (1e6, "us") if t_max < 1e-3 else (1e3, "ms") if t_max < 1 else (1.0, "s")
+    st = styles or style_map(drawn["optimizer"])
+    names = []
+    for i, instance in enumerate(instances):
+        part = bands[bands["instance"] == instance]
+        finite = part["median"][np.isfinite(part["median"])]
+        top = max(10.0, min(1e4, float(finite.max()) * 2 if len(finite) else 10.0))
+        for j, x in enumerate(xs):
+            ax = axes[i, j]
+            for optimizer, line in part.groupby("optimizer", sort=False):
+                s = st[optimizer]
+                med = line["median"].to_numpy(dtype=float)
+                low = np.clip(line["low"].to_numpy(dtype=float), FLOOR, top)
+                high = np.clip(line["high"].to_numpy(dtype=float), FLOOR, top)
+                med = np.where(np.isfinite(med), np.maximum(med, FLOOR), np.nan)
+                if x == "steps":
+                    xv = line["step"].to_numpy(dtype=float)
+                else:
+                    xv = line["seconds"].to_numpy(dtype=float) * t_scale
+                ax.fill_between(xv, low, high, color=s["color"], alpha=0.15, linewidth=0)
+                ax.plot(xv, med, color=s["color"], linestyle=s["linestyle"], linewidth=1.4)
+                if optimizer not in names:
+                    names.append(optimizer)
+            if target is not None:
+                ax.axhline(target, color="0.4", linestyle=":", linewidth=1)
+            ax.set_yscale("log")
+            ax.set_ylim(FLOOR / 2, top)
+            ax.set_xlabel("steps" if x == "steps" else f"wall-clock time ({t_unit}): steps x time per step")
+            ax.set_ylabel("relative suboptimality (f - f*) / (f0 - f*)")
+            what = "against steps" if x == "steps" else "against wall-clock time"
+            ax.set_title(what if len(instances) == 1 else f"{_wrap(instance)}\n{what}", fontsize="medium")
+            ax.grid(True, which="major", alpha=0.3)
+    extra = [Line2D([], [], color="0.4", linestyle=":", label=f"target {_fmt_target(target)}")] if target else []
+    extra.append(Patch(color="0.6", alpha=0.3, label=f"{level:.0%} CI of the median"))
+    _legend(fig, st, names, extra)
+    head = f"{_wrap(instances[0], 90)}\n" if len(instances) == 1 else ""
+    fig.suptitle(f"{head}convergence at each optimizer's tuned configuration (median over seeds; values under "
+                 f"{FLOOR:.0e} drawn at it)", fontsize="medium")
+    return fig
+
+
+# --------------------------------------------------------------------------- learning rates
+
+
+def lr_sensitivity(table: pd.DataFrame, instance: str, target: float | None = None,
+                   styles: dict | None = None) -> Figure:
+    """Final suboptimality and steps to target against the learning rate, per optimizer.
+
+    Args:
+      table: `tuning.per_config` rows with an `lr` column (one implementation).
+      instance: the problem drawn.
+    """
+    part = table[table["instance"] == instance]
+    st = styles or style_map(part["optimizer"])
+    fig, axes = _figure(1, 2, sharex=True)
+    left, right = axes[0]
+    sub = part["median_subopt"].to_numpy(dtype=float)
+    finite = sub[np.isfinite(sub) & (part["diverged_share"].to_numpy() <= 0.5)]
+    top = max(10.0, min(1e4, float(finite.max()) * 2 if len(finite) else 10.0))
+    names, steps_max = [], 1.0
+    for optimizer, rows in part.groupby("optimizer", sort=False):
+        rows = rows.sort_values("lr")
+        s = st[optimizer]
+        lr = rows["lr"].to_numpy(dtype=float)
+        y = rows["median_subopt"].to_numpy(dtype=float)
+        ok = np.isfinite(y) & (rows["diverged_share"].to_numpy() <= 0.5)  # most seeds diverged: a cross
+        left.plot(lr, np.where(ok, np.maximum(y, FLOOR), np.nan), color=s["color"], linestyle=s["linestyle"],
+                  marker=s["marker"], markersize=4, linewidth=1.2)
+        if (~ok).any():  # diverged or undefined: a cross at the top edge
+            left.plot(lr[~ok], np.full((~ok).sum(), top / 1.5), linestyle="none", marker="x", color=s["color"])
+        steps = rows["median_steps"].to_numpy(dtype=float)
+        hit = np.isfinite(steps)
+        right.plot(lr, np.where(hit, steps, np.nan), color=s["color"], linestyle=s["linestyle"], marker=s["marker"],
+                   markersize=4, linewidth=1.2)
+        if hit.any():
+            steps_max = max(steps_max, float(steps[hit].max()))
+        names.append(optimizer)
+    if steps_max == 1.0:
+        right.text(0.5, 0.5, "no configuration reached the target", transform=right.transAxes, ha="center",
+                   color="0.4")
+    fig.suptitle(f"{_wrap(instance, 90)}: every configuration of the grid, median over seeds", fontsize="medium")
+    for ax in (left, right):
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("learning rate")
+        ax.grid(True, alpha=0.3)
+    left.set_yscale("log")
+    left.set_ylim(FLOOR / 2, top)
+    left.set_ylabel("final rel. suboptimality (median)")
+    left.set_title("final suboptimality (x: most seeds diverged)", fontsize="medium")
+    if target is not None:
+        left.axhline(target, color="0.4", linestyle=":", linewidth=1)
+    right.set_ylim(0, steps_max * 1.08)
+    right.set_ylabel("steps to target (median)")
+    right.set_title(f"steps to {_fmt_target(target) if target else 'target'} (no point: not reached)",
+                    fontsize="medium")
+    _legend(fig, st, names, markers=True)
+    return fig
+
+
+# --------------------------------------------------------------------------- profiles
+
+
+def _steps_post(ax, x, y, s):
+    ax.plot(x, y, drawstyle="steps-post", color=s["color"], linestyle=s["linestyle"], linewidth=1.5)
+
+
+def performance_profiles(profiles: dict[str, pd.DataFrame], r_max: float = 4.0,
+                         styles: dict | None = None) -> Figure:
+    """Dolan-More profiles rho_s(tau), one panel per measure, log2 x axis.
+
+    Args:
+      profiles: {panel title: `profiles.performance_profile` table}.
+      r_max: drawn as a dotted line (the AlgoPerf score integrates up to it).
+      styles: `style_map(...)` of the report (default: of the solvers drawn).
+    """
+    st = styles or style_map(pd.concat([p["solver"] for p in profiles.values()]) if profiles else [])
+    fig, axes = _figure(1, max(1, len(profiles)))
+    names = []
+    for ax, (title, prof) in zip(axes[0], profiles.items()):
+        tmax = max(r_max, float(prof["tau"].max()) if len(prof) else r_max) * 1.25
+        for solver, rows in prof.groupby("solver", sort=False):
+            rows = rows.sort_values("tau")
+            x = np.append(rows["tau"].to_numpy(dtype=float), tmax)
+            y = np.append(rows["rho"].to_numpy(dtype=float), rows["rho"].iloc[-1])
+            _steps_post(ax, x, y, st[solver])
+            if solver not in names:
+                names.append(solver)
+        ax.axvline(r_max, color="0.4", linestyle=":", linewidth=1)
+        ax.set_xscale("log", base=2)
+        ax.set_xlim(1, tmax)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("performance ratio tau = cost / best cost (log2)")
+        ax.set_ylabel("share of problems with ratio <= tau")
+        ax.set_title(title, fontsize="medium")
+        ax.grid(True, alpha=0.3)
+    _legend(fig, st, names, [Line2D([], [], color="0.4", linestyle=":", label=f"r_max = {r_max:g}")])
+    return fig
+
+
+def data_profiles(profile: pd.DataFrame, styles: dict | None = None) -> Figure:
+    """More-Wild data profiles d_s(alpha), one panel per tolerance tau, log x axis."""
+    st = styles or style_map(profile["solver"])
+    taus = list(dict.fromkeys(profile["tau"]))
+    fig, axes = _figure(1, max(1, len(taus)), width=3.8, sharex=True)
+    pos = profile["alpha"][profile["alpha"] > 0]
+    hi = float(pos.max()) * 2 if len(pos) else 10.0
+    lo = min(float(pos.min()) / 2 if len(pos) else 0.1, hi / 10)
+    names = []
+    for ax, tau in zip(axes[0], taus):
+        part = profile[profile["tau"] == tau]
+        for solver, rows in part.groupby("solver", sort=False):
+            rows = rows[rows["alpha"] > 0].sort_values("alpha")
+            x = np.concatenate([[lo], rows["alpha"].to_numpy(dtype=float), [hi]])
+            d = rows["d"].to_numpy(dtype=float)
+            y = np.concatenate([[0.0], d, [d[-1] if len(d) else 0.0]])
+            _steps_post(ax, x, y, st[solver])
+            if solver not in names:
+                names.append(solver)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0) if hi / lo <= 10 ** 2.5 else (1.0,)))
+        ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("budget alpha (gradient evaluations / (n + 1))")
+        ax.set_ylabel("share of problems solved")
+        ax.set_title(f"tau = {_fmt_target(tau)}", fontsize="medium")
+        ax.grid(True, alpha=0.3)
+    _legend(fig, st, names)
+    return fig
+
+
+# --------------------------------------------------------------------------- 2-D paths
+
+
+def _loss_grid(problem, n: int = 160):
+    import jax
+    import jax.numpy as jnp
+    from jax.flatten_util import ravel_pytree
+
+    from problems.problem import cast_like
+
+    (x0, x1), (y0, y1) = problem.bounds
+    xs, ys = np.linspace(x0, x1, n), np.linspace(y0, y1, n)
+    X, Y = np.meshgrid(xs, ys)
+    start = problem.init(jax.random.PRNGKey(0), jnp.float32)
+    _, unravel = ravel_pytree(start)
+    data = cast_like(problem.data, start)
+    points = jnp.asarray(np.stack([X.ravel(), Y.ravel()], axis=1), jnp.float32)
+    Z = jax.jit(jax.vmap(lambda z: problem.fn(unravel(z), data, None)))(points)
+    return X, Y, np.asarray(Z, dtype=float).reshape(X.shape)
+
+
+def paths(problem, chosen: pd.DataFrame, path_table: pd.DataFrame, instance: str,
+          styles: dict | None = None) -> Figure:
+    """Each optimizer's path over the loss contours of a 2-D problem (small multiples).
+
+    Args:
+      problem: the `problems.Problem` (its `bounds`, `fn`, `x_star`).
+      chosen: one runs row per optimizer to draw (its tuned configuration, one seed).
+      path_table: paths.parquet's rows.
+      styles: `style_map(...)` of the report (default: of the optimizers drawn).
+    """
+    st = styles or style_map(chosen["optimizer"])
+    X, Y, Z = _loss_grid(problem)
+    fin = Z[np.isfinite(Z)]
+    zmin = float(fin.min())
+    span = max(float(fin.max()) - zmin, 1e-12)
+    levels = zmin + np.geomspace(span * 1e-4, span, 14)
+    n = len(chosen)
+    cols = min(6, max(1, n))
+    rows = max(1, math.ceil(n / cols))
+    fig = Figure(figsize=(2.7 * cols + 1.6, 2.5 * rows + 0.5), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True))
+    star = None if problem.x_star is None else np.asarray(problem.x_star, dtype=float).ravel()
+    (x0, x1), (y0, y1) = problem.bounds
+    for k, ax in enumerate(axes.ravel()):
+        if k >= n:
+            ax.set_axis_off()
+            continue
+        row = chosen.iloc[k]
+        s = st[row["optimizer"]]
+        ax.contour(X, Y, Z, levels=levels, colors="0.75", linewidths=0.6)
+        pts = path_table[path_table["run_id"] == row["run_id"]].pivot(index="step", columns="coord", values="value")
+        if len(pts.columns) >= 2:
+            px, py = pts[0].to_numpy(dtype=float), pts[1].to_numpy(dtype=float)
+            ax.plot(px, py, color=s["color"], linestyle=s["linestyle"], linewidth=1.2)
+            ax.plot(px[:1], py[:1], marker="o", color="black", markersize=5, linestyle="none")
+            ax.plot(px[-1:], py[-1:], marker="s", color=s["color"], markersize=4, linestyle="none")
+        if star is not None and star.size == 2:
+            ax.plot(star[0], star[1], marker="*", color="black", markersize=10, linestyle="none")
+        lr = row.get("learning_rate", np.nan)
+        ax.set_title(f"{row['optimizer']}" + (f" (lr {lr:.3g})" if np.isfinite(lr) else ""), fontsize="small")
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y0, y1)
+    for ax in axes[-1]:
+        ax.set_xlabel("x[0]")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("x[1]")
+    seed = int(chosen["seed"].iloc[0]) if n else 0
+    extra = [Line2D([], [], marker="o", color="black", linestyle="none", label="start"),
+             Line2D([], [], marker="s", color="0.4", linestyle="none", label="end"),
+             Line2D([], [], marker="*", color="black", markersize=10, linestyle="none", label="optimum")]
+    _legend(fig, st, [], extra)
+    fig.suptitle(f"{_wrap(instance, 90)}: paths of the tuned configurations (seed {seed}) over the loss contours",
+                 fontsize="medium")
+    return fig

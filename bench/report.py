@@ -1,0 +1,444 @@
+"""The report of a results folder: report.html (self-contained) and report.md.
+
+    gdbench report RESULTS_DIR        # or bench.report.write(path)
+
+Everything is computed from the stored tables (runs, curves, paths, meta), so
+a report can be redrawn at any time. The figures are written to `figures/` as
+PNG and SVG; report.html embeds the PNGs as data URIs and loads nothing from
+the network (its Content-Security-Policy forbids it), report.md links them.
+
+Layout: a summary (winner per problem, the performance profiles and AlgoPerf
+scores, parity with optax, data profiles), one section per problem (the tuned
+results with confidence intervals, the default-hyperparameter result,
+learning-rate sensitivity, convergence, and the paths of 2-D problems), then
+the run's metadata.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import html
+import json
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench import analysis, bootstrap, plots, profiles, tuning
+from bench.results import read_run
+
+FIGURES = "figures"
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def fmt_steps(v: float) -> str:
+    return "never" if not math.isfinite(v) else f"{v:,.0f}"
+
+
+def fmt_time(v: float) -> str:
+    if not math.isfinite(v):
+        return "never"
+    if v == 0:
+        return "0 s"
+    if v < 1e-3:
+        return f"{v * 1e6:.3g} us"
+    return f"{v * 1e3:.3g} ms" if v < 1 else f"{v:.3g} s"
+
+
+def fmt_sci(v: float) -> str:
+    return "n/a" if not math.isfinite(v) else f"{v:.2g}"
+
+
+def _bound(v: float, fmt) -> str:
+    return "inf" if v == math.inf else fmt(v)
+
+
+def with_ci(median: float, low: float, high: float, fmt) -> str:
+    """'445 [430, 460]'; 'never' for a missed median; a missed bound is 'inf'."""
+    if isinstance(median, float) and math.isnan(median):
+        return "-"
+    if median == math.inf and low == math.inf:
+        return fmt(median)
+    return f"{fmt(median)} [{_bound(low, fmt)}, {_bound(high, fmt)}]"
+
+
+def fmt_ratio(v: float) -> str:
+    return "-" if not math.isfinite(v) else f"{v:.3g}x"
+
+
+# --------------------------------------------------------------------------- document model
+
+
+@dataclasses.dataclass
+class Table:
+    headers: list[str]
+    rows: list[list[str]]
+    id: str | None = None
+    caption: str = ""
+
+
+@dataclasses.dataclass
+class Image:
+    png: Path
+    svg: Path
+    alt: str
+    caption: str
+
+
+@dataclasses.dataclass
+class Section:
+    title: str
+    level: int = 2
+    id: str | None = None
+    # str (a paragraph), Table, Image, ("pre", text), ("h", text) (a heading one level down), ("links", [(id, text)])
+    blocks: list[Any] = dataclasses.field(default_factory=list)
+
+
+def _slug(text: str, taken: set[str]) -> str:
+    base = re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "problem"
+    slug, i = base, 2
+    while slug in taken:
+        slug, i = f"{base}-{i}", i + 1
+    taken.add(slug)
+    return slug
+
+
+# --------------------------------------------------------------------------- content
+
+
+def _target(runs: pd.DataFrame) -> float:
+    return float(runs["target"].iloc[0]) if len(runs) else float("nan")
+
+
+def _winner_rows(tuned: pd.DataFrame, instances: list[str]) -> list[list[str]]:
+    rows = []
+    for instance in instances:
+        t = tuned[tuned["instance"] == instance].sort_values(["time_s", "steps", "subopt"], kind="stable")
+        if t.empty:
+            continue
+        w = t.iloc[0]
+        if math.isfinite(w["time_s"]):
+            nxt = t.iloc[1] if len(t) > 1 else None
+            margin = "-" if nxt is None else f"{nxt['optimizer']} ({fmt_ratio(nxt['time_s'] / w['time_s'])} the time)"
+            rows.append([instance, w["optimizer"], with_ci(w["time_s"], w["time_s_low"], w["time_s_high"], fmt_time),
+                         with_ci(w["steps"], w["steps_low"], w["steps_high"], fmt_steps), margin])
+        else:
+            b = t.sort_values(["subopt"], kind="stable").iloc[0]
+            rows.append([instance, "none reached the target", "never", "never",
+                         f"lowest final suboptimality: {b['optimizer']} ({fmt_sci(b['subopt'])})"])
+    return rows
+
+
+def _problem_table(instance: str, tuned: pd.DataFrame, one: pd.DataFrame, sens: pd.DataFrame) -> Table:
+    t = tuned[tuned["instance"] == instance].sort_values(["time_s", "steps", "subopt", "optimizer"], kind="stable")
+    one = one[one["instance"] == instance].set_index("optimizer")
+    sens = sens[sens["instance"] == instance].set_index("optimizer")
+    rows = []
+    for r in t.itertuples(index=False):
+        lr = "-" if not math.isfinite(r.learning_rate) else f"{r.learning_rate:.3g}"
+        o = one.loc[r.optimizer] if r.optimizer in one.index else None
+        default = ("-" if o is None else
+                   with_ci(o["steps"], o["steps_low"], o["steps_high"], fmt_steps) if o["in_grid"] else "not in grid")
+        s = sens.loc[r.optimizer] if r.optimizer in sens.index else None
+        if s is None:
+            reach = "-"
+        elif s["reaching"] == 0:
+            reach = f"0/{s['configs']}"
+        else:
+            reach = f"{s['reaching']}/{s['configs']} (lr {s['reach_lr_min']:.3g} to {s['reach_lr_max']:.3g})"
+        rows.append([r.optimizer, lr, with_ci(r.steps, r.steps_low, r.steps_high, fmt_steps),
+                     with_ci(r.time_s, r.time_s_low, r.time_s_high, fmt_time),
+                     with_ci(r.subopt, r.subopt_low, r.subopt_high, fmt_sci), f"{r.hit_share:.0%}", default, reach])
+    return Table(["optimizer", "best lr", "steps to target", "time to target", "final rel. subopt.", "seeds hit",
+                  "steps at defaults", "grid reaching target"], rows,
+                 caption="Tuned configuration per optimizer, fastest first; median over seeds [95% bootstrap CI]. "
+                         "'inf': the bound is a miss.")
+
+
+def _scores_table(scores: dict[str, pd.DataFrame]) -> Table:
+    time, steps = scores["time"].set_index("solver"), scores["steps"].set_index("solver")
+    rows = [[s, f"{time.loc[s, 'score']:.3f}", f"{steps.loc[s, 'score']:.3f}",
+             f"{time.loc[s, 'solved']}/{time.loc[s, 'problems']}"] for s in time.index]
+    return Table(["optimizer", "score (time)", "score (steps)", "problems solved"], rows, id="scores",
+                 caption=f"AlgoPerf-style score: the performance profile integrated from 1 to r_max = "
+                         f"{profiles.R_MAX:g}, divided by r_max - 1 (1 = fastest on every problem; a miss adds 0).")
+
+
+def _parity_table(par: pd.DataFrame) -> Table:
+    rows = []
+    for r in par.itertuples(index=False):
+        steps = ("-" if not math.isfinite(r.steps_ratio) else
+                 f"{r.steps_ratio:.3g} [{r.steps_ratio_min:.3g}, {r.steps_ratio_max:.3g}]")
+        time = ("-" if not math.isfinite(r.time_ratio) else
+                f"{r.time_ratio:.3g} [{r.time_ratio_min:.3g}, {r.time_ratio_max:.3g}] ({r.cells} problems)")
+        rows.append([r.optimizer, steps, f"{r.identical_share:.0%} of {r.pairs}", str(r.hit_mismatch), time])
+    return Table(["optimizer", "steps ratio ours/optax, median [min, max]", "identical first hits",
+                  "hit in one only", "time/step ratio ours/optax, median [min, max] over problems"], rows,
+                 id="parity", caption="Same grid, seeds and steps under both implementations (1 = the same).")
+
+
+def _metadata(meta: dict[str, Any]) -> Section:
+    v = meta.get("versions") or {}
+    g = meta.get("git") or {}
+    d = meta.get("device") or {}
+    rows = [["status", str(meta.get("status"))], ["command", str(meta.get("command"))],
+            ["started (UTC)", str(meta.get("started_utc"))], ["ended (UTC)", str(meta.get("ended_utc"))],
+            ["wall time", "-" if meta.get("wall_s") is None else f"{meta['wall_s']:.1f} s"],
+            ["git commit", f"{g.get('commit')}" + (" (uncommitted changes)" if g.get("dirty") else "")],
+            ["device", f"{d.get('backend')}: {d.get('device_kind')} x {d.get('device_count')}"],
+            ["XLA flags", str(d.get("xla_flags") or "-")], ["dtype", str(meta.get("dtype"))],
+            ["schema version", str(meta.get("schema_version"))]]
+    rows += [[f"version: {k}", str(val)] for k, val in v.items()]
+    suite = json.dumps(meta.get("suite"), indent=2, sort_keys=True, default=str)
+    return Section("Run metadata", id="metadata",
+                   blocks=[Table(["field", "value"], rows, id="meta"), "The suite's resolved configuration:",
+                           ("pre", suite)])
+
+
+@dataclasses.dataclass
+class _Context:
+    """What every part of the report shares."""
+
+    runs: pd.DataFrame
+    ours: pd.DataFrame  # the main implementation's rows
+    impl: str
+    target: float
+    instances: list[str]
+    styles: dict
+    figures: Path
+
+    def figure(self, fig, name: str, alt: str, caption: str) -> Image:
+        paths = plots.save(fig, self.figures, name)
+        return Image(paths["png"], paths["svg"], alt, caption)
+
+
+def _summary(c: _Context, meta: dict[str, Any], tuned: pd.DataFrame, curves: pd.DataFrame) -> Section:
+    runs, impl = c.runs, c.impl
+    intro = (f"{meta.get('status', '?')} run of {len(runs):,} trajectories: {len(c.instances)} problems, "
+             f"{c.ours['optimizer'].nunique()} optimizers ({', '.join(sorted(runs['impl'].unique()))}), "
+             f"{int(runs['steps'].max()):,} steps, {runs['seed'].nunique()} seeds, {meta.get('dtype')} on "
+             f"{(meta.get('device') or {}).get('device_kind', '?')}. Target: relative suboptimality "
+             f"{c.target:.0e}. Each optimizer is tuned on its grid by the median over seeds of steps to the target "
+             f"(ties and misses: median final suboptimality), then reported as the median over seeds with a "
+             f"{bootstrap.LEVEL:.0%} bootstrap confidence interval. Tables and figures show the {impl} "
+             f"implementation; docs/METRICS.md defines every measure.")
+    sec = Section("Summary", id="summary", blocks=[intro, ("h", "Winner per problem")])
+    sec.blocks.append(Table(["problem", "winner", "time to target", "steps to target", "next fastest"],
+                            _winner_rows(tuned, c.instances), id="summary-table",
+                            caption="Winner per problem: least median time to the target at the tuned "
+                                    "configuration [95% CI]."))
+
+    ratios = {m: profiles.performance_ratios(profiles.solver_costs(runs, m, impl)) for m in ("time", "steps")}
+    prof = {f"{m} to target ({impl})": profiles.performance_profile(r) for m, r in ratios.items()}
+    sec.blocks.append(("h", "Across problems: performance profiles and scores"))
+    sec.blocks.append(c.figure(
+        plots.performance_profiles(prof, profiles.R_MAX, styles=c.styles), "profiles",
+        "Performance profiles on time and on steps to the target",
+        "Dolan-More performance profiles over the problems: the share of problems on which an optimizer's cost is "
+        "within a factor tau of the best (a miss never counts)."))
+    sec.blocks.append(_scores_table({m: profiles.algoperf_scores(r) for m, r in ratios.items()}))
+
+    sec.blocks.append(("h", "Parity with optax"))
+    if {"gdbench", "optax"} <= set(runs["impl"]):
+        sec.blocks.append(_parity_table(analysis.parity(runs)))
+    else:
+        sec.blocks.append("Not measured: this run has one implementation only.")
+
+    costs = profiles.convergence_costs(runs, curves, impl=impl)
+    res = costs["resolution"][np.isfinite(costs["cost"])]
+    note = ("exact first hits" if res.empty or res.max() <= 1 else
+            f"first hits from the recorded curve, up to {res.max():.0f} steps late where steps were not all recorded")
+    sec.blocks.append(("h", "Data profiles"))
+    sec.blocks.append(c.figure(
+        plots.data_profiles(profiles.data_profile(costs), styles=c.styles), "data-profiles", "Data profiles",
+        "More-Wild data profiles: the share of problems an optimizer solves to f <= f_L + tau (f0 - f_L), f_L the "
+        f"lowest loss of the run, within a budget of alpha (n + 1) gradient evaluations ({note})."))
+    return sec
+
+
+def _problems(c: _Context, meta: dict[str, Any], tuned: pd.DataFrame, curves: pd.DataFrame,
+              path_table: pd.DataFrame) -> list[Section]:
+    ours = c.ours
+    one, sens = tuning.one_shot(ours), tuning.lr_sensitivity(ours)
+    bands = analysis.convergence_bands(ours, curves)
+    configs = tuning.per_config(ours)
+    configs["lr"] = tuning.hyperparameter(configs)
+    rebuilt = analysis.instance_problems(meta)
+    keys = ["instance", "optimizer", "impl", "config_id"]
+    chosen = ours.merge(tuning.best_configs(ours)[keys], on=keys)
+    out, taken = [], set()
+    for instance in c.instances:
+        slug = _slug(instance, taken)
+        first = ours[ours["instance"] == instance].iloc[0]
+        ref = ("the known optimum f*" if first["f_ref_source"] == "f_star" else
+               "the lowest loss any trajectory reached in this run (f* unknown)")
+        sec = Section(instance, level=3, id=f"problem-{slug}",
+                      blocks=[f"{int(first['dim'])} parameters; suboptimality relative to {ref}.",
+                              _problem_table(instance, tuned, one, sens)])
+        sec.blocks.append(c.figure(
+            plots.convergence(bands, [instance], c.target, styles=c.styles), f"convergence-{slug}",
+            f"Convergence on {instance}",
+            "Median over seeds at each optimizer's tuned configuration, shaded: 95% bootstrap CI of the median; "
+            "time axis: steps x the measured time per step."))
+        sec.blocks.append(c.figure(
+            plots.lr_sensitivity(configs, instance, c.target, styles=c.styles), f"lr-{slug}",
+            f"Learning-rate sensitivity on {instance}", "Every configuration of the grid (median over seeds)."))
+        p = rebuilt.get(instance)
+        pick = chosen[chosen["instance"] == instance]
+        pick = pick[pick["seed"] == pick["seed"].min()].drop_duplicates("optimizer")
+        if p is not None and p.dim == 2 and p.bounds is not None and path_table["run_id"].isin(pick["run_id"]).any():
+            sec.blocks.append(c.figure(
+                plots.paths(p, pick, path_table, instance, styles=c.styles), f"paths-{slug}",
+                f"Optimizer paths on {instance}",
+                "Tuned configurations from the first seed's start (dot) to their last point (square); star: the "
+                "optimum."))
+        out.append(sec)
+    return out
+
+
+def build(tables: dict[str, pd.DataFrame], meta: dict[str, Any],
+          figures_dir: str | Path) -> tuple[list[Section], str]:
+    """The report's sections and title from a results folder's tables and meta
+    (`bench.read_run`), drawing the figures into `figures_dir`."""
+    runs, curves, path_table = tables["runs"], tables["curves"], tables["paths"]
+    title = f"gdbench report: suite {(meta.get('suite') or {}).get('name', '?')}"
+    if runs.empty:
+        return [Section("Summary", id="summary", blocks=["This results folder holds no trajectories.",
+                                                          Table(["problem", "winner"], [], id="summary-table")]),
+                _metadata(meta)], title
+    impl = profiles.main_impl(runs)
+    ours = runs[runs["impl"] == impl]
+    c = _Context(runs, ours, impl, _target(runs), list(dict.fromkeys(ours["instance"])),
+                 plots.style_map(runs["optimizer"]), Path(figures_dir))
+    tuned = tuning.tuned(ours)
+    per_problem = _problems(c, meta, tuned, curves, path_table)
+    links = Section("Problems", id="problems",
+                    blocks=[f"{len(c.instances)} problems, each with its tuned results and figures:",
+                            ("links", [(sec.id, sec.title) for sec in per_problem])])
+    return [_summary(c, meta, tuned, curves), links, *per_problem, _metadata(meta)], title
+
+
+# --------------------------------------------------------------------------- rendering
+
+_CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;
+color:#222;line-height:1.45}
+table{border-collapse:collapse;margin:.6em 0 1.4em;font-size:.9em}
+th,td{border:1px solid #ccc;padding:.25em .55em;text-align:left;vertical-align:top}
+th{background:#f2f2f2}caption{caption-side:bottom;text-align:left;color:#555;font-size:.9em;padding-top:.3em}
+figure{margin:1em 0 1.6em}figure img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{color:#555;font-size:.9em}pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}
+nav a{margin-right:1em}
+"""
+
+
+def _data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _html_table(t: Table) -> str:
+    e = html.escape
+    ident = f' id="{e(t.id)}"' if t.id else ""
+    head = "".join(f"<th>{e(h)}</th>" for h in t.headers)
+    body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in t.rows)
+    cap = f"<caption>{e(t.caption)}</caption>" if t.caption else ""
+    return f"<table{ident}>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render_html(sections: list[Section], title: str) -> str:
+    e = html.escape
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           '<meta http-equiv="Content-Security-Policy" '
+           "content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">",
+           '<meta name="viewport" content="width=device-width, initial-scale=1">',
+           f"<title>{e(title)}</title><style>{_CSS}</style></head><body>", f"<h1>{e(title)}</h1>"]
+    nav = [s for s in sections if s.level == 2 and s.id]
+    out.append("<nav>" + "".join(f'<a href="#{e(s.id)}">{e(s.title)}</a>' for s in nav) + "</nav>")
+    for s in sections:
+        ident = f' id="{e(s.id)}"' if s.id else ""
+        out.append(f"<section{ident}><h{s.level}>{e(s.title)}</h{s.level}>")
+        for b in s.blocks:
+            if isinstance(b, Table):
+                out.append(_html_table(b))
+            elif isinstance(b, Image):
+                out.append(f'<figure><img src="{_data_uri(b.png)}" alt="{e(b.alt)}">'
+                           f"<figcaption>{e(b.caption)} (files: {e(FIGURES)}/{e(b.png.name)}, "
+                           f"{e(b.svg.name)})</figcaption></figure>")
+            elif isinstance(b, tuple) and b[0] == "pre":
+                out.append(f"<pre>{e(b[1])}</pre>")
+            elif isinstance(b, tuple) and b[0] == "h":
+                out.append(f"<h{s.level + 1}>{e(b[1])}</h{s.level + 1}>")
+            elif isinstance(b, tuple) and b[0] == "links":
+                out.append("<ul>" + "".join(f'<li><a href="#{e(i)}">{e(t)}</a></li>' for i, t in b[1]) + "</ul>")
+            else:
+                out.append(f"<p>{e(str(b))}</p>")
+        out.append("</section>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+def _md_cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(t: Table) -> str:
+    lines = ["| " + " | ".join(_md_cell(h) for h in t.headers) + " |",
+             "|" + "|".join("---" for _ in t.headers) + "|"]
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in t.rows]
+    if t.caption:
+        lines += ["", f"*{_md_cell(t.caption)}*"]
+    return "\n".join(lines)
+
+
+def render_markdown(sections: list[Section], title: str, figures_rel: str = FIGURES) -> str:
+    out = [f"# {title}", ""]
+    for s in sections:
+        out += ["#" * s.level + f" {s.title}", ""]
+        for b in s.blocks:
+            if isinstance(b, Table):
+                out += [_md_table(b), ""]
+            elif isinstance(b, Image):
+                out += [f"![{b.alt}]({figures_rel}/{b.png.name})", "", f"*{b.caption}* "
+                        f"([SVG]({figures_rel}/{b.svg.name}))", ""]
+            elif isinstance(b, tuple) and b[0] == "pre":
+                out += ["```json", b[1], "```", ""]
+            elif isinstance(b, tuple) and b[0] == "h":
+                out += ["#" * (s.level + 1) + f" {b[1]}", ""]
+            elif isinstance(b, tuple) and b[0] == "links":
+                out += [f"- {t}" for _, t in b[1]] + [""]
+            else:
+                out += [str(b), ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write(folder: str | Path, out: str | Path | None = None) -> dict[str, Path]:
+    """Writes report.html, report.md and figures/ for a results folder.
+
+    Args:
+      folder: the results folder (read with `bench.read_run`; ResultsError if unusable).
+      out: where to write (default: the results folder itself).
+
+    Returns:
+      {"html": path, "md": path}.
+    """
+    tables, meta = read_run(folder)  # first: a bad folder is reported before anything is written
+    out = Path(out) if out is not None else Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    sections, title = build(tables, meta, out / FIGURES)
+    paths = {"html": out / "report.html", "md": out / "report.md"}
+    _write_text(paths["html"], render_html(sections, title))
+    _write_text(paths["md"], render_markdown(sections, title))
+    return paths
