@@ -160,12 +160,22 @@ class CellRun:
                 for g in self.groups if np.isfinite(g.outputs["best_loss"]).any()]
         return float(min(best)) if best else float("nan")
 
-    def time(self, repeats: int) -> None:
-        """Median-of-`repeats` timing, the programs interleaved (A B A B ...)."""
+    def time(self, repeats: int, keep_outputs: bool = False) -> None:
+        """Median-of-`repeats` timing, the programs interleaved (A B A B ...).
+
+        With `keep_outputs`, the first timed run's outputs become the results
+        (copied from the device after all the timing), saving a run of its own.
+        """
+        kept = {}
         with precision(self.dtype):
-            for _ in range(repeats):
-                for g in self.groups:
-                    g.times.append(g.program.time())
+            for r in range(repeats):
+                for i, g in enumerate(self.groups):
+                    seconds, out = g.program.launch()
+                    g.times.append(seconds)
+                    if keep_outputs and r == 0:
+                        kept[i] = out
+            for i, out in kept.items():
+                self.groups[i].outputs = self.groups[i].program.fetch(out)
 
 
 def prepare(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench", dtype="float32",
@@ -259,11 +269,16 @@ def _full_batch(fn):
 
 
 def run_cell(cell: CellRun, repeats: int = 5) -> CellRun:
-    """Runs a prepared cell: a first run, then `repeats` timed runs interleaved."""
-    cell.execute(cell.f_ref)
-    if cell.f_ref is None:  # no known optimum: relative to the best loss reached here
+    """Runs a prepared cell: `repeats` timed runs interleaved, the first giving the results.
+
+    Without a known optimum the targets are relative to the best loss reached
+    here, so the programs run once more with it.
+    """
+    if isinstance(repeats, bool) or not isinstance(repeats, numbers.Integral) or repeats < 1:
+        raise ConfigError("repeats", f"must be an integer >= 1, got {repeats!r}")
+    cell.time(repeats, keep_outputs=True)
+    if cell.f_ref is None:
         cell.execute(cell.best_reached())
-    cell.time(repeats)
     return cell
 
 

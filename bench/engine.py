@@ -232,7 +232,7 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
         div_level = jnp.where(jnp.isfinite(f0), DIVERGENCE_FACTOR * jnp.abs(f0), -1)
 
         def block(run_spec):
-            def stepper(alive):
+            def stepper():
                 def step(i, carry):
                     t, x, state, value, vbuf, xbuf = carry  # x is step t
                     if cell.loss_first:
@@ -242,12 +242,7 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
                     vbuf = jax.lax.dynamic_update_index_in_dim(vbuf, value, i, 0)
                     if cell.record_path:
                         xbuf = jax.tree.map(lambda b, a: jax.lax.dynamic_update_index_in_dim(b, a, i, 0), xbuf, x)
-                    x_new, state = apply_all(x, state, hp, data, value, grad)
-                    # Lanes that diverged in an earlier block keep their point. Their
-                    # optimizer state runs on unused: selecting the state too was measured
-                    # to change how XLA:CPU fuses the update, and so its rounding, in the
-                    # other lanes.
-                    x = _select(alive, x_new, x)
+                    x, state = apply_all(x, state, hp, data, value, grad)
                     if not cell.loss_first:
                         # The loss of the new point, computed where it is made: XLA fuses
                         # the reduction into the update's loop, instead of a second pass
@@ -266,9 +261,14 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
                     if cell.record_path
                     else ()
                 )
-                t, x, state, value, vbuf, xbuf = jax.lax.fori_loop(
-                    0, length, stepper(alive), (t0, x, state, value, vbuf, xbuf)
+                t, x_end, state, value_end, vbuf, xbuf = jax.lax.fori_loop(
+                    0, length, stepper(), (t0, x, state, value, vbuf, xbuf)
                 )
+                # Lanes that diverged in an earlier block keep their frozen point (and
+                # its loss): they ran this block from it again, unused. A select per
+                # block instead of per step; their optimizer state runs on unused.
+                x = _select(alive, x_end, x)
+                value = jnp.where(alive, value_end, value)
                 # Divergence is read from the block's losses: the first step whose
                 # loss is not finite or above the level. Nothing after it counts.
                 positions = jnp.arange(run_spec.block_steps, dtype=jnp.int32)[:, None]
@@ -281,7 +281,12 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
                 values = jnp.where(live, vbuf, jnp.inf)
                 best = jnp.minimum(best, jnp.min(values, axis=0))
                 n_hit, hits = _first_hits(values, t0, best, thresholds, hits, n_hit)
-                stored = (vbuf[slots], jax.tree.map(lambda b: b[slots], xbuf))
+                # A frozen lane restarted the block from its point, so its first entry
+                # is that point's loss (and the point itself): it is what is stored.
+                stored = (
+                    jnp.where(alive[None, :], vbuf[slots], vbuf[:1]),
+                    jax.tree.map(lambda b: jnp.where(_lanes_like(alive, b[slots]), b[slots], b[:1]), xbuf),
+                )
                 return (t, x, state, value, alive & ~diverged, div_step, best, hits, n_hit), stored
 
             return body
@@ -378,15 +383,22 @@ class Program:
         ref = jax.device_put(np.asarray(f_ref, self.args[4].dtype), NamedSharding(self.mesh, P()))
         return self.args[:4] + (ref,)
 
-    def __call__(self, f_ref: float | None = None) -> dict[str, Any]:
-        out = jax.block_until_ready(self.compiled(*self._args(f_ref)))
-        return jax.tree.map(lambda a: np.asarray(a)[..., : self.n_lanes], out)
-
-    def time(self, f_ref: float | None = None) -> float:
+    def launch(self, f_ref: float | None = None) -> tuple[float, Any]:
+        """Runs once: the seconds until the outputs are ready, and the outputs, still on the device."""
         args = self._args(f_ref)
         start = time.perf_counter()
-        jax.block_until_ready(self.compiled(*args))
-        return time.perf_counter() - start
+        out = jax.block_until_ready(self.compiled(*args))
+        return time.perf_counter() - start, out
+
+    def fetch(self, out: Any) -> dict[str, Any]:
+        """Outputs of `launch` as NumPy arrays, padding lanes dropped."""
+        return jax.tree.map(lambda a: np.asarray(a)[..., : self.n_lanes], out)
+
+    def __call__(self, f_ref: float | None = None) -> dict[str, Any]:
+        return self.fetch(self.launch(f_ref)[1])
+
+    def time(self, f_ref: float | None = None) -> float:
+        return self.launch(f_ref)[0]
 
 
 def compile_program(cell: Cell, x0: PyTree, hp: Mapping[str, np.ndarray], data: PyTree,

@@ -10,8 +10,9 @@
   (b) `jit(vmap(scan))` of optax.adam storing every step's loss, default XLA settings,
   (c) gdbench's engine as `bench.sweep` runs it (with its XLA:CPU settings).
 (b) and (c) run in separate processes, since (c)'s settings are process-wide,
-alternated (b c b c ...) over several rounds; each reports the median of its
-timed executions after compiling, and the medians over rounds are compared.
+alternated (b c b c ...) over several rounds; each compiles, runs, warms up
+(at least 5 executions and 0.5 s, the same for both), and reports the median
+of its timed executions; the medians over rounds are compared.
 (c)'s losses at its recorded steps and its first hits must equal (b)'s bit for bit.
 
 Results print as Markdown for results/PERFORMANCE.md.
@@ -36,6 +37,16 @@ TARGETS = tuple(10.0 ** -k for k in range(1, 9))
 
 def _lrs(configs: int) -> np.ndarray:
     return np.geomspace(*LR_RANGE, configs).astype(np.float32)
+
+
+WARMUP_S = 0.5  # executions before timing, for (b) and (c) alike: the first few run slower
+
+
+def _warm_up(fn, seconds: float = WARMUP_S, at_least: int = 5) -> None:
+    start, n = time.perf_counter(), 0
+    while n < at_least or time.perf_counter() - start < seconds:
+        fn()
+        n += 1
 
 
 def _median_time(fn, repeats: int) -> float:
@@ -108,6 +119,7 @@ def worker_b(configs: int, steps: int, repeats: int, out: str) -> dict:
     compiled = jax.jit(jax.vmap(trajectory)).lower(lrs).compile()
     compile_s = time.perf_counter() - start
     result = jax.block_until_ready(compiled(lrs))
+    _warm_up(lambda: jax.block_until_ready(compiled(lrs)))
     seconds = _median_time(lambda: jax.block_until_ready(compiled(lrs)), repeats)
     np.savez(out, x=np.asarray(result[0]), losses=np.asarray(result[1]))
     return {"steps_per_s": configs * steps / seconds, "seconds": seconds, "compile_s": compile_s,
@@ -122,9 +134,10 @@ def worker_c(configs: int, steps: int, repeats: int, out: str, impl: str) -> dic
     cell = cells.prepare("rosenbrock", "adam", problem_args={"dim": 2},
                          grid={"learning_rate": [float(v) for v in _lrs(configs)]}, seeds=[0], steps=steps,
                          impl=impl, record_path=False)
-    cells.run_cell(cell, repeats=repeats)
+    cells.run_cell(cell, repeats=1)  # the results, as bench.sweep gets them
     (group,) = cell.groups
-    seconds = float(np.median(group.times))
+    _warm_up(group.program.time)
+    seconds = _median_time(group.program.time, repeats)
     np.savez(out, losses=group.outputs["losses"].T, hits=group.outputs["hits"].T,
              points=cell.schedule.points())
     return {"steps_per_s": configs * steps / seconds, "seconds": seconds, "compile_s": group.program.compile_s,
@@ -229,6 +242,8 @@ def large(args: argparse.Namespace) -> str:
                              record_path=False)
         cell.execute()
         (group,) = cell.groups
+        _warm_up(lambda: jax.block_until_ready(bare_c(x0, data)), at_least=2)
+        _warm_up(group.program.time, at_least=2)
         t_bare, t_engine = [], []
         for _ in range(args.repeats):  # interleaved
             start = time.perf_counter()
@@ -271,6 +286,8 @@ def parity(args: argparse.Namespace) -> str:
                              grid={"learning_rate": lrs}, seeds=[0], steps=args.parity_steps, impl="both",
                              record_path=False)
         cell.execute()
+        for g in cell.groups:
+            _warm_up(g.program.time, seconds=0.2, at_least=3)
         cell.time(args.repeats)
         ours = [g for g in cell.groups if g.impl == "gdbench"][0]
         twin = [g for g in cell.groups if g.impl == "optax"][0]

@@ -41,12 +41,14 @@ def plan(suite: Suite) -> list[CellPlan]:
     return out
 
 
-def _run_problem(suite: Suite, plans: list[CellPlan], say: Callable[[str, bool], None], run_id: int):
+def _run_problem(suite: Suite, plans: list[CellPlan], say: Callable[[str, bool], None], run_id: int,
+                 phases: dict[str, float]):
     """Runs one problem's cells; returns its tables. Without f*, the targets are
     relative to the best loss any of its cells reached (a last run of each).
 
     `say(text, advance)` reports progress: what is being done, and whether a
-    cell has just finished.
+    cell has just finished. `phases` accumulates the wall seconds spent
+    compiling, running and making tables.
     """
     def prepare(c: CellPlan) -> cells.CellRun:
         return cells.prepare(
@@ -60,8 +62,11 @@ def _run_problem(suite: Suite, plans: list[CellPlan], say: Callable[[str, bool],
     # with nothing else running.
     label = cells.problem_label(plans[0].problem)
     say(f"{label}: compiling {len(plans)} cells", False)
+    start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=COMPILE_THREADS) as pool:
         done = list(pool.map(prepare, plans))
+    phases["compile"] += time.perf_counter() - start
+    start = time.perf_counter()
     for c, prepared in zip(plans, done):
         say(f"{label} / {c.optimizer}", False)
         cells.run_cell(prepared, repeats=suite.repeats)
@@ -72,13 +77,17 @@ def _run_problem(suite: Suite, plans: list[CellPlan], say: Callable[[str, bool],
         f_ref = float(np.nanmin(reached)) if np.isfinite(reached).any() else float("nan")
         for cell in done:
             cell.execute(f_ref)
+    phases["run"] += time.perf_counter() - start
+    start = time.perf_counter()
     parts = {name: [] for name in results.TABLES}
     for cell in done:
         runs, curves, paths = cells.tables(cell, f_ref=f_ref, run_id_start=run_id)
         run_id += len(runs)
         for name, df in zip(results.TABLES, (runs, curves, paths)):
             parts[name].append(df)
-    return {k: pd.concat(v, ignore_index=True) for k, v in parts.items()}, run_id
+    tables = {k: pd.concat(v, ignore_index=True) for k, v in parts.items()}
+    phases["tables"] += time.perf_counter() - start
+    return tables, run_id
 
 
 def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress: bool = True,
@@ -107,6 +116,7 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
     )
     all_runs = []
     status = "complete"
+    phases = {"compile": 0.0, "run": 0.0, "tables": 0.0, "write": 0.0}
     wall = time.perf_counter()
     try:
         with progress:
@@ -120,16 +130,18 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
                 todo = [c for c in todo_cells if c.problem_index == i]
                 if not todo:
                     continue
-                tables, run_id = _run_problem(suite, todo, say, run_id)
+                tables, run_id = _run_problem(suite, todo, say, run_id, phases)
+                start = time.perf_counter()
                 folder.add(tables)
+                phases["write"] += time.perf_counter() - start
                 all_runs.append(tables["runs"])
     except KeyboardInterrupt:
         status = "interrupted"
     except Exception:
         # Keep what finished, say the run failed, and let the error surface.
-        _finish(folder, all_runs, suite, "failed", wall, len(todo_cells))
+        _finish(folder, all_runs, suite, "failed", wall, len(todo_cells), phases)
         raise
-    path = _finish(folder, all_runs, suite, status, wall, len(todo_cells))
+    path = _finish(folder, all_runs, suite, status, wall, len(todo_cells), phases)
     runs = pd.concat(all_runs, ignore_index=True) if all_runs else pd.DataFrame()
     summary.show(runs, suite, status, console)
     console.print(f"results: {path}")
@@ -140,12 +152,13 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
 
 
 def _finish(folder: results.RunFolder, all_runs: list[pd.DataFrame], suite: Suite, status: str, wall: float,
-            n_cells: int) -> Path:
+            n_cells: int, phases: dict[str, float]) -> Path:
     runs = pd.concat(all_runs, ignore_index=True) if all_runs else pd.DataFrame()
     text = summary.text(runs, suite, status)
     return folder.finish(status, text, {
         "ended_utc": results.utc_now().isoformat(),
         "wall_s": time.perf_counter() - wall,
+        "phases_s": {k: round(v, 3) for k, v in phases.items()},  # wall seconds per phase
         "cells": n_cells,
     })
 

@@ -54,6 +54,8 @@ def test_tiny_suite_end_to_end(tmp_path, capsys):
     assert meta["status"] == "complete" and meta["schema_version"] == results.SCHEMA_VERSION
     for key in ("suite", "versions", "git", "device", "dtype", "started_utc", "ended_utc"):
         assert key in meta
+    assert set(meta["phases_s"]) == {"compile", "run", "tables", "write"}
+    assert 0 < sum(meta["phases_s"].values()) <= meta["wall_s"]
     for dist in ("python", "jax", "jaxlib", "optax"):
         assert meta["versions"][dist]
     assert meta["device"]["backend"] == "cpu" and meta["suite"]["steps"] == 60

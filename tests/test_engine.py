@@ -238,6 +238,22 @@ def test_bad_input_is_a_config_error():
         bench.sweep("rosenbrock", "adam", device="gpu")
     with pytest.raises(ValueError, match="unknown optimizer 'adamm'"):
         bench.sweep("rosenbrock", "adamm")
+    with pytest.raises(bench.ConfigError, match="repeats: must be an integer >= 1"):
+        bench.sweep("rosenbrock", "adam", repeats=0)
+
+
+def test_results_come_from_the_timed_runs():
+    """No run of its own for the results: the first of the interleaved timed runs
+    gives them, and they equal a fresh run's."""
+    cell = cells.prepare("quadratic", "adam", problem_args={"dim": 4, "condition_number": 10.0},
+                         grid={"learning_rate": [0.01, 0.1]}, seeds=[0, 1], steps=150, impl="both")
+    cells.run_cell(cell, repeats=3)
+    for g in cell.groups:
+        assert len(g.times) == 3 and all(t > 0 for t in g.times)
+        again = g.program()
+        assert set(again) == set(g.outputs)
+        for key in again:
+            np.testing.assert_array_equal(again[key], g.outputs[key])
 
 
 @pytest.mark.parametrize("name", optimizers.names())

@@ -120,3 +120,20 @@ def test_a_report_that_fails_to_draw_loses_no_results(tmp_path, monkeypatch):
     runner._write_report(folder, Console(file=buf, width=200))
     assert "report not written (RuntimeError: no fonts)" in buf.getvalue()
     assert (folder / "runs.parquet").exists() and not (folder / "report.html").exists()
+
+
+def test_envelope_keeps_every_extreme_and_the_ends():
+    import numpy as np
+
+    from bench import plots
+
+    rng = np.random.default_rng(0)
+    y = np.cumsum(rng.normal(size=5000))
+    y[1234] = 1e3  # a spike must survive the thinning
+    y[4321] = np.nan
+    keep = plots.envelope(y, max_points=600)
+    assert len(keep) <= 600 + 1 and keep[0] == 0 and keep[-1] == len(y) - 1
+    assert np.all(np.diff(keep) > 0) and 1234 in keep
+    assert np.nanmin(y[keep]) == np.nanmin(y) and np.nanmax(y[keep]) == np.nanmax(y)
+    short = np.arange(10.0)
+    np.testing.assert_array_equal(plots.envelope(short), np.arange(10))
