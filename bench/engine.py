@@ -217,12 +217,12 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
     """
     runs = schedule.plan(cell.schedule)
 
-    def run(x0, hp, data, targets, f_ref):
+    def run(x0, hp, data, targets, f_ref, init):
         # Hyperparameters of shape (B,) broadcast along the trailing lanes axis.
         with jax.numpy_rank_promotion("allow"):
-            return _run(x0, hp, data, targets, f_ref)
+            return _run(x0, hp, data, targets, f_ref, init)
 
-    def _run(x0, hp, data, targets, f_ref):
+    def _run(x0, hp, data, targets, f_ref, init):
         n_lanes = jax.tree.leaves(x0)[0].shape[-1]
         loss_all, value_and_grad = lane_functions(cell.loss_fn, n_lanes)
         init_all, apply_all = optimizer_step(cell, n_lanes)
@@ -253,14 +253,10 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
                 return step
 
             def body(carry, block_xs):
-                t0, x, state, value, alive, div_step, best, hits, n_hit = carry
-                length, slots = block_xs
-                vbuf = jnp.zeros((run_spec.block_steps, n_lanes), f0.dtype)
-                xbuf = (
-                    jax.tree.map(lambda a: jnp.zeros((run_spec.block_steps,) + a.shape, a.dtype), x)
-                    if cell.record_path
-                    else ()
-                )
+                (t0, x, state, value, alive, div_step, best, hits, n_hit), (vbuf, xbuf, v_out, x_out) = carry
+                b, length, slots = block_xs
+                # vbuf and xbuf are reused from block to block: entries past a
+                # block's length are stale, and masked out or never stored.
                 t, x_end, state, value_end, vbuf, xbuf = jax.lax.fori_loop(
                     0, length, stepper(), (t0, x, state, value, vbuf, xbuf)
                 )
@@ -283,29 +279,36 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
                 n_hit, hits = _first_hits(values, t0, best, thresholds, hits, n_hit)
                 # A frozen lane restarted the block from its point, so its first entry
                 # is that point's loss (and the point itself): it is what is stored.
-                stored = (
-                    jnp.where(alive[None, :], vbuf[slots], vbuf[:1]),
-                    jax.tree.map(lambda b: jnp.where(_lanes_like(alive, b[slots]), b[slots], b[:1]), xbuf),
-                )
-                return (t, x, state, value, alive & ~diverged, div_step, best, hits, n_hit), stored
+                v_out = jax.lax.dynamic_update_index_in_dim(
+                    v_out, jnp.where(alive[None, :], vbuf[slots], vbuf[:1]), b, 0)
+                x_out = jax.tree.map(
+                    lambda o, a: jax.lax.dynamic_update_index_in_dim(
+                        o, jnp.where(_lanes_like(alive, a[slots]), a[slots], a[:1]), b, 0),
+                    x_out, xbuf)
+                return ((t, x, state, value, alive & ~diverged, div_step, best, hits, n_hit),
+                        (vbuf, xbuf, v_out, x_out)), None
 
             return body
 
+        # The constant starting values come in as inputs (`initial_buffers`): made
+        # on the host, they cost no compiled kernel each (compile time is per kernel).
         carry = (
             jnp.zeros((), jnp.int32),
             x0,
             init_all(x0, hp),
             f0,
-            jnp.ones((n_lanes,), bool),
-            jnp.full((n_lanes,), NEVER, jnp.int32),
-            jnp.full_like(f0, jnp.inf),
-            jnp.full((targets.shape[0], n_lanes), NEVER, jnp.int32),
-            jnp.zeros((n_lanes,), jnp.int32),
+            init["alive"],
+            init["div_step"],
+            init["best"],
+            init["hits"],
+            init["n_hit"],
         )
         stored_v, stored_x = [], []
-        for run_spec in runs:
-            xs = (jnp.asarray(run_spec.lengths), jnp.asarray(run_spec.slots))
-            carry, (v, xp) = jax.lax.scan(block(run_spec), carry, xs)
+        for r, run_spec in enumerate(runs):
+            xs = (np.arange(len(run_spec.lengths), dtype=np.int32), jnp.asarray(run_spec.lengths),
+                  jnp.asarray(run_spec.slots))
+            buffers = (init["vbuf"][r], init["xbuf"][r], init["v_out"][r], init["x_out"][r])
+            (carry, (_, _, v, xp)), _ = jax.lax.scan(block(run_spec), (carry, buffers), xs)
             keep = np.flatnonzero(run_spec.valid.reshape(-1))
             stored_v.append(v.reshape((-1, n_lanes))[keep])
             stored_x.append(jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:])[keep], xp))
@@ -336,6 +339,31 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
         return out
 
     return run
+
+
+def initial_buffers(cell: Cell, x0: PyTree, n_targets: int, dtype) -> dict:
+    """The program's constant starting values and work buffers, lanes-last, as NumPy arrays.
+
+    x0: the (padded) lanes-last starting points; the loss has their dtype.
+    """
+    leaves = jax.tree.leaves(x0)
+    n_lanes = leaves[0].shape[-1]
+    runs = schedule.plan(cell.schedule)
+
+    def zeros_like_path(lead):
+        return jax.tree.map(lambda a: np.zeros(lead + a.shape, a.dtype), x0) if cell.record_path else ()
+
+    return dict(
+        alive=np.ones((n_lanes,), bool),
+        div_step=np.full((n_lanes,), NEVER, np.int32),
+        best=np.full((n_lanes,), np.inf, dtype),
+        hits=np.full((n_targets, n_lanes), NEVER, np.int32),
+        n_hit=np.zeros((n_lanes,), np.int32),
+        vbuf=[np.zeros((r.block_steps, n_lanes), dtype) for r in runs],
+        xbuf=[zeros_like_path((r.block_steps,)) for r in runs],
+        v_out=[np.zeros(r.slots.shape + (n_lanes,), dtype) for r in runs],
+        x_out=[zeros_like_path(r.slots.shape) for r in runs],
+    )
 
 
 def _lane_spec(ndim: int) -> P:
@@ -381,7 +409,7 @@ class Program:
         if f_ref is None:
             return self.args
         ref = jax.device_put(np.asarray(f_ref, self.args[4].dtype), NamedSharding(self.mesh, P()))
-        return self.args[:4] + (ref,)
+        return self.args[:4] + (ref,) + self.args[5:]
 
     def launch(self, f_ref: float | None = None) -> tuple[float, Any]:
         """Runs once: the seconds until the outputs are ready, and the outputs, still on the device."""
@@ -422,12 +450,15 @@ def compile_program(cell: Cell, x0: PyTree, hp: Mapping[str, np.ndarray], data: 
         return jax.device_put(a, NamedSharding(mesh, P()))
 
     cast = lambda a: np.asarray(a, dtype) if np.asarray(a).dtype.kind == "f" else np.asarray(a)
+    x0_lanes = jax.tree.map(lambda a: lanes(cast(a)), x0)
+    init = initial_buffers(cell, x0_lanes, len(targets), dtype)
     args = (
-        jax.tree.map(lambda a: lanes(cast(a)), x0),
+        x0_lanes,
         {k: lanes(cast(v)) for k, v in hp.items()},
         jax.tree.map(lambda a: replicated(cast(a)), data),
         replicated(np.asarray(targets, dtype)),
         replicated(np.asarray(f_ref, dtype)),
+        jax.tree.map(lambda a: jax.device_put(a, NamedSharding(mesh, _lane_spec(a.ndim))), init),
     )
     in_specs = (
         jax.tree.map(lambda a: _lane_spec(a.ndim), args[0]),
@@ -435,6 +466,7 @@ def compile_program(cell: Cell, x0: PyTree, hp: Mapping[str, np.ndarray], data: 
         jax.tree.map(lambda _: P(), args[2]),
         P(),
         P(),
+        jax.tree.map(lambda a: _lane_spec(a.ndim), args[5]),
     )
     program = jax.shard_map(
         trajectories(cell), mesh=mesh, in_specs=in_specs, out_specs=_out_specs(cell, x0), check_vma=False
