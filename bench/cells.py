@@ -28,7 +28,7 @@ TARGETS = tuple(10.0 ** -k for k in range(1, 9))
 PRIMARY_TARGET = 1e-6
 IMPLS = ("gdbench", "optax")
 #: Up to this many parameters a step's loss comes with its gradient (shared forward
-#: pass); above it, right after the update (fused with it: see engine.Cell).
+#: pass); above it, right after the update (see engine.Cell).
 LOSS_FIRST_MAX_DIM = 100_000
 #: Timing: a program shorter than this gets more rounds than `repeats`, until
 #: it has run this long in all (at most MAX_ROUNDS rounds).

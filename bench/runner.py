@@ -113,7 +113,7 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("cells"),
         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, disable=not show_progress,
-        refresh_per_second=4,  # drawing competes with compilation for the 2 cores
+        refresh_per_second=4,  # drawing it competes with compilation for the cores
     )
     all_runs = []
     status = "complete"
