@@ -22,6 +22,27 @@ SEED = 0
 _CHUNK = 4_000_000  # resampled values held at once
 
 
+SMALL_N = 8  # up to this many samples a sorting network beats np.median on resamples
+
+
+def _median_of_resamples(resampled: np.ndarray) -> np.ndarray:
+    """np.median over axis 1 of (n_boot, n, k) NaN-free data, the same numbers.
+
+    For a few seeds (the usual case) an odd-even transposition sort of the n
+    slices, with elementwise min and max, is several times faster than
+    np.median's partition along a strided axis.
+    """
+    n = resampled.shape[1]
+    if n > SMALL_N:
+        return np.median(resampled, axis=1)
+    rows = [resampled[:, i] for i in range(n)]
+    for r in range(n):
+        for i in range(r % 2, n - 1, 2):
+            rows[i], rows[i + 1] = np.minimum(rows[i], rows[i + 1]), np.maximum(rows[i], rows[i + 1])
+    half = n // 2
+    return rows[half] if n % 2 else (rows[half - 1] + rows[half]) / 2
+
+
 def median_ci(values, level: float = LEVEL, n_boot: int = N_BOOT, seed: int = SEED) -> tuple:
     """The median over axis 0 and its percentile-bootstrap confidence interval.
 
@@ -58,7 +79,7 @@ def median_ci(values, level: float = LEVEL, n_boot: int = N_BOOT, seed: int = SE
     low, high = np.empty(k), np.empty(k)
     chunk = max(1, _CHUNK // (n_boot * n))  # columns per pass, to bound memory
     for c in range(0, k, chunk):
-        boot = np.sort(np.median(x[idx, c:c + chunk], axis=1), axis=0)  # (n_boot, chunk)
+        boot = np.sort(_median_of_resamples(x[idx, c:c + chunk]), axis=0)  # (n_boot, chunk)
         low[c:c + chunk], high[c:c + chunk] = boot[lo_i], boot[hi_i]
     if one_d:
         return float(median[0]), float(low[0]), float(high[0])

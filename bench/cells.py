@@ -279,17 +279,18 @@ def _full_batch(fn):
     return loss
 
 
-def run_cell(cell: CellRun, repeats: int = 5) -> CellRun:
+def run_cell(cell: CellRun, repeats: int = 5, settle_f_ref: bool = True) -> CellRun:
     """Runs a prepared cell: at least `repeats` timed runs interleaved (see
     `CellRun.time`), the first giving the results.
 
     Without a known optimum the targets are relative to the best loss reached
-    here, so the programs run once more with it.
+    here, so the programs run once more with it, unless `settle_f_ref` is
+    False (the runner does it once for all the cells of a problem).
     """
     if isinstance(repeats, bool) or not isinstance(repeats, numbers.Integral) or repeats < 1:
         raise ConfigError("repeats", f"must be an integer >= 1, got {repeats!r}")
     cell.time(repeats, keep_outputs=True)
-    if cell.f_ref is None:
+    if cell.f_ref is None and settle_f_ref:
         cell.execute(cell.best_reached())
     return cell
 

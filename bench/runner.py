@@ -69,7 +69,7 @@ def _run_problem(suite: Suite, plans: list[CellPlan], say: Callable[[str, bool],
     start = time.perf_counter()
     for c, prepared in zip(plans, done):
         say(f"{label} / {c.optimizer}", False)
-        cells.run_cell(prepared, repeats=suite.repeats)
+        cells.run_cell(prepared, repeats=suite.repeats, settle_f_ref=False)  # f_ref: below, per problem
         say(f"{label} / {c.optimizer}", True)
     f_ref = None
     if plans and plans[0].problem.f_star is None:

@@ -55,3 +55,13 @@ def test_95_percent_interval_covers_the_true_median():
         _, low, high = bootstrap.median_ci(rng.lognormal(0.0, 1.0, size=25), n_boot=1000, seed=rep)
         covered += low <= 1.0 <= high
     assert covered >= 180, f"covered the true median in {covered}/200"
+
+
+@pytest.mark.parametrize("n", range(1, 12))
+def test_median_of_resamples_is_numpys_median(n):
+    """The sorting-network median (few seeds) gives np.median's numbers exactly, misses (inf) included."""
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=(n, 40))
+    x[rng.random(x.shape) < 0.25] = np.inf
+    resampled = x[rng.integers(0, n, size=(200, n))]
+    np.testing.assert_array_equal(bootstrap._median_of_resamples(resampled), np.median(resampled, axis=1))
