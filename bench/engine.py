@@ -56,7 +56,10 @@ class Cell:
 
     Attributes:
       loss_fn: pure full-batch loss `loss_fn(x, data) -> scalar`.
-      make_tx: builds the optimizer from a dict of (possibly traced) scalars.
+      make_txs: one optimizer builder per implementation the program can run
+        (each builds it from a dict of possibly traced scalars). With several,
+        the program runs the one its `which` input names: ours and optax's
+        share one program, and so one compilation of everything else.
       needs: extra update arguments the optimizer takes ("value", "grad", "value_fn").
       schedule: which steps' losses are stored.
       record_path: store the parameters at the recorded steps too.
@@ -70,7 +73,7 @@ class Cell:
     """
 
     loss_fn: Callable[[PyTree, PyTree], jax.Array]
-    make_tx: Callable[[Mapping[str, jax.Array]], optax.GradientTransformation]
+    make_txs: tuple[Callable[[Mapping[str, jax.Array]], optax.GradientTransformation], ...]
     needs: frozenset[str]
     schedule: Schedule
     record_path: bool = False
@@ -145,7 +148,7 @@ def _extra_args(needs, value, grad, loss_fn, data) -> dict:
     return extra
 
 
-def optimizer_step(cell: Cell, n_lanes: int):
+def optimizer_step(cell: Cell, n_lanes: int, make_tx):
     """`(init, apply)` over all lanes: apply(x, state, hp, data, value, grad) -> (x', state').
 
     An elementwise optimizer (each coordinate's update depends on that
@@ -158,21 +161,21 @@ def optimizer_step(cell: Cell, n_lanes: int):
         loss_all, _ = lane_functions(cell.loss_fn, n_lanes)
 
         def init(x, hp):
-            return cell.make_tx(hp).init(x)
+            return make_tx(hp).init(x)
 
         def apply(x, state, hp, data, value, grad):
             extra = _extra_args(cell.needs, value, grad, loss_all, data)
-            updates, state = cell.make_tx(hp).update(grad, state, x, **extra)
+            updates, state = make_tx(hp).update(grad, state, x, **extra)
             return optax.apply_updates(x, updates), state
 
         return init, apply
 
     def init_lane(x, hp):
-        return cell.make_tx(hp).init(x)
+        return make_tx(hp).init(x)
 
     def apply_lane(x, state, hp, data, value, grad):
         extra = _extra_args(cell.needs, value, grad, cell.loss_fn, data)
-        updates, state = cell.make_tx(hp).update(grad, state, x, **extra)
+        updates, state = make_tx(hp).update(grad, state, x, **extra)
         return optax.apply_updates(x, updates), state
 
     init = jax.vmap(init_lane, in_axes=-1, out_axes=-1)
@@ -211,29 +214,31 @@ def _first_hits(values, t0, best, thresholds, hits, n_hit):
 
 
 def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
-    """The lanes-last program `run(x0, hp, data, targets, f_ref) -> outputs`.
+    """The lanes-last program `run(x0, hp, data, targets, f_ref, init, which) -> outputs`.
 
     x0 and hp hold the lanes on their last axis; `targets` (K,) are relative
-    suboptimality levels (decreasing), `f_ref` the optimum they are relative to.
+    suboptimality levels (decreasing), `f_ref` the optimum they are relative to;
+    `init` the constant starting values (`initial_buffers`); `which` the index
+    of the implementation in `cell.make_txs` to run.
     """
     runs = schedule.plan(cell.schedule)
 
-    def run(x0, hp, data, targets, f_ref, init):
+    def run(x0, hp, data, targets, f_ref, init, which):
         # Hyperparameters of shape (B,) broadcast along the trailing lanes axis.
         with jax.numpy_rank_promotion("allow"):
-            return _run(x0, hp, data, targets, f_ref, init)
+            return _run(x0, hp, data, targets, f_ref, init, which)
 
-    def _run(x0, hp, data, targets, f_ref, init):
+    def _run(x0, hp, data, targets, f_ref, init, which):
         n_lanes = jax.tree.leaves(x0)[0].shape[-1]
         loss_all, value_and_grad = lane_functions(cell.loss_fn, n_lanes)
-        init_all, apply_all = optimizer_step(cell, n_lanes)
+        steps_of = [optimizer_step(cell, n_lanes, make_tx) for make_tx in cell.make_txs]
         f0 = loss_all(x0, data)
         thresholds = f_ref + targets[:, None] * (f0 - f_ref)[None, :]
         # A lane whose start is not finite is diverged at step 0 (level -1).
         div_level = jnp.where(jnp.isfinite(f0), DIVERGENCE_FACTOR * jnp.abs(f0), -1)
 
         def block(run_spec):
-            def stepper():
+            def stepper(apply_all):
                 def step(i, carry):
                     t, x, state, value, vbuf, xbuf = carry  # x is step t
                     if cell.loss_first:
@@ -254,13 +259,19 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
                 return step
 
             def body(carry, block_xs):
-                (t0, x, state, value, alive, div_step, best, hits, n_hit), (vbuf, xbuf, v_out, x_out) = carry
+                (t0, x, states, value, alive, div_step, best, hits, n_hit), (vbuf, xbuf, v_out, x_out) = carry
                 b, length, slots = block_xs
                 # vbuf and xbuf are reused from block to block: entries past a
                 # block's length are stale, and masked out or never stored.
-                t, x_end, state, value_end, vbuf, xbuf = jax.lax.fori_loop(
-                    0, length, stepper(), (t0, x, state, value, vbuf, xbuf)
-                )
+                # One loop per implementation; all but the one `which` names run 0 steps.
+                t, x_end, value_end, new_states = t0, x, value, []
+                for k, (_, apply_all) in enumerate(steps_of):
+                    n = length if len(steps_of) == 1 else jnp.where(which == k, length, 0)
+                    t, x_end, state, value_end, vbuf, xbuf = jax.lax.fori_loop(
+                        0, n, stepper(apply_all), (t, x_end, states[k], value_end, vbuf, xbuf)
+                    )
+                    new_states.append(state)
+                states = tuple(new_states)
                 # Lanes that diverged in an earlier block keep their frozen point (and
                 # its loss): they ran this block from it again, unused. A select per
                 # block instead of per step; their optimizer state runs on unused.
@@ -286,7 +297,7 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
                     lambda o, a: jax.lax.dynamic_update_index_in_dim(
                         o, jnp.where(_lanes_like(alive, a[slots]), a[slots], a[:1]), b, 0),
                     x_out, xbuf)
-                return ((t, x, state, value, alive & ~diverged, div_step, best, hits, n_hit),
+                return ((t, x, states, value, alive & ~diverged, div_step, best, hits, n_hit),
                         (vbuf, xbuf, v_out, x_out)), None
 
             return body
@@ -296,7 +307,7 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
         carry = (
             jnp.zeros((), jnp.int32),
             x0,
-            init_all(x0, hp),
+            tuple(init_all(x0, hp) for init_all, _ in steps_of),
             f0,
             init["alive"],
             init["div_step"],
@@ -412,6 +423,11 @@ class Program:
         ref = jax.device_put(np.asarray(f_ref, self.args[4].dtype), NamedSharding(self.mesh, P()))
         return self.args[:4] + (ref,) + self.args[5:]
 
+    def running(self, which: int) -> "Program":
+        """The same compiled program, set to run implementation `which` of its cell."""
+        index = jax.device_put(np.asarray(which, np.int32), NamedSharding(self.mesh, P()))
+        return dataclasses.replace(self, args=self.args[:6] + (index,))
+
     def launch(self, f_ref: float | None = None) -> tuple[float, Any]:
         """Runs once: the seconds until the outputs are ready, and the outputs, still on the device."""
         args = self._args(f_ref)
@@ -460,6 +476,7 @@ def compile_program(cell: Cell, x0: PyTree, hp: Mapping[str, np.ndarray], data: 
         replicated(np.asarray(targets, dtype)),
         replicated(np.asarray(f_ref, dtype)),
         jax.tree.map(lambda a: jax.device_put(a, NamedSharding(mesh, _lane_spec(a.ndim))), init),
+        replicated(np.asarray(0, np.int32)),  # which implementation: see Program.running
     )
     in_specs = (
         jax.tree.map(lambda a: _lane_spec(a.ndim), args[0]),
@@ -468,6 +485,7 @@ def compile_program(cell: Cell, x0: PyTree, hp: Mapping[str, np.ndarray], data: 
         P(),
         P(),
         jax.tree.map(lambda a: _lane_spec(a.ndim), args[5]),
+        P(),
     )
     program = jax.shard_map(
         trajectories(cell), mesh=mesh, in_specs=in_specs, out_specs=_out_specs(cell, x0), check_vma=False

@@ -247,6 +247,8 @@ def test_results_come_from_the_timed_runs():
     gives them, and they equal a fresh run's."""
     cell = cells.prepare("quadratic", "adam", problem_args={"dim": 4, "condition_number": 10.0},
                          grid={"learning_rate": [0.01, 0.1]}, seeds=[0, 1], steps=150, impl="both")
+    ours, twin = cell.groups
+    assert ours.program.compiled is twin.program.compiled  # one program, run as either
     cells.run_cell(cell, repeats=3)
     rounds = len(cell.groups[0].times)
     assert rounds >= 3 and (rounds == cells.MAX_ROUNDS or sum(cell.groups[0].times) >= cells.MIN_TIME_S)
