@@ -59,7 +59,8 @@ class Cell:
       make_txs: one optimizer builder per implementation the program can run
         (each builds it from a dict of possibly traced scalars). With several,
         the program runs the one its `which` input names: ours and optax's
-        share one program, and so one compilation of everything else.
+        share one program, and so one compilation of everything else (the
+        program holds every implementation's optimizer state).
       needs: extra update arguments the optimizer takes ("value", "grad", "value_fn").
       schedule: which steps' losses are stored.
       record_path: store the parameters at the recorded steps too.
