@@ -246,8 +246,8 @@ def prepare(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench
             hp = {n: np.repeat(np.asarray([full[i][n] for i in ids], np_dtype), len(seeds)) for n in traced}
             x0 = jax.tree.map(lambda *xs: np.stack(xs * len(ids), axis=-1), *starts)
             # Ours and optax's run in one compiled program (everything but the
-            # optimizer step is shared, and compiling is most of a suite's
-            # time), each call running one of them: timed apart, interleaved.
+            # optimizer step is shared, and compiling is about half a quick
+            # suite's time), each call running one of them: timed apart, interleaved.
             cell = engine.Cell(
                 loss_fn=_full_batch(p.fn),
                 make_txs=tuple(_tx_maker(spec.make if i == "gdbench" else spec.baseline, static) for i in impls),

@@ -73,7 +73,6 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="results/runs", help="folder for the results (default: results/runs)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     sub.add_parser("list", help="list the registered optimizers, problems and suites")
-    # --- report and compare (bench/report.py, bench/compare.py) ---
     rep = sub.add_parser("report", help="write report.html and report.md of a results folder")
     rep.add_argument("results_dir", help="a results folder written by gdbench run")
     rep.add_argument("--out", default=None, help="folder for the report (default: the results folder)")
@@ -88,7 +87,6 @@ def parser() -> argparse.ArgumentParser:
     cmp.add_argument("--on", choices=["time", "steps", "both"], default="both",
                      help="which ratios --fail-above checks: time per step, steps to target, or both (default)")
     cmp.add_argument("--impl", choices=["gdbench", "optax"], default="gdbench", help="which implementation's rows")
-    # --- end report and compare ---
     return p
 
 
@@ -131,7 +129,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             _list()
             return 0
-        # --- report and compare ---
         if args.command == "report":
             from bench import report
 
@@ -142,7 +139,6 @@ def main(argv: list[str] | None = None) -> int:
             from bench import compare
 
             return compare.run(args.run_a, args.run_b, args.fail_above, args.on, args.impl)
-        # --- end report and compare ---
         suite = _load_suite(args)
         from bench import cells, runner
 

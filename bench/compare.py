@@ -16,12 +16,11 @@ folder, nothing in common, a bad flag).
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pandas as pd
 
-from bench import tuning
+from bench import fmt, tuning
 
 EXIT_OK = 0
 EXIT_REGRESSION = 1
@@ -66,16 +65,6 @@ def regressions(t: pd.DataFrame, threshold: float, on: str = "both") -> pd.DataF
     return t[bad]
 
 
-def _fmt_steps(v: float) -> str:
-    return "never" if not math.isfinite(v) else f"{v:,.0f}"
-
-
-def _fmt_time(v: float) -> str:
-    if not math.isfinite(v):
-        return "-"
-    return f"{v * 1e6:.3g} us" if v < 1e-3 else f"{v * 1e3:.3g} ms"
-
-
 def _fmt_ratio(v: float) -> str:
     return "-" if np.isnan(v) else ("inf" if np.isinf(v) else f"{v:.3f}")
 
@@ -97,8 +86,8 @@ def render(t: pd.DataFrame, name_a: str, name_b: str, flagged: pd.DataFrame | No
         for col in ("optimizer", "steps A", "steps B", "B/A", "time/step A", "time/step B", "B/A", "regression"):
             tab.add_column(col, justify="left" if col == "optimizer" else "right")
         for i, r in part.iterrows():
-            tab.add_row(r.optimizer, _fmt_steps(r.steps_a), _fmt_steps(r.steps_b), _fmt_ratio(r.steps_ratio),
-                        _fmt_time(r.step_time_a), _fmt_time(r.step_time_b), _fmt_ratio(r.time_ratio),
+            tab.add_row(r.optimizer, fmt.steps(r.steps_a), fmt.steps(r.steps_b), _fmt_ratio(r.steps_ratio),
+                        fmt.seconds(r.step_time_a, "-"), fmt.seconds(r.step_time_b, "-"), _fmt_ratio(r.time_ratio),
                         "!" if i in flagged_idx else "")
         console.print(tab)
     return out.getvalue()

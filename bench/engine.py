@@ -359,8 +359,7 @@ def initial_buffers(cell: Cell, x0: PyTree, n_targets: int, dtype) -> dict:
 
     x0: the (padded) lanes-last starting points; the loss has their dtype.
     """
-    leaves = jax.tree.leaves(x0)
-    n_lanes = leaves[0].shape[-1]
+    n_lanes = jax.tree.leaves(x0)[0].shape[-1]
     runs = schedule.plan(cell.schedule)
 
     def zeros_like_path(lead):

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench import analysis, bootstrap, plots, profiles, tuning
+from bench import analysis, bootstrap, fmt, plots, profiles, tuning
 from bench.results import read_run
 
 FIGURES = "figures"
@@ -38,35 +38,21 @@ FIGURES = "figures"
 # --------------------------------------------------------------------------- formatting
 
 
-def fmt_steps(v: float) -> str:
-    return "never" if not math.isfinite(v) else f"{v:,.0f}"
-
-
-def fmt_time(v: float) -> str:
-    if not math.isfinite(v):
-        return "never"
-    if v == 0:
-        return "0 s"
-    if v < 1e-3:
-        return f"{v * 1e6:.3g} us"
-    return f"{v * 1e3:.3g} ms" if v < 1 else f"{v:.3g} s"
-
-
 def fmt_sci(v: float) -> str:
     return "n/a" if not math.isfinite(v) else f"{v:.2g}"
 
 
-def _bound(v: float, fmt) -> str:
-    return "inf" if v == math.inf else fmt(v)
+def _bound(v: float, show) -> str:
+    return "inf" if v == math.inf else show(v)
 
 
-def with_ci(median: float, low: float, high: float, fmt) -> str:
+def with_ci(median: float, low: float, high: float, show) -> str:
     """'445 [430, 460]'; 'never' for a missed median; a missed bound is 'inf'."""
     if isinstance(median, float) and math.isnan(median):
         return "-"
     if median == math.inf and low == math.inf:
-        return fmt(median)
-    return f"{fmt(median)} [{_bound(low, fmt)}, {_bound(high, fmt)}]"
+        return show(median)
+    return f"{show(median)} [{_bound(low, show)}, {_bound(high, show)}]"
 
 
 def fmt_ratio(v: float) -> str:
@@ -127,8 +113,8 @@ def _winner_rows(tuned: pd.DataFrame, instances: list[str]) -> list[list[str]]:
         if math.isfinite(w["time_s"]):
             nxt = t.iloc[1] if len(t) > 1 else None
             margin = "-" if nxt is None else f"{nxt['optimizer']} ({fmt_ratio(nxt['time_s'] / w['time_s'])} the time)"
-            rows.append([instance, w["optimizer"], with_ci(w["time_s"], w["time_s_low"], w["time_s_high"], fmt_time),
-                         with_ci(w["steps"], w["steps_low"], w["steps_high"], fmt_steps), margin])
+            rows.append([instance, w["optimizer"], with_ci(w["time_s"], w["time_s_low"], w["time_s_high"], fmt.seconds),
+                         with_ci(w["steps"], w["steps_low"], w["steps_high"], fmt.steps), margin])
         else:
             b = t.sort_values(["subopt"], kind="stable").iloc[0]
             rows.append([instance, "none reached the target", "never", "never",
@@ -145,7 +131,7 @@ def _problem_table(instance: str, tuned: pd.DataFrame, one: pd.DataFrame, sens: 
         lr = "-" if not math.isfinite(r.learning_rate) else f"{r.learning_rate:.3g}"
         o = one.loc[r.optimizer] if r.optimizer in one.index else None
         default = ("-" if o is None else
-                   with_ci(o["steps"], o["steps_low"], o["steps_high"], fmt_steps) if o["in_grid"] else "not in grid")
+                   with_ci(o["steps"], o["steps_low"], o["steps_high"], fmt.steps) if o["in_grid"] else "not in grid")
         s = sens.loc[r.optimizer] if r.optimizer in sens.index else None
         if s is None:
             reach = "-"
@@ -153,8 +139,8 @@ def _problem_table(instance: str, tuned: pd.DataFrame, one: pd.DataFrame, sens: 
             reach = f"0/{s['configs']}"
         else:
             reach = f"{s['reaching']}/{s['configs']} (lr {s['reach_lr_min']:.3g} to {s['reach_lr_max']:.3g})"
-        rows.append([r.optimizer, lr, with_ci(r.steps, r.steps_low, r.steps_high, fmt_steps),
-                     with_ci(r.time_s, r.time_s_low, r.time_s_high, fmt_time),
+        rows.append([r.optimizer, lr, with_ci(r.steps, r.steps_low, r.steps_high, fmt.steps),
+                     with_ci(r.time_s, r.time_s_low, r.time_s_high, fmt.seconds),
                      with_ci(r.subopt, r.subopt_low, r.subopt_high, fmt_sci), f"{r.hit_share:.0%}", default, reach])
     return Table(["optimizer", "best lr", "steps to target", "time to target", "final rel. subopt.", "seeds hit",
                   "steps at defaults", "grid reaching target"], rows,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -16,8 +15,6 @@ import problems
 from bench import cells, results, summary
 from bench.suite import Suite
 
-
-COMPILE_THREADS = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,14 +54,15 @@ def _run_problem(suite: Suite, plans: list[CellPlan], say: Callable[[str, bool],
             record_every=suite.record_every, record_path=suite.record_path, device=suite.device,
         )
 
-    # Compiling is most of a quick suite's time: the problem's cells compile in
-    # parallel threads (XLA releases the GIL), then run and are timed one by one
-    # with nothing else running.
+    # All of the problem's cells compile first, then run and are timed one by one
+    # with nothing else running. (Compiling in 2 threads was measured no faster
+    # on 2 cores: XLA:CPU already compiles a program's kernels in parallel.)
     label = cells.problem_label(plans[0].problem)
-    say(f"{label}: compiling {len(plans)} cells", False)
     start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=COMPILE_THREADS) as pool:
-        done = list(pool.map(prepare, plans))
+    done = []
+    for c in plans:
+        say(f"{label} / {c.optimizer}: compiling", False)
+        done.append(prepare(c))
     phases["compile"] += time.perf_counter() - start
     start = time.perf_counter()
     for c, prepared in zip(plans, done):
@@ -164,8 +162,8 @@ def _finish(folder: results.RunFolder, all_runs: list[pd.DataFrame], suite: Suit
     })
 
 
-# --- report (bench/report.py): drawn from the stored results; a failure here loses nothing ---
 def _write_report(path: Path, console) -> None:
+    """report.html and report.md, drawn from the stored results: a failure here loses nothing."""
     try:
         from bench import report
 
@@ -174,4 +172,3 @@ def _write_report(path: Path, console) -> None:
     except Exception as e:  # noqa: BLE001 - the results are already saved
         console.print(f"report not written ({type(e).__name__}: {e}); retry with: gdbench report {path}",
                       style="yellow", markup=False)
-# --- end report ---

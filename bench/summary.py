@@ -8,17 +8,7 @@ import math
 
 import pandas as pd
 
-from bench import tuning
-
-
-def _fmt_steps(v: float) -> str:
-    return "never" if not math.isfinite(v) else f"{v:,.0f}"
-
-
-def _fmt_time(v: float) -> str:
-    if not math.isfinite(v):
-        return "never"
-    return f"{v * 1e3:.3g} ms" if v < 1 else f"{v:.3g} s"
+from bench import fmt, tuning
 
 
 def rows(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -57,7 +47,7 @@ def _render(runs: pd.DataFrame, suite, status: str, console) -> None:
             t.add_column(col, justify=justify)
         for r in table.itertuples(index=False):
             lr = "-" if r[1] is None else f"{r[1]:.3g}"
-            t.add_row(r.optimizer, lr, _fmt_steps(r.steps), _fmt_time(r.time), f"{r.hit:.0%}",
+            t.add_row(r.optimizer, lr, fmt.steps(r.steps), fmt.seconds(r.time), f"{r.hit:.0%}",
                       "-" if not math.isfinite(r.ratio) else f"{r.ratio:.2f}x")
         console.print(t)
     if status != "complete":

@@ -43,16 +43,21 @@ def reference(problem, tx_factory, needs, hp, seed, steps, f_ref=None):
             break
         x, state = update(g, state, x, v)
     values = np.asarray(values)
+    hits, div = hits_and_divergence(values, problem.f_star if f_ref is None else f_ref)
+    return values, np.asarray(points), hits, div
+
+
+def hits_and_divergence(values: np.ndarray, f_ref: float) -> tuple[np.ndarray, int]:
+    """From every step's loss: the first hit of each target (inf if none) and the divergence step (-1)."""
     f0 = values[0]
     bad = ~np.isfinite(values) | (np.abs(values) > engine.DIVERGENCE_FACTOR * abs(f0))
     div = int(np.argmax(bad)) if bad.any() else -1
     valid = values if div < 0 else values[:div]
-    ref = problem.f_star if f_ref is None else f_ref
     hits = []
     for tau in TARGETS:
-        hit = np.flatnonzero(valid <= ref + tau * (f0 - ref))
+        hit = np.flatnonzero(valid <= f_ref + tau * (f0 - f_ref))
         hits.append(float(hit[0]) if hit.size else float("inf"))
-    return values, np.asarray(points), np.asarray(hits), div
+    return np.asarray(hits), div
 
 
 CASES = [

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_engine import TARGETS, reference
+from test_engine import TARGETS, hits_and_divergence, reference
 
 import bench
 import optimizers
 import problems
-from bench import cells, engine
+from bench import cells
 
 pytestmark = pytest.mark.slow
 
@@ -32,15 +32,6 @@ PROBLEMS = [
     ("logistic", {"n_samples": 200, "n_features": 5}),
 ]
 HIT_COLUMNS = [cells.target_column(t) for t in TARGETS]
-
-
-def numpy_hits(losses: np.ndarray, f_ref: float) -> tuple[np.ndarray, int]:
-    f0 = losses[0]
-    bad = ~np.isfinite(losses) | (np.abs(losses) > engine.DIVERGENCE_FACTOR * abs(f0))
-    div = int(np.argmax(bad)) if bad.any() else -1
-    valid = losses if div < 0 else losses[:div]
-    hits = [np.flatnonzero(valid <= f_ref + tau * (f0 - f_ref)) for tau in TARGETS]
-    return np.asarray([float(h[0]) if h.size else np.inf for h in hits]), div
 
 
 @pytest.mark.parametrize("prob,args", PROBLEMS, ids=[p for p, _ in PROBLEMS])
@@ -58,7 +49,7 @@ def test_every_optimizer_long_horizon(x64, name, prob, args):
     assert sparse.curves.step.nunique() < STEPS  # past step 1,000 only every other step is stored
     for d, s in zip(dense.runs.itertuples(), sparse.runs.itertuples()):
         losses = dense.curves[dense.curves.run_id == d.run_id].loss.to_numpy()
-        hits, div = numpy_hits(losses, p.f_star)
+        hits, div = hits_and_divergence(losses, p.f_star)
         np.testing.assert_array_equal(dense.runs.loc[d.Index, HIT_COLUMNS].to_numpy(float), hits)
         np.testing.assert_array_equal(sparse.runs.loc[s.Index, HIT_COLUMNS].to_numpy(float), hits)
         assert d.diverged_step == s.diverged_step == div
