@@ -7,8 +7,8 @@ measured fastest on XLA:CPU without changing the arithmetic: every array keeps
 its lanes on the LAST axis (parameters of shape (*leaf_shape, B)); steps run in
 blocks (`bench.schedule`) whose losses go to a small buffer, from which the
 bookkeeping (stored steps, first hits, best loss, divergence) is done once per
-block instead of once per step; lanes are split over the available devices
-with `shard_map`.
+block instead of once per step, in one pass over it in the usual case; lanes
+are split over the available devices with `shard_map`.
 
 Per lane the program returns, computed on the device:
   losses       the loss at the recorded steps (see `bench.schedule`)
@@ -48,6 +48,7 @@ PyTree = Any
 LANES = "lanes"
 DIVERGENCE_FACTOR = 1e6
 NEVER = -1
+SUB_STEPS = 10  # a block's losses are summarised per this many steps (see `_bookkeeping`)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,6 +215,86 @@ def _first_hits(values, t0, best, thresholds, hits, n_hit):
     return jax.lax.while_loop(more, next_level, (n_hit, hits))
 
 
+def _lowest(a: jax.Array, axis: int) -> jax.Array:
+    """min along axis, for arrays without NaN.
+
+    Written as its own reduction (not jnp.min) so that XLA:CPU keeps it in its
+    own code: jnp.min's float reductions go to a library call, and a loop that
+    holds one is no longer compiled whole (measured: the sweep ran ~10% slower).
+    """
+    return jax.lax.reduce(a, np.asarray(np.inf, a.dtype), lambda u, v: jnp.where(u < v, u, v), (axis,))
+
+
+def _first_true(mask: jax.Array) -> jax.Array:
+    """Per lane (last axis), the first index along axis 0 where mask holds; mask.shape[0] if none."""
+    index = jnp.arange(mask.shape[0], dtype=jnp.int32).reshape((-1,) + (1,) * (mask.ndim - 1))
+    return jnp.min(jnp.where(mask, index, mask.shape[0]), axis=0)
+
+
+def _exact_bookkeeping(vbuf, length, t0, alive, div_level, thresholds, div_step, best, n_hit, hits):
+    """One block's divergence, best loss and first hits, whatever happened in it.
+
+    Divergence is read from the block's losses: the first step whose loss is not
+    finite or above the level. Nothing from it on counts.
+    """
+    block_steps = vbuf.shape[0]
+    positions = jnp.arange(block_steps, dtype=jnp.int32)[:, None]
+    in_block = positions < length
+    bad = in_block & ~_finite_below(vbuf, div_level[None, :])
+    first_bad = jnp.min(jnp.where(bad, positions, block_steps), axis=0)
+    diverged = alive & (first_bad < block_steps)
+    div_step = jnp.where(diverged, t0 + first_bad, div_step)
+    live = in_block & alive[None, :] & (positions < first_bad[None, :])
+    values = jnp.where(live, vbuf, jnp.inf)
+    best = jnp.minimum(best, _lowest(values, 0))
+    n_hit, hits = _first_hits(values, t0, best, thresholds, hits, n_hit)
+    return div_step, diverged, best, n_hit, hits
+
+
+def _bookkeeping(vbuf, length, t0, alive, div_level, thresholds, div_step, best, n_hit, hits):
+    """`_exact_bookkeeping`'s results, from one pass over the block in the usual case.
+
+    One reduction reads each stored loss once, with bad steps read as -inf:
+    per lane and per SUB_STEPS steps it gives the lowest loss, so whether any
+    step was bad, the block's lowest loss, and which few steps hold the first
+    one at or under the next target. That is the whole answer unless a lane
+    diverged in the block or passed more than one target in it; then (rarely:
+    in none of the 100 blocks of the 256-configuration Rosenbrock sweep) the
+    exact path runs instead. Measured on that sweep: the bookkeeping took 25-30%
+    of the time as several passes, about 12% as one (results/PERFORMANCE.md).
+    """
+    rows, n_lanes = vbuf.shape
+    n_targets = thresholds.shape[0]
+    positions = jnp.arange(rows, dtype=jnp.int32)[:, None]
+    valid = (positions < length) & alive[None, :]
+    marked = jnp.where(valid, jnp.where(_finite_below(vbuf, div_level[None, :]), vbuf, -jnp.inf), jnp.inf)
+    # (The barrier keeps XLA from folding the two minima into one reduction over
+    # the block, which then has to be read again for `first_sub`.)
+    sub_low = jax.lax.optimization_barrier(_lowest(marked.reshape(rows // SUB_STEPS, SUB_STEPS, n_lanes), 1))
+    low = _lowest(sub_low, 0)
+    bad = low == -jnp.inf
+    levels = jnp.arange(n_targets, dtype=jnp.int32)[:, None]
+    at_next = levels == n_hit[None, :]
+    next_level = jnp.where(n_hit < n_targets, jnp.sum(jnp.where(at_next, thresholds, 0), axis=0), -jnp.inf)
+    got = low <= next_level
+    # The first hit lies in the first summary at or under the level: search its steps.
+    first_sub = _first_true(sub_low <= next_level[None, :])
+    window = jnp.minimum(first_sub, rows // SUB_STEPS - 1)[None, :] * SUB_STEPS + positions[:SUB_STEPS]
+    first_hit = window[0] + _first_true(jnp.take_along_axis(vbuf, window, axis=0) <= next_level[None, :])
+    new_best = jnp.minimum(best, low)
+    reached = jnp.sum(new_best[None, :] <= thresholds, axis=0, dtype=jnp.int32)
+    usual = ~jnp.any(bad) & jnp.all(reached <= n_hit + got)
+
+    def one_pass(_):
+        hits_now = jnp.where(at_next & got[None, :], t0 + first_hit[None, :], hits)
+        return div_step, jnp.zeros_like(alive), new_best, n_hit + got.astype(jnp.int32), hits_now
+
+    def exact(_):
+        return _exact_bookkeeping(vbuf, length, t0, alive, div_level, thresholds, div_step, best, n_hit, hits)
+
+    return jax.lax.cond(usual, one_pass, exact, None)
+
+
 def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
     """The lanes-last program `run(x0, hp, data, targets, f_ref, init, which) -> outputs`.
 
@@ -241,21 +322,24 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
         def block(run_spec):
             def stepper(apply_all):
                 def step(i, carry):
-                    t, x, state, value, vbuf, xbuf = carry  # x is step t
+                    x, state, value, vbuf, xbuf = carry  # x is step t0 + i
                     if cell.loss_first:
-                        value, grad = value_and_grad(x, data)
+                        # The loss goes to the block's buffer only: carrying it too
+                        # would compute it twice per step (measured: one kernel more).
+                        step_value, grad = value_and_grad(x, data)
                     else:  # value = f(x) came with the carry
+                        step_value = value
                         grad = jax.grad(lambda x: jnp.sum(loss_all(x, data)))(x)
-                    vbuf = jax.lax.dynamic_update_index_in_dim(vbuf, value, i, 0)
+                    vbuf = jax.lax.dynamic_update_index_in_dim(vbuf, step_value, i, 0)
                     if cell.record_path:
                         xbuf = jax.tree.map(lambda b, a: jax.lax.dynamic_update_index_in_dim(b, a, i, 0), xbuf, x)
-                    x, state = apply_all(x, state, hp, data, value, grad)
+                    x, state = apply_all(x, state, hp, data, step_value, grad)
                     if not cell.loss_first:
                         # The loss of the new point, computed right after it is made, and
                         # the gradient alone at the next step: at n = 1e6-1e7 this was
                         # measured 1.3-1.5x faster than a value_and_grad per step.
                         value = loss_all(x, data)
-                    return t + 1, x, state, value, vbuf, xbuf
+                    return x, state, value, vbuf, xbuf
 
                 return step
 
@@ -265,31 +349,24 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
                 # vbuf and xbuf are reused from block to block: entries past a
                 # block's length are stale, and masked out or never stored.
                 # One loop per implementation; all but the one `which` names run 0 steps.
-                t, x_end, value_end, new_states = t0, x, value, []
+                # The step counter is not carried through the step loops (one kernel
+                # less per step): each block advances it by its length.
+                x_end, value_end, new_states = x, value, []
                 for k, (_, apply_all) in enumerate(steps_of):
                     n = length if len(steps_of) == 1 else jnp.where(which == k, length, 0)
-                    t, x_end, state, value_end, vbuf, xbuf = jax.lax.fori_loop(
-                        0, n, stepper(apply_all), (t, x_end, states[k], value_end, vbuf, xbuf)
+                    x_end, state, value_end, vbuf, xbuf = jax.lax.fori_loop(
+                        0, n, stepper(apply_all), (x_end, states[k], value_end, vbuf, xbuf)
                     )
                     new_states.append(state)
                 states = tuple(new_states)
+                t = t0 + length
                 # Lanes that diverged in an earlier block keep their frozen point (and
                 # its loss): they ran this block from it again, unused. A select per
                 # block instead of per step; their optimizer state runs on unused.
                 x = _select(alive, x_end, x)
                 value = jnp.where(alive, value_end, value)
-                # Divergence is read from the block's losses: the first step whose
-                # loss is not finite or above the level. Nothing after it counts.
-                positions = jnp.arange(run_spec.block_steps, dtype=jnp.int32)[:, None]
-                in_block = positions < length
-                bad = in_block & ~_finite_below(vbuf, div_level)
-                first_bad = jnp.min(jnp.where(bad, positions, run_spec.block_steps), axis=0)
-                diverged = alive & (first_bad < run_spec.block_steps)
-                div_step = jnp.where(diverged, t0 + first_bad, div_step)
-                live = in_block & alive[None, :] & (positions < first_bad)
-                values = jnp.where(live, vbuf, jnp.inf)
-                best = jnp.minimum(best, jnp.min(values, axis=0))
-                n_hit, hits = _first_hits(values, t0, best, thresholds, hits, n_hit)
+                div_step, diverged, best, n_hit, hits = _bookkeeping(
+                    vbuf, length, t0, alive, div_level, thresholds, div_step, best, n_hit, hits)
                 # A frozen lane restarted the block from its point, so its first entry
                 # is that point's loss (and the point itself): it is what is stored.
                 v_out = jax.lax.dynamic_update_index_in_dim(
@@ -354,6 +431,11 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
     return run
 
 
+def _buffer_rows(run) -> int:
+    """A block's buffer length: its longest block, rounded up to whole summaries."""
+    return -(-run.block_steps // SUB_STEPS) * SUB_STEPS
+
+
 def initial_buffers(cell: Cell, x0: PyTree, n_targets: int, dtype) -> dict:
     """The program's constant starting values and work buffers, lanes-last, as NumPy arrays.
 
@@ -371,8 +453,8 @@ def initial_buffers(cell: Cell, x0: PyTree, n_targets: int, dtype) -> dict:
         best=np.full((n_lanes,), np.inf, dtype),
         hits=np.full((n_targets, n_lanes), NEVER, np.int32),
         n_hit=np.zeros((n_lanes,), np.int32),
-        vbuf=[np.zeros((r.block_steps, n_lanes), dtype) for r in runs],
-        xbuf=[zeros_like_path((r.block_steps,)) for r in runs],
+        vbuf=[np.zeros((_buffer_rows(r), n_lanes), dtype) for r in runs],
+        xbuf=[zeros_like_path((_buffer_rows(r),)) for r in runs],
         v_out=[np.zeros(r.slots.shape + (n_lanes,), dtype) for r in runs],
         x_out=[zeros_like_path(r.slots.shape) for r in runs],
     )
