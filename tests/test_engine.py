@@ -265,6 +265,21 @@ def test_results_come_from_the_timed_runs():
             np.testing.assert_array_equal(again[key], g.outputs[key])
 
 
+def test_time_ratio_pairs_rounds_and_ignores_one_fast_run():
+    from types import SimpleNamespace as G
+
+    base = np.array([10.0, 10.4, 9.9, 10.6, 10.1, 10.3, 10.0])
+    ours = G(impl="gdbench", times=list(1.2 * base))
+    twin = G(impl="optax", times=list(base))
+    assert cells.time_ratio([ours, twin]) == pytest.approx(1.2, rel=0.02)
+    lucky = G(impl="optax", times=[0.5 * base[0], *base[1:]])  # one unusually fast run
+    assert cells.time_ratio([ours, lucky]) == pytest.approx(1.2, rel=0.03)
+    # several programs of one implementation add up per round; no twin: NaN
+    halves = [G(impl="gdbench", times=list(0.6 * base)), G(impl="gdbench", times=list(0.6 * base))]
+    assert cells.time_ratio([*halves, twin]) == pytest.approx(1.2, rel=0.02)
+    assert np.isnan(cells.time_ratio([ours]))
+
+
 @pytest.mark.parametrize("name", optimizers.names())
 def test_every_optimizer_through_the_engine(x64, name):
     """Each optimizer, ours and optax's, as the engine runs it (broadcast or vmapped
