@@ -30,6 +30,12 @@ IMPLS = ("gdbench", "optax")
 #: Up to this many parameters a step's loss comes with its gradient (shared forward
 #: pass); above it, right after the update (see engine.Cell).
 LOSS_FIRST_MAX_DIM = 100_000
+#: From this many lane-steps per program (lanes x steps) the engine does its
+#: block bookkeeping in one pass (engine.Cell.one_pass): that costs ~0.1 s more
+#: compilation per program and saves up to ~20% of the run time where the step
+#: loops are compiled whole (small problems, many lanes); below it compilation
+#: dominates (results/PERFORMANCE.md).
+ONE_PASS_MIN_LANE_STEPS = 1_000_000
 #: Timing: a program shorter than this gets more rounds than `repeats`, until
 #: it has run this long in all (at most MAX_ROUNDS rounds).
 MIN_TIME_S = 0.025
@@ -256,6 +262,7 @@ def prepare(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench
                 record_path=bool(record_path),
                 elementwise=spec.elementwise,
                 loss_first=p.dim <= LOSS_FIRST_MAX_DIM,
+                one_pass=len(ids) * len(seeds) * int(steps) >= ONE_PASS_MIN_LANE_STEPS,
             )
             program = engine.compile_program(
                 cell, x0, hp, p.data, np.asarray(targets), 0.0 if f_ref is None else f_ref, devices, np_dtype

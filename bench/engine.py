@@ -72,6 +72,9 @@ class Cell:
         loss of each new point right after the update and takes the gradient
         alone at the next step, which reads memory less (best for large
         problems: results/PERFORMANCE.md).
+      one_pass: do each block's bookkeeping in one pass when it can
+        (`_bookkeeping`: faster steps, longer compilation), else always the
+        exact way (`_exact_bookkeeping`). The results are the same.
     """
 
     loss_fn: Callable[[PyTree, PyTree], jax.Array]
@@ -81,6 +84,7 @@ class Cell:
     record_path: bool = False
     elementwise: bool = False
     loss_first: bool = True
+    one_pass: bool = True
 
 
 def _lanes_like(mask: jax.Array, a: jax.Array) -> jax.Array:
@@ -365,7 +369,7 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
                 # block instead of per step; their optimizer state runs on unused.
                 x = _select(alive, x_end, x)
                 value = jnp.where(alive, value_end, value)
-                div_step, diverged, best, n_hit, hits = _bookkeeping(
+                div_step, diverged, best, n_hit, hits = (_bookkeeping if cell.one_pass else _exact_bookkeeping)(
                     vbuf, length, t0, alive, div_level, thresholds, div_step, best, n_hit, hits)
                 # A frozen lane restarted the block from its point, so its first entry
                 # is that point's loss (and the point itself): it is what is stored.

@@ -111,3 +111,29 @@ def test_one_pass_equals_exact_path_and_numpy(x64, dtype, trouble, monkeypatch):
     assert new_hits >= 20, "the blocks must hit targets to test anything"
     if trouble:
         assert several >= 5 and diverged >= 20, (several, diverged)
+
+
+@pytest.mark.parametrize("opt,factors", [("gd", [0.5, 1.0, 3.0]), ("adam", [0.01, 0.1, 30.0])])
+def test_engine_results_are_the_same_with_and_without_the_one_pass(x64, monkeypatch, opt, factors):
+    """Whole programs, dense and sparse runs, a lane passing several targets per
+    block and one diverging: the same numbers from either bookkeeping."""
+    import pandas as pd
+
+    import bench
+    import problems
+    from bench import cells
+
+    p = problems.get("quadratic", dim=10, condition_number=100.0)
+    grid = {"learning_rate": [f / p.info["L"] for f in factors]}
+    out = {}
+    for one_pass, threshold in [(True, 0), (False, 10**12)]:
+        monkeypatch.setattr(cells, "ONE_PASS_MIN_LANE_STEPS", threshold)
+        res = bench.run_sweep(p, opt, grid=grid, seeds=[0, 1], steps=3000, dtype="float64", repeats=1,
+                              record_path=True)
+        assert (res.runs["steps_to_1e-8"] < 3000).any() and (opt != "gd" or res.runs.diverged.any())
+        out[one_pass] = res
+    timing = ["step_time_s", "exec_s", "compile_s", "time_to_target_s", "time_ratio_vs_optax"]
+    cols = [c for c in out[True].runs.columns if c not in timing]
+    pd.testing.assert_frame_equal(out[True].runs[cols], out[False].runs[cols])
+    pd.testing.assert_frame_equal(out[True].curves, out[False].curves)
+    pd.testing.assert_frame_equal(out[True].paths, out[False].paths)
