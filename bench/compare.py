@@ -16,7 +16,6 @@ folder, nothing in common, a bad flag).
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 

@@ -189,36 +189,6 @@ def optimizer_step(cell: Cell, n_lanes: int, make_tx):
     return init, apply
 
 
-def _first_hits(values, t0, best, thresholds, hits, n_hit):
-    """Fills in the targets first reached within one block of stored losses.
-
-    values: (L, B) losses of the block's steps, +inf where not valid; best: the
-    running minimum including this block. Thresholds decrease with the target
-    index, so the targets reached form a prefix and each lane's first hits come
-    in order: level n_hit (the first unreached) is found as the first step at or
-    under its threshold, then the next level, while any lane has more.
-    """
-    levels = jnp.arange(thresholds.shape[0], dtype=jnp.int32)[:, None]
-    positions = jnp.arange(values.shape[0], dtype=jnp.int32)[:, None]
-    reached = jnp.sum(best[None, :] <= thresholds, axis=0, dtype=jnp.int32)
-    never = jnp.iinfo(jnp.int32).max
-
-    def more(carry):
-        n, _ = carry
-        return jnp.any(n < reached)
-
-    def next_level(carry):
-        n, hits = carry
-        at_n = levels == n[None, :]
-        level = jnp.sum(jnp.where(at_n, thresholds, 0), axis=0)
-        first = jnp.min(jnp.where(values <= level[None, :], positions, never), axis=0)
-        todo = n < reached
-        hits = jnp.where(at_n & todo[None, :], t0 + first[None, :], hits)
-        return n + todo.astype(jnp.int32), hits
-
-    return jax.lax.while_loop(more, next_level, (n_hit, hits))
-
-
 def _lowest(a: jax.Array, axis: int) -> jax.Array:
     """min along axis, for arrays without NaN.
 
@@ -235,6 +205,38 @@ def _first_true(mask: jax.Array) -> jax.Array:
     return jnp.min(jnp.where(mask, index, mask.shape[0]), axis=0)
 
 
+def _level(thresholds: jax.Array, at: jax.Array) -> jax.Array:
+    """Per lane, the threshold of the level `at` marks ((K, B) booleans, one True per lane; 0 if none)."""
+    return jnp.sum(jnp.where(at, thresholds, 0), axis=0)
+
+
+def _first_hits(values, t0, best, thresholds, hits, n_hit):
+    """Fills in the targets first reached within one block of stored losses.
+
+    values: (L, B) losses of the block's steps, +inf where not valid; best: the
+    running minimum including this block. Thresholds decrease with the target
+    index, so the targets reached form a prefix and each lane's first hits come
+    in order: level n_hit (the first unreached) is found as the first step at or
+    under its threshold, then the next level, while any lane has more.
+    """
+    levels = jnp.arange(thresholds.shape[0], dtype=jnp.int32)[:, None]
+    reached = jnp.sum(best[None, :] <= thresholds, axis=0, dtype=jnp.int32)
+
+    def more(carry):
+        n, _ = carry
+        return jnp.any(n < reached)
+
+    def next_level(carry):
+        n, hits = carry
+        at_n = levels == n[None, :]
+        todo = n < reached  # then `values` holds a step at or under the level
+        first = _first_true(values <= _level(thresholds, at_n)[None, :])
+        hits = jnp.where(at_n & todo[None, :], t0 + first[None, :], hits)
+        return n + todo.astype(jnp.int32), hits
+
+    return jax.lax.while_loop(more, next_level, (n_hit, hits))
+
+
 def _exact_bookkeeping(vbuf, length, t0, alive, div_level, thresholds, div_step, best, n_hit, hits):
     """One block's divergence, best loss and first hits, whatever happened in it.
 
@@ -245,7 +247,7 @@ def _exact_bookkeeping(vbuf, length, t0, alive, div_level, thresholds, div_step,
     positions = jnp.arange(block_steps, dtype=jnp.int32)[:, None]
     in_block = positions < length
     bad = in_block & ~_finite_below(vbuf, div_level[None, :])
-    first_bad = jnp.min(jnp.where(bad, positions, block_steps), axis=0)
+    first_bad = _first_true(bad)
     diverged = alive & (first_bad < block_steps)
     div_step = jnp.where(diverged, t0 + first_bad, div_step)
     live = in_block & alive[None, :] & (positions < first_bad[None, :])
@@ -279,7 +281,7 @@ def _bookkeeping(vbuf, length, t0, alive, div_level, thresholds, div_step, best,
     bad = low == -jnp.inf
     levels = jnp.arange(n_targets, dtype=jnp.int32)[:, None]
     at_next = levels == n_hit[None, :]
-    next_level = jnp.where(n_hit < n_targets, jnp.sum(jnp.where(at_next, thresholds, 0), axis=0), -jnp.inf)
+    next_level = jnp.where(n_hit < n_targets, _level(thresholds, at_next), -jnp.inf)
     got = low <= next_level
     # The first hit lies in the first summary at or under the level: search its steps.
     first_sub = _first_true(sub_low <= next_level[None, :])
