@@ -32,5 +32,9 @@ browser:
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow
 
+# The measurements of results/PERFORMANCE.md (several minutes; see that file for each one's command).
+perf: $(STAMP)
+	$(BIN)/python -m bench.perf all
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

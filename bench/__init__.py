@@ -8,6 +8,8 @@ Importing `bench` before JAX has started its backends applies gdbench's
 XLA:CPU settings (see `bench.xla`; GDBENCH_XLA_TUNING=0 turns that off).
 """
 
+import os
+
 from bench import xla as _xla
 
 _xla.apply()
@@ -17,9 +19,18 @@ from bench.results import ResultsError, read_run  # noqa: E402
 from bench.cells import PRIMARY_TARGET, TARGETS, SweepResult, run_sweep, sweep  # noqa: E402
 
 
-def curves(run_dir) -> "pandas.DataFrame":  # noqa: F821
-    """The (run_id, step, loss) table of a results folder."""
-    return read_run(run_dir)[0]["curves"]
+def curves(source) -> "pandas.DataFrame":  # noqa: F821
+    """The long-format (run_id, step, loss) table of a `run_sweep` result or of a results folder.
+
+    Its run_id matches the runs table's (`sweep` returns only that one: use
+    `run_sweep` to get both from one run).
+    """
+    if isinstance(source, SweepResult):
+        return source.curves
+    if isinstance(source, (str, os.PathLike)):
+        return read_run(source)[0]["curves"]
+    raise TypeError(f"curves: expected a SweepResult (from bench.run_sweep) or a results folder path, "
+                    f"got {type(source).__name__}")
 
 
 __all__ = ["ConfigError", "PRIMARY_TARGET", "ResultsError", "SweepResult", "TARGETS", "curves", "read_run",

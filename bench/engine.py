@@ -41,7 +41,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from bench import schedule
+from bench import schedule, xla
 from bench.schedule import Schedule
 
 PyTree = Any
@@ -581,6 +581,6 @@ def compile_program(cell: Cell, x0: PyTree, hp: Mapping[str, np.ndarray], data: 
     start = time.perf_counter()
     lowered = jax.jit(program).lower(*args)
     traced = time.perf_counter()
-    compiled = lowered.compile()
+    compiled = lowered.compile(compiler_options=xla.compile_options(mesh.devices.flat[0].platform))
     done = time.perf_counter()
     return Program(compiled, args, n_lanes, done - start, mesh, trace_s=traced - start)

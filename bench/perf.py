@@ -38,6 +38,15 @@ def _lrs(configs: int) -> np.ndarray:
     return np.geomspace(*LR_RANGE, configs).astype(np.float32)
 
 
+def _device(devices=None) -> str:
+    """Where a measurement ran, for its table: platform, device kind, count, JAX version."""
+    import jax
+
+    devices = devices if devices is not None else jax.devices()
+    d = devices[0]
+    return f"{d.platform} ({d.device_kind}) x {len(devices)}, jax {jax.__version__}"
+
+
 WARMUP_S = 0.5  # executions before timing, for (b) and (c) alike: the first few run slower
 
 
@@ -122,7 +131,7 @@ def worker_b(configs: int, steps: int, repeats: int, out: str) -> dict:
     seconds = _median_time(lambda: jax.block_until_ready(compiled(lrs)), repeats)
     np.savez(out, x=np.asarray(result[0]), losses=np.asarray(result[1]))
     return {"steps_per_s": configs * steps / seconds, "seconds": seconds, "compile_s": compile_s,
-            "xla_flags": os.environ.get("XLA_FLAGS", "")}
+            "xla_flags": os.environ.get("XLA_FLAGS", ""), "device": _device(list(result[0].devices()))}
 
 
 def worker_c(configs: int, steps: int, repeats: int, out: str, impl: str) -> dict:
@@ -140,7 +149,8 @@ def worker_c(configs: int, steps: int, repeats: int, out: str, impl: str) -> dic
     np.savez(out, losses=group.outputs["losses"].T, hits=group.outputs["hits"].T,
              points=cell.schedule.points())
     return {"steps_per_s": configs * steps / seconds, "seconds": seconds, "compile_s": group.program.compile_s,
-            "xla_flags": os.environ.get("XLA_FLAGS", ""), "devices": len(group.program.mesh.devices.flat)}
+            "xla_flags": os.environ.get("XLA_FLAGS", ""), "devices": len(group.program.mesh.devices.flat),
+            "device": _device(list(group.program.mesh.devices.flat))}
 
 
 def _spawn(kind: str, args: argparse.Namespace, out: str, tuned: bool, impl: str = "optax") -> dict:
@@ -201,7 +211,7 @@ def sweep(args: argparse.Namespace) -> str:
         "",
         f"Per-round (b): {_rates(rounds['b'])}; (c): {_rates(rounds['c'])}. "
         f"Compile: (b) {rounds['b'][0]['compile_s']:.2f} s, (c) {rounds['c'][0]['compile_s']:.2f} s. "
-        f"(c) ran on {rounds['c'][0]['devices']} host devices.",
+        f"(b) ran on {rounds['b'][0]['device']}; (c) on {rounds['c'][0]['device']}.",
         f"Bit-identical to (b): losses at the recorded steps {identical['losses']}, first hits {identical['first_hits']}, "
         f"our Adam's losses {identical['ours_losses']}.",
     ]
@@ -263,6 +273,8 @@ def large(args: argparse.Namespace) -> str:
     return "\n".join([
         "### Large problems: Adam on a diagonal quadratic, one trajectory",
         "",
+        f"On {_device()}.",
+        "",
         f"`python -m bench.perf large --dims {' '.join(f'{int(d):.0e}' for d in args.dims)} "
         f"--large-steps {args.large_steps} --repeats {args.repeats}`",
         "",
@@ -308,7 +320,7 @@ def parity(args: argparse.Namespace) -> str:
         f"### Our optimizers vs optax's: time per step, {args.parity_problem}({args_text}), "
         f"{args.parity_configs} configurations, {args.parity_steps:,} steps, {args.repeats} interleaved repeats",
         "",
-        f"`python -m bench.perf parity --repeats {args.repeats}`",
+        f"`python -m bench.perf parity --repeats {args.repeats}`, on {_device()}",
         "",
         "| optimizer | ours us/step | optax us/step | median ratio | IQR |",
         "|---|---:|---:|---:|---:|",

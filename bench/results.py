@@ -28,6 +28,8 @@ from typing import Any
 
 import pandas as pd
 
+from bench import xla
+
 SCHEMA_VERSION = 1
 TABLES = ("runs", "curves", "paths")
 
@@ -92,6 +94,7 @@ def device_info(devices: list) -> dict[str, Any]:
         "device_kind": d.device_kind,
         "device_count": len(devices),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "compile_options": xla.compile_options(d.platform) or {},  # the engine's per-program XLA options
     }
 
 

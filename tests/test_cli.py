@@ -12,6 +12,7 @@ import pytest
 
 import optimizers
 import problems
+import bench
 from bench import cli, results
 
 TINY = """
@@ -48,6 +49,8 @@ def test_tiny_suite_end_to_end(tmp_path, capsys):
                                                    "summary.txt", "report.html", "report.md", "figures"}
     tables, meta = results.read_run(folder)
     runs = tables["runs"]
+    pd.testing.assert_frame_equal(bench.curves(folder), tables["curves"])
+    pd.testing.assert_frame_equal(bench.curves(str(folder)), tables["curves"])
     assert len(runs) == 2 * 2 * 2 * 2 * 2  # problems x optimizers x impls x learning rates x seeds
     assert runs.run_id.is_unique and set(tables["curves"].run_id) == set(runs.run_id)
     assert set(tables["paths"].run_id) == set(runs[runs.problem == "rosenbrock"].run_id)

@@ -226,6 +226,9 @@ def test_columns_and_parquet_round_trip(tmp_path):
         results.write_table(tmp_path / f"{name}.parquet", df)
         pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / f"{name}.parquet"), df)
     assert len(res.paths) == len(runs) * len(schedule.make(100).points()) * 2
+    assert bench.curves(res) is res.curves
+    with pytest.raises(TypeError, match="curves: expected a SweepResult .* got DataFrame"):
+        bench.curves(runs)
 
 
 def test_bad_input_is_a_config_error():
