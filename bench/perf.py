@@ -195,6 +195,7 @@ def sweep(args: argparse.Namespace) -> str:
             "ours_losses": bool(np.array_equal(c_ours["losses"], b["losses"][:, pts])),
         }
     med = {k: float(np.median([r["steps_per_s"] for r in v])) for k, v in rounds.items()}
+    per_round = [c["steps_per_s"] / b["steps_per_s"] for b, c in zip(rounds["b"], rounds["c"])]
     lines = [
         f"### Sweep throughput: {args.configs}-configuration Adam sweep of Rosenbrock-2D, {args.steps:,} steps",
         "",
@@ -209,7 +210,8 @@ def sweep(args: argparse.Namespace) -> str:
         f"| (c) without gdbench's XLA settings (GDBENCH_XLA_TUNING=0), optax's Adam | {med['c_untuned']:.3g} "
         f"| {med['c_untuned'] / a['steps_per_s']:.0f}x | {med['c_untuned'] / med['b']:.2f}x |",
         "",
-        f"Per-round (b): {_rates(rounds['b'])}; (c): {_rates(rounds['c'])}. "
+        f"Per-round (b): {_rates(rounds['b'])}; (c): {_rates(rounds['c'])}; "
+        f"(c)/(b) round by round: lowest {min(per_round):.2f}x, median {np.median(per_round):.2f}x. "
         f"Compile: (b) {rounds['b'][0]['compile_s']:.2f} s, (c) {rounds['c'][0]['compile_s']:.2f} s. "
         f"(b) ran on {rounds['b'][0]['device']}; (c) on {rounds['c'][0]['device']}.",
         f"Bit-identical to (b): losses at the recorded steps {identical['losses']}, first hits {identical['first_hits']}, "
