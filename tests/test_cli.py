@@ -13,7 +13,7 @@ import pytest
 import optimizers
 import problems
 import bench
-from bench import cli, results
+from bench import cli, results, xla
 
 TINY = """
 name = "tiny"
@@ -61,6 +61,7 @@ def test_tiny_suite_end_to_end(tmp_path, capsys):
     assert 0 < sum(meta["phases_s"].values()) <= meta["wall_s"]
     for dist in ("python", "jax", "jaxlib", "optax"):
         assert meta["versions"][dist]
+    assert meta["device"]["compile_options"] == (xla.compile_options("cpu") or {})
     assert meta["device"]["backend"] == "cpu" and meta["suite"]["steps"] == 60
     assert set(meta["git"]) == {"commit", "dirty"}
     mlp = runs[runs.problem == "mlp"]
