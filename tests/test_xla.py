@@ -1,4 +1,4 @@
-"""gdbench's XLA settings: when the per-program options apply, and that they change no number."""
+"""gdbench's XLA settings: when the per-program options apply, and that Adam's numbers do not change."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_an_option_xla_does_not_know_is_not_passed():
 
 @pytest.mark.parametrize("problem, args", [("rosenbrock", {"dim": 2}), ("quadratic", {"dim": 100, "condition_number": 1e3}),
                                            ("logistic", {"dataset": "breast_cancer"})])
-def test_engine_programs_get_the_options_and_the_same_numbers(clean_env, monkeypatch, problem, args):
+def test_engine_programs_get_the_options_and_adam_keeps_its_numbers(clean_env, monkeypatch, problem, args):
     used, real = [], xla.compile_options
 
     def spy(platform):
