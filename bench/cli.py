@@ -14,6 +14,7 @@ when a ratio B/A exceeds --fail-above (a regression), 0 otherwise.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from bench import xla
@@ -151,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("gdbench: interrupted; finished cells were saved", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away (`gdbench list | head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+        return 0
 
 
 if __name__ == "__main__":

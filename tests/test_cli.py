@@ -81,6 +81,16 @@ def test_list(capsys):
         assert name in out
 
 
+def test_list_into_a_closed_pipe_is_quiet():
+    """`gdbench list | head`: the reader leaves early; no traceback, exit 0."""
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with proc:
+        proc.stdout.close()  # before the process has written anything: its first write fails
+        err = proc.stderr.read().decode()
+        assert proc.wait(timeout=120) == 0
+    assert err == ""
+
+
 BAD_CONFIGS = [
     ("steps = [", "not valid TOML"),
     ('step = 10\n[[problems]]\nname = "rosenbrock"', "step: unknown key; did you mean 'steps'"),
