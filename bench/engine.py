@@ -325,66 +325,63 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
         # A lane whose start is not finite is diverged at step 0 (level -1).
         div_level = jnp.where(jnp.isfinite(f0), DIVERGENCE_FACTOR * jnp.abs(f0), -1)
 
-        def block(run_spec):
-            def stepper(apply_all):
-                def step(i, carry):
-                    x, state, value, vbuf, xbuf = carry  # x is step t0 + i
-                    if cell.loss_first:
-                        # The loss goes to the block's buffer only: carrying it too
-                        # would compute it twice per step (measured: one kernel more).
-                        step_value, grad = value_and_grad(x, data)
-                    else:  # value = f(x) came with the carry
-                        step_value = value
-                        grad = jax.grad(lambda x: jnp.sum(loss_all(x, data)))(x)
-                    vbuf = jax.lax.dynamic_update_index_in_dim(vbuf, step_value, i, 0)
-                    if cell.record_path:
-                        xbuf = jax.tree.map(lambda b, a: jax.lax.dynamic_update_index_in_dim(b, a, i, 0), xbuf, x)
-                    x, state = apply_all(x, state, hp, data, step_value, grad)
-                    if not cell.loss_first:
-                        # The loss of the new point, computed right after it is made, and
-                        # the gradient alone at the next step: at n = 1e6-1e7 this was
-                        # measured 1.3-1.5x faster than a value_and_grad per step.
-                        value = loss_all(x, data)
-                    return x, state, value, vbuf, xbuf
+        def stepper(apply_all):
+            def step(i, carry):
+                x, state, value, vbuf, xbuf = carry  # x is step t0 + i
+                if cell.loss_first:
+                    # The loss goes to the block's buffer only: carrying it too
+                    # would compute it twice per step (measured: one kernel more).
+                    step_value, grad = value_and_grad(x, data)
+                else:  # value = f(x) came with the carry
+                    step_value = value
+                    grad = jax.grad(lambda x: jnp.sum(loss_all(x, data)))(x)
+                vbuf = jax.lax.dynamic_update_index_in_dim(vbuf, step_value, i, 0)
+                if cell.record_path:
+                    xbuf = jax.tree.map(lambda b, a: jax.lax.dynamic_update_index_in_dim(b, a, i, 0), xbuf, x)
+                x, state = apply_all(x, state, hp, data, step_value, grad)
+                if not cell.loss_first:
+                    # The loss of the new point, computed right after it is made, and
+                    # the gradient alone at the next step: at n = 1e6-1e7 this was
+                    # measured 1.3-1.5x faster than a value_and_grad per step.
+                    value = loss_all(x, data)
+                return x, state, value, vbuf, xbuf
 
-                return step
+            return step
 
-            def body(carry, block_xs):
-                (t0, x, states, value, alive, div_step, best, hits, n_hit), (vbuf, xbuf, v_out, x_out) = carry
-                b, length, slots = block_xs
-                # vbuf and xbuf are reused from block to block: entries past a
-                # block's length are stale, and masked out or never stored.
-                # One loop per implementation; all but the one `which` names run 0 steps.
-                # The step counter is not carried through the step loops (one kernel
-                # less per step): each block advances it by its length.
-                x_end, value_end, new_states = x, value, []
-                for k, (_, apply_all) in enumerate(steps_of):
-                    n = length if len(steps_of) == 1 else jnp.where(which == k, length, 0)
-                    x_end, state, value_end, vbuf, xbuf = jax.lax.fori_loop(
-                        0, n, stepper(apply_all), (x_end, states[k], value_end, vbuf, xbuf)
-                    )
-                    new_states.append(state)
-                states = tuple(new_states)
-                t = t0 + length
-                # Lanes that diverged in an earlier block keep their frozen point (and
-                # its loss): they ran this block from it again, unused. A select per
-                # block instead of per step; their optimizer state runs on unused.
-                x = _select(alive, x_end, x)
-                value = jnp.where(alive, value_end, value)
-                div_step, diverged, best, n_hit, hits = (_bookkeeping if cell.one_pass else _exact_bookkeeping)(
-                    vbuf, length, t0, alive, div_level, thresholds, div_step, best, n_hit, hits)
-                # A frozen lane restarted the block from its point, so its first entry
-                # is that point's loss (and the point itself): it is what is stored.
-                v_out = jax.lax.dynamic_update_index_in_dim(
-                    v_out, jnp.where(alive[None, :], vbuf[slots], vbuf[:1]), b, 0)
-                x_out = jax.tree.map(
-                    lambda o, a: jax.lax.dynamic_update_index_in_dim(
-                        o, jnp.where(_lanes_like(alive, a[slots]), a[slots], a[:1]), b, 0),
-                    x_out, xbuf)
-                return ((t, x, states, value, alive & ~diverged, div_step, best, hits, n_hit),
-                        (vbuf, xbuf, v_out, x_out)), None
-
-            return body
+        def body(carry, block_xs):
+            (t0, x, states, value, alive, div_step, best, hits, n_hit), (vbuf, xbuf, v_out, x_out) = carry
+            b, length, slots = block_xs
+            # vbuf and xbuf are reused from block to block: entries past a
+            # block's length are stale, and masked out or never stored.
+            # One loop per implementation; all but the one `which` names run 0 steps.
+            # The step counter is not carried through the step loops (one kernel
+            # less per step): each block advances it by its length.
+            x_end, value_end, new_states = x, value, []
+            for k, (_, apply_all) in enumerate(steps_of):
+                n = length if len(steps_of) == 1 else jnp.where(which == k, length, 0)
+                x_end, state, value_end, vbuf, xbuf = jax.lax.fori_loop(
+                    0, n, stepper(apply_all), (x_end, states[k], value_end, vbuf, xbuf)
+                )
+                new_states.append(state)
+            states = tuple(new_states)
+            t = t0 + length
+            # Lanes that diverged in an earlier block keep their frozen point (and
+            # its loss): they ran this block from it again, unused. A select per
+            # block instead of per step; their optimizer state runs on unused.
+            x = _select(alive, x_end, x)
+            value = jnp.where(alive, value_end, value)
+            div_step, diverged, best, n_hit, hits = (_bookkeeping if cell.one_pass else _exact_bookkeeping)(
+                vbuf, length, t0, alive, div_level, thresholds, div_step, best, n_hit, hits)
+            # A frozen lane restarted the block from its point, so its first entry
+            # is that point's loss (and the point itself): it is what is stored.
+            v_out = jax.lax.dynamic_update_index_in_dim(
+                v_out, jnp.where(alive[None, :], vbuf[slots], vbuf[:1]), b, 0)
+            x_out = jax.tree.map(
+                lambda o, a: jax.lax.dynamic_update_index_in_dim(
+                    o, jnp.where(_lanes_like(alive, a[slots]), a[slots], a[:1]), b, 0),
+                x_out, xbuf)
+            return ((t, x, states, value, alive & ~diverged, div_step, best, hits, n_hit),
+                    (vbuf, xbuf, v_out, x_out)), None
 
         # The constant starting values come in as inputs (`initial_buffers`): made
         # on the host, they cost no compiled kernel each (compile time is per kernel).
@@ -404,7 +401,7 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
             xs = (np.arange(len(run_spec.lengths), dtype=np.int32), jnp.asarray(run_spec.lengths),
                   jnp.asarray(run_spec.slots))
             buffers = (init["vbuf"][r], init["xbuf"][r], init["v_out"][r], init["x_out"][r])
-            (carry, (_, _, v, xp)), _ = jax.lax.scan(block(run_spec), (carry, buffers), xs)
+            (carry, (_, _, v, xp)), _ = jax.lax.scan(body, (carry, buffers), xs)
             keep = np.flatnonzero(run_spec.valid.reshape(-1))
             stored_v.append(v.reshape((-1, n_lanes))[keep])
             stored_x.append(jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:])[keep], xp))
