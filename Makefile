@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: bench test test-slow perf clean browser
+.PHONY: bench test test-slow test-portable perf clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ browser:
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow
+
+# The tests as other x86 CPUs run them: without AVX-512 code, and with XLA's
+# default 256-bit vectors instead of the engine's 512-bit ones (each a full run).
+test-portable: $(STAMP)
+	XLA_FLAGS=--xla_cpu_max_isa=AVX2 $(BIN)/python -m pytest
+	XLA_FLAGS=--xla_cpu_prefer_vector_width=256 $(BIN)/python -m pytest
 
 # The measurements of results/PERFORMANCE.md (several minutes; see that file for each one's command).
 perf: $(STAMP)

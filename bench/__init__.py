@@ -4,8 +4,15 @@
     df = bench.sweep(problem="rosenbrock", problem_args={"dim": 2}, optimizer="adam",
                      grid={"learning_rate": [1e-3, 1e-2, 1e-1]}, seeds=[0, 1, 2], steps=2000)
 
-Importing `bench` before JAX has started its backends applies gdbench's
-XLA:CPU settings (see `bench.xla`; GDBENCH_XLA_TUNING=0 turns that off).
+Importing `bench` changes JAX for the whole process. Before JAX has started
+its backends, it adds gdbench's XLA:CPU settings to XLA_FLAGS: one CPU device
+per core (so `jax.devices()` then lists several CPU devices) and whole-loop
+compilation of small batched loops; CPU sweeps run several times faster with
+them (results/PERFORMANCE.md). Imported after JAX has run something, it can
+no longer apply them and warns once (`bench.xla.SettingsWarning`).
+`bench.xla_settings()` tells what is in force; GDBENCH_XLA_TUNING=0 turns the
+settings (and the warning) off. See docs/ARCHITECTURE.md for why the library,
+not only the CLI, applies them.
 """
 
 import os
@@ -17,6 +24,11 @@ _xla.apply()
 from bench.errors import ConfigError  # noqa: E402
 from bench.results import ResultsError, read_run  # noqa: E402
 from bench.cells import PRIMARY_TARGET, TARGETS, SweepResult, run_sweep, sweep  # noqa: E402
+
+
+def xla_settings() -> dict:
+    """gdbench's XLA settings in this process (`bench.xla.settings`): tuning on, flags in force, options."""
+    return _xla.settings()
 
 
 def curves(source) -> "pandas.DataFrame":  # noqa: F821
@@ -34,4 +46,4 @@ def curves(source) -> "pandas.DataFrame":  # noqa: F821
 
 
 __all__ = ["ConfigError", "PRIMARY_TARGET", "ResultsError", "SweepResult", "TARGETS", "curves", "read_run",
-           "run_sweep", "sweep"]
+           "run_sweep", "sweep", "xla_settings"]

@@ -95,6 +95,7 @@ def device_info(devices: list) -> dict[str, Any]:
         "device_count": len(devices),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "compile_options": xla.compile_options(d.platform) or {},  # the engine's per-program XLA options
+        "xla_settings_in_force": xla.settings()["process_flags"],  # gdbench's process-wide flags
     }
 
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 
 SMALL_LOOP_FLAG = "--xla_backend_extra_options=xla_cpu_small_while_loop_byte_threshold=1000000"
 DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
@@ -46,10 +47,17 @@ def flags(host_devices: int | None = None) -> list[str]:
     return [SMALL_LOOP_FLAG, f"{DEVICE_COUNT_FLAG}={max(1, n)}"]
 
 
+class SettingsWarning(UserWarning):
+    """gdbench's process-wide XLA:CPU settings could not be applied (JAX had already started)."""
+
+
 def apply(host_devices: int | None = None) -> bool:
     """Adds gdbench's flags to XLA_FLAGS if JAX's backends have not started yet.
 
-    Returns True when the flags are in force for this process.
+    Returns True when the flags are in force for this process. When they are
+    wanted (tuning on) but JAX started without them, warns once (a
+    SettingsWarning saying how to get them): sweeps then run several times
+    slower on the CPU, and nothing else would tell.
     """
     if not _tuning_on():
         return False
@@ -57,10 +65,48 @@ def apply(host_devices: int | None = None) -> bool:
 
     current = os.environ.get("XLA_FLAGS", "")
     if xla_bridge.backends_are_initialized():
-        return all(f.split("=")[0] in current for f in flags(host_devices))
+        in_force = _in_force(current, host_devices)
+        if not in_force:
+            _warn_not_in_force(tuple(flags(host_devices)))
+        return in_force
     wanted = [f for f in flags(host_devices) if f.split("=")[0] not in current]
     os.environ["XLA_FLAGS"] = " ".join([current, *wanted]).strip()
     return True
+
+
+@functools.cache  # once per process, wherever apply() is called from
+def _warn_not_in_force(wanted: tuple[str, ...]) -> None:
+    warnings.warn(
+        "gdbench: JAX started before `import bench`, so gdbench's XLA:CPU settings are not in force "
+        "and CPU sweeps may run several times slower; import bench before JAX runs anything, or set "
+        f"XLA_FLAGS='{' '.join(wanted)}' before starting Python "
+        "(GDBENCH_XLA_TUNING=0 turns the settings and this warning off)",
+        SettingsWarning, stacklevel=3)
+
+
+def _in_force(current: str, host_devices: int | None = None) -> bool:
+    return all(f.split("=")[0] in current for f in flags(host_devices))
+
+
+def settings() -> dict:
+    """What gdbench's XLA settings are in this process (recorded in meta.json, shown by `bench.xla_settings()`).
+
+    Keys: `tuning` (GDBENCH_XLA_TUNING is not 0), `process_flags` (the
+    process-wide flags are in XLA_FLAGS, so in force if JAX started after
+    them), `jax_started` (JAX's backends exist: XLA_FLAGS can no longer change
+    anything), `xla_flags` (the environment variable as it is),
+    `cpu_compile_options` (the per-program options CPU programs get).
+    """
+    from jax._src import xla_bridge
+
+    current = os.environ.get("XLA_FLAGS", "")
+    return {
+        "tuning": _tuning_on(),
+        "process_flags": _tuning_on() and _in_force(current),
+        "jax_started": xla_bridge.backends_are_initialized(),
+        "xla_flags": current,
+        "cpu_compile_options": compile_options("cpu") or {},
+    }
 
 
 VECTOR_WIDTH_OPTION = "xla_cpu_prefer_vector_width"

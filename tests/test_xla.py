@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -52,3 +56,33 @@ def test_engine_programs_get_the_options_and_adam_keeps_its_numbers(clean_env, m
     np.testing.assert_array_equal(tuned.curves.loss, plain.curves.loss)
     for column in ["final_loss", "best_loss", "grad_norm", "steps_to_1e-3", "diverged_step"]:
         np.testing.assert_array_equal(tuned.runs[column], plain.runs[column])
+
+
+def _python(code: str, **env) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "GDBENCH_XLA_TUNING")}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**environ, **env})
+
+
+def test_import_bench_first_applies_the_settings_and_says_so():
+    out = _python("import bench, jax; s = bench.xla_settings(); print(len(jax.devices()), s['process_flags'])")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(max(1, os.cpu_count() or 1)), "True"]
+    assert "SettingsWarning" not in out.stderr
+
+
+def test_import_bench_after_jax_started_warns_once_and_reports_it():
+    code = ("import jax; jax.devices()\n"
+            "import bench, bench.xla\n"
+            "bench.xla.apply()\n"  # a second try (as the CLI makes) does not warn again
+            "print(bench.xla_settings()['process_flags'], bench.xla_settings()['jax_started'])")
+    out = _python(code)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "True"]
+    assert out.stderr.count("SettingsWarning") == 1 and "import bench before JAX" in out.stderr
+
+
+def test_no_warning_when_the_user_turned_the_settings_off():
+    out = _python("import jax; jax.devices()\nimport bench\nprint(bench.xla_settings()['tuning'])",
+                  GDBENCH_XLA_TUNING="0")
+    assert out.returncode == 0 and out.stdout.split() == ["False"] and "Warning" not in out.stderr
