@@ -1,6 +1,9 @@
 """The `gdbench` command (also `python -m bench`).
 
     gdbench run [--suite quick|standard|full | --config FILE] [overrides]
+        overrides: --problems rosenbrock:dim=50,beale --optimizers adam,sgd --steps N --seeds 3|0,1,2
+                   --dtype float64 --device gpu --repeats N --impl gdbench|optax|both --target 1e-6
+                   --grid learning_rate=1e-3,1e-2 (a bad value is blamed on its flag)
     gdbench list
     gdbench report RESULTS_DIR [--out DIR]
     gdbench compare RUN_A RUN_B [--fail-above RATIO] [--on time|steps|both] [--impl gdbench|optax]
@@ -32,6 +35,48 @@ def _names(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def _value(text: str):
+    """A command-line value as TOML reads it (integer, float, boolean), else the string itself."""
+    import tomllib
+
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _problems(text: str) -> list:
+    """`rosenbrock,quadratic:dim=100:condition_number=1e3`: names, each with optional `:key=value` arguments."""
+    out = []
+    for item in _names(text):
+        name, *pairs = item.split(":")
+        if not pairs:
+            out.append(name)
+            continue
+        args = {}
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep or not key:
+                raise argparse.ArgumentTypeError(f"problem arguments are name:key=value[:key=value], got {item!r}")
+            args[key] = _value(value)
+        out.append((name, args))
+    return out
+
+
+def _grid_item(text: str) -> tuple[str, list]:
+    name, sep, values = text.partition("=")
+    if not sep or not name or not values:
+        raise argparse.ArgumentTypeError(f"must be NAME=V1,V2,..., got {text!r}")
+    return name, [_value(v) for v in _names(values)]
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}")
+
+
 def _seeds(text: str) -> list[int] | int:
     try:
         parts = [int(t) for t in text.split(",") if t.strip()]
@@ -57,20 +102,38 @@ def _threshold(text: str) -> float:
     return value
 
 
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("gdbench")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="gdbench", description="Benchmark gradient-descent optimizers in JAX.")
+    p.add_argument("--version", action="version", version=f"gdbench {_version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="run a benchmark suite (default: quick)")
     src = run.add_mutually_exclusive_group()
     src.add_argument("--suite", default=None, help="a built-in suite: quick (default), standard, full")
     src.add_argument("--config", default=None, help="a suite TOML file")
-    run.add_argument("--problems", type=_names, help="comma-separated problem names (the suite's entries of them)")
+    run.add_argument("--problems", type=_problems,
+                     help="comma-separated problem names (the suite's entries of them), each optionally with "
+                          "arguments: rosenbrock:dim=50,quadratic:dim=100:condition_number=1e3")
     run.add_argument("--optimizers", type=_names, help="comma-separated optimizer names")
     run.add_argument("--steps", type=_int, help="steps per trajectory")
     run.add_argument("--seeds", type=_seeds, help="a count, or comma-separated seeds")
     run.add_argument("--dtype", help="float32 or float64")
     run.add_argument("--device", help="cpu or gpu")
     run.add_argument("--repeats", type=_int, help="timed executions per program")
+    run.add_argument("--impl", choices=["gdbench", "optax", "both"],
+                     help="whose implementation runs: ours, optax's twin, or both (the suite's impls)")
+    run.add_argument("--target", type=_float, help="the primary target, one of the suite's targets (e.g. 1e-6)")
+    run.add_argument("--grid", type=_grid_item, action="append", metavar="NAME=V1,V2,...",
+                     help="sweep these values of a hyperparameter instead of the suite's grid for it "
+                          "(repeatable), e.g. --grid learning_rate=1e-3,1e-2")
     run.add_argument("--out", default="results/runs", help="folder for the results (default: results/runs)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     sub.add_parser("list", help="list the registered optimizers, problems and suites")
@@ -95,26 +158,50 @@ def _load_suite(args):
     from bench import suite as suites
 
     s = suites.load(args.config) if args.config else suites.builtin(args.suite or "quick")
+    impls = {"both": ["gdbench", "optax"], None: None}.get(args.impl, [args.impl])
+    grid = {**s.grid, **dict(args.grid)} if args.grid else None
     return suites.override(
         s, problems=args.problems, optimizers=args.optimizers, steps=args.steps, seeds=args.seeds,
-        dtype=args.dtype, device=args.device, repeats=args.repeats,
+        dtype=args.dtype, device=args.device, repeats=args.repeats, impls=impls, target=args.target, grid=grid,
     )
 
 
+def _twin_label(twin) -> str:
+    """`optax.adam` for an optax function, `optax (composed)` for a wrapper around optax's pieces."""
+    if twin is None:
+        return "no optax twin"
+    name = getattr(twin, "__name__", "")
+    if name.isidentifier() and not name.startswith("_") and getattr(twin, "__module__", "").startswith("optax"):
+        return f"optax.{name}"
+    return "optax (composed)"
+
+
 def _list() -> None:
+    import inspect
+
     import optimizers
     import problems
     from bench import suite as suites
 
-    print("optimizers:")
+    print("optimizers (name, update rule, optax twin):")
     for name in optimizers.names():
         spec = optimizers.get(name)
-        twin = "optax twin" if spec.twin is not None else "no optax twin"
-        print(f"  {name:18s} {spec.rule}  ({twin})")
-    print("problems:")
+        twin = _twin_label(spec.twin)
+        print(f"  {name:18s} {spec.rule}  [{twin}]")
+    print("problems (name, dimension with the default arguments, arguments):")
     for name in problems.names():
-        print(f"  {name}")
-    print("suites:", ", ".join(suites.builtin_names()))
+        params = inspect.signature(problems.factory(name)).parameters.values()
+        args = ", ".join(f"{q.name}={q.default!r}" for q in params if q.default is not inspect.Parameter.empty)
+        try:
+            dim = str(problems.get(name).dim)
+        except ValueError:  # no default instance (arguments required)
+            dim = "-"
+        print(f"  {name:18s} dim {dim:>5s}  {args}")
+    print("suites (problems x optimizers, steps, seeds):")
+    for name in suites.builtin_names():
+        s = suites.builtin(name)
+        print(f"  {name:18s} {len(s.problems)} problems x {len(s.optimizers)} optimizers, "
+              f"{s.steps} steps, {len(s.seeds)} seeds  {s.description}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -317,21 +317,44 @@ def builtin(name: str) -> Suite:
     return parse(data, f"bench/suites/{name}.toml")
 
 
+CUSTOM_SUFFIX = "-custom"
+
+
 def override(suite: Suite, **changes: Any) -> Suite:
-    """The suite with command-line overrides applied (None: keep), re-validated."""
+    """The suite with command-line overrides applied (None: keep), re-validated.
+
+    `problems` is a list of names or of (name, args) pairs: the suite's entries
+    of those names (or the given args), defaults for names it lacks. A bad
+    value is blamed on its flag (`--steps: ...`), not on the suite file. A suite
+    changed by any override is named `<name>-custom`, so that its results folder
+    does not pass for the built-in suite's (meta.json records the command).
+    """
     data = suite.to_dict()
     data.pop("source")
-    for key, value in changes.items():
-        if value is not None:
-            data[key] = value
-    names = changes.get("problems")
-    if names is not None:  # a list of names: the suite's entries of those problems, defaults for the others
+    changed = {k: v for k, v in changes.items() if v is not None}
+    data.update(changed)
+    if "problems" in changed:
         current = suite.to_dict()["problems"]
-        data["problems"] = [p for p in current if p["name"] in names] + [
-            {"name": n, "args": {}} for n in names if n not in {p["name"] for p in current}
-        ]
+        entries = []
+        for item in changed["problems"]:
+            name, args = item if isinstance(item, tuple) else (item, None)
+            if args is not None:
+                entries.append({"name": name, "args": dict(args)})
+            else:
+                entries += [p for p in current if p["name"] == name] or [{"name": name, "args": {}}]
+        data["problems"] = entries
     for key in ("seeds", "targets", "impls", "optimizers"):
         if isinstance(data.get(key), tuple):
             data[key] = list(data[key])
+    if changed and not suite.name.endswith(CUSTOM_SUFFIX):
+        data["name"] = suite.name + CUSTOM_SUFFIX
     data = {k: v for k, v in data.items() if v is not None and not (k == "description" and v == "")}
-    return parse(data, suite.source)
+    try:
+        return parse(data, suite.source)
+    except ConfigError as e:
+        prefix = f"{suite.source}: "
+        key = e.where[len(prefix):] if e.where.startswith(prefix) else ""
+        root = key.replace("[", ".").split(".")[0]
+        if root in changed:
+            raise ConfigError("--" + root.replace("_", "-"), e.message) from None
+        raise

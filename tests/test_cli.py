@@ -77,6 +77,8 @@ def test_tiny_suite_end_to_end(tmp_path, capsys):
 def test_list(capsys):
     code, out, _ = run(["list"], capsys)
     assert code == 0
+    assert "dim    10  dim=10, condition_number=1000.0" in out  # problems show dimension and defaults
+    assert "[optax.adam]" in out and "quick              4 problems x 18 optimizers" in out
     for name in optimizers.names() + problems.names() + ["quick", "standard", "full"]:
         assert name in out
 
@@ -124,23 +126,53 @@ def test_bad_config_is_one_line_exit_2_nothing_written(tmp_path, capsys, text, m
 
 
 BAD_FLAGS = [
-    (["--steps", "0"], "steps: must be an integer >= 1"),
+    (["--steps", "0"], "--steps: must be an integer >= 1"),
     (["--steps", "x"], "must be an integer"),
-    (["--optimizers", "adamm"], "unknown optimizer 'adamm'"),
-    (["--problems", "nope"], "unknown problem 'nope'"),
-    (["--dtype", "float16"], "dtype"),
-    (["--device", "tpu"], "device"),
+    (["--optimizers", "adamm"], "--optimizers: unknown optimizer 'adamm'"),
+    (["--problems", "nope"], "--problems: unknown problem 'nope'"),
+    (["--problems", "rosenbrock:dim=1"], "--problems: "),
+    (["--problems", "rosenbrock:dim"], "problem arguments are name:key=value"),
+    (["--dtype", "float16"], "--dtype: must be 'float32' or 'float64'"),
+    (["--device", "tpu"], "--device: "),
+    (["--target", "0.5"], "--target: must be one of the targets"),
+    (["--grid", "learning_rat=0.1"], "--grid: not a hyperparameter"),
+    (["--grid", "learning_rate=-1"], "--grid: "),
+    (["--grid", "learning_rate"], "must be NAME=V1,V2"),
+    (["--impl", "jax"], "invalid choice"),
     (["--suite", "quik"], "unknown suite 'quik'; did you mean 'quick'"),
 ]
 
 
 @pytest.mark.parametrize("flags,message", BAD_FLAGS, ids=[" ".join(f) for f, _ in BAD_FLAGS])
-def test_bad_flags(tmp_path, capsys, flags, message):
+def test_bad_flags_are_blamed_on_the_flag(tmp_path, capsys, flags, message):
     out_dir = tmp_path / "runs"
     code, _, err = run(["run", *flags, "--out", str(out_dir), "--no-progress"], capsys)
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and message in err, err
+    assert "quick.toml" not in err  # the suite file is not what is wrong
     assert not out_dir.exists()
+
+
+def test_overrides_reach_the_suite_and_rename_it():
+    from bench import suite as suites
+
+    args = cli.parser().parse_args([
+        "run", "--problems", "rosenbrock:dim=5,quadratic:dim=20:condition_number=1e2:rotate=false,logistic",
+        "--optimizers", "adam", "--grid", "learning_rate=1e-3,0.01", "--grid", "b1=0.8,0.9", "--impl", "optax", "--target", "1e-4",
+        "--seeds", "4"])
+    s = cli._load_suite(args)
+    assert s.name == "quick" + suites.CUSTOM_SUFFIX
+    assert [(p.name, p.args) for p in s.problems] == [
+        ("rosenbrock", {"dim": 5}), ("quadratic", {"dim": 20, "condition_number": 100.0, "rotate": False}),
+        ("logistic", {"dataset": "breast_cancer"})]  # a bare name keeps the suite's entry
+    assert s.grid["learning_rate"] == [1e-3, 0.01] and s.grid["b1"] == [0.8, 0.9]
+    assert s.impls == ("optax",) and s.target == 1e-4 and s.seeds == (0, 1, 2, 3)
+    assert cli._load_suite(cli.parser().parse_args(["run"])).name == "quick"
+
+
+def test_version(capsys):
+    code, out, _ = run(["--version"], capsys)
+    assert code == 0 and out.startswith("gdbench ")
 
 
 def test_console_script_and_module(tmp_path):
