@@ -20,9 +20,11 @@ command, status, time and a summary of its output; a GPU run's report is meant
 to be committed (those of CPU runs are git-ignored).
 
 The steps run with JAX_PLATFORMS=cuda,cpu: a CUDA backend that fails to start
-is then an error, not a silent fall-back to the CPU. The test steps also run
-with XLA_PYTHON_CLIENT_PREALLOCATE=false, since some tests start gdbench
-processes of their own while the test process holds the GPU. Only when JAX has
+is then an error, not a silent fall-back to the CPU. They also run with
+XLA_PYTHON_CLIENT_PREALLOCATE=false: in several steps two JAX processes share
+the GPU (perf's sweep times (a) itself, then starts a process per measurement;
+some tests start gdbench processes), and by default the first would take 75% of
+its memory. Only when JAX has
 no CUDA backend at all does the check try `pip install jax[cuda12]` (at the
 installed JAX's version; `--no-install` skips it), and it reports a failure.
 This process itself never starts a JAX backend.
@@ -67,7 +69,6 @@ class Step:
     argv: tuple[str, ...]
     budget_s: float
     kind: str  # how its output is summarised: probe, pytest, perf, suite, text
-    env: tuple[tuple[str, str], ...] = ()  # set for this step only
 
 
 @dataclasses.dataclass
@@ -94,7 +95,6 @@ def _python(*args: str) -> tuple[str, ...]:
 
 def steps(device: str, quick: bool, runs_out: str) -> list[Step]:
     """The steps after the device probe. `quick`: small sizes, for a check of the check."""
-    pytest_env = (("XLA_PYTHON_CLIENT_PREALLOCATE", "false"),)
     pytest = _python("-m", "pytest", "-v", "-p", "no:cacheprovider")
     if quick:
         engine = (*pytest, *ENGINE_TESTS, "-k", "test_numpy_gd_loop_agrees")
@@ -113,14 +113,14 @@ def steps(device: str, quick: bool, runs_out: str) -> list[Step]:
         large = _python("-m", "bench.perf", "large", "--repeats", "5", "--dims", "1e6", "1e7", "1e8",
                         "--bandwidth")
         suite = ()
-        budgets = (90, 140, 70, 100, 40)  # with the device's 40 s: the 8 minutes
+        budgets = (80, 160, 60, 100, 40)  # with the device's 40 s: the 8 minutes
     run = _python("-m", "bench", "run", "--device", device, "--no-progress", "--out", runs_out, *suite)
     return [
-        Step("engine-tests", "Engine tests (exact first hits)", engine, budgets[0], "pytest", pytest_env),
+        Step("engine-tests", "Engine tests (exact first hits)", engine, budgets[0], "pytest"),
         Step("sweep", "Sweep throughput", sweep, budgets[1], "perf"),
         Step("large", "Large problems and memory bandwidth", large, budgets[2], "perf"),
         Step("quick-suite", "The quick suite", run, budgets[3], "suite"),
-        Step("other-tests", "The other tests", others, budgets[4], "pytest", pytest_env),
+        Step("other-tests", "The other tests", others, budgets[4], "pytest"),
     ]
 
 
@@ -162,12 +162,13 @@ def _nvidia_smi(*args: str) -> str:
     return proc.stdout if proc.returncode == 0 else ""
 
 
-def step_env(device: str, step: Step) -> dict[str, str]:
+def step_env(device: str) -> dict[str, str]:
+    """The steps' environment: this one, with the platforms set (module docstring)."""
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"  # output up to a timeout is kept
     env["JAX_PLATFORMS"] = PLATFORMS[device]
+    env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"  # processes share the GPU (module docstring)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
-    env.update(step.env)
     return env
 
 
@@ -246,7 +247,7 @@ def check(device: str, quick: bool, time_limit_s: float, runs_out: str, install:
             outcome = Outcome(step, "skipped", 0.0, max(limit, 0.0), note="out of time")
         else:
             say(f"[{len(outcomes) + 1}] {step.title}: {display(step.argv)} (up to {limit:.0f} s)")
-            outcome = run_step(step, limit, step_env(device, step))
+            outcome = run_step(step, limit, step_env(device))
             say(f"    {outcome.status} in {outcome.seconds:.1f} s")
         outcomes.append(outcome)
         return outcome
@@ -412,8 +413,7 @@ def render(outcomes: list[Outcome], header: dict) -> str:
         f"{sum(o.status == 'passed' for o in outcomes)} of {len(outcomes)} steps passed in "
         f"{header.get('wall_s', 0):.0f} s (limit {header['time_limit_s']:.0f} s). "
         f"Code: commit {git.get('commit') or 'unknown'}{' with local changes' if git.get('dirty') else ''}. "
-        f"The steps ran with JAX_PLATFORMS={PLATFORMS[header['device']]}; the test steps also with "
-        "XLA_PYTHON_CLIENT_PREALLOCATE=false.",
+        f"The steps ran with JAX_PLATFORMS={PLATFORMS[header['device']]} and XLA_PYTHON_CLIENT_PREALLOCATE=false.",
         "",
         "| step | status | time | limit |",
         "|---|---|---:|---:|",

@@ -77,7 +77,8 @@ def test_steps_end_within_the_time_limit_and_those_out_of_time_are_skipped(monke
 def test_without_a_working_backend_the_steps_are_skipped_and_pip_runs_only_without_cuda(
         monkeypatch, has_cuda, install, expect_pip):
     limits = fake_runs(monkeypatch, probe_ok=False)
-    monkeypatch.setattr(gpucheck, "_version", lambda dist: "1.0" if has_cuda or not dist.startswith("jax-cuda") else None)
+    monkeypatch.setattr(gpucheck, "_version",
+                        lambda dist: "1.0" if has_cuda or not dist.startswith("jax-cuda") else None)
     outcomes, _ = gpucheck.check("gpu", False, 480.0, "results/runs", install=install, say=lambda _: None)
     assert ("install" in limits) == expect_pip
     tail = outcomes[-len(gpucheck.steps("gpu", False, "results/runs")):]
@@ -147,7 +148,8 @@ def test_the_report_gives_each_steps_command_status_time_and_summary():
     text = gpucheck.render(outcomes, HEADER)
     assert text.startswith("# gdbench GPU check, 2026-01-01 00:00 UTC")
     assert "2 of 5 steps passed in 300 s (limit 480 s)" in text and "commit abc123" in text
-    for row in ["| Device | passed | 9.5 s | 60 s |", "| Engine tests (exact first hits) | failed (exit 1) | 20.0 s | 100 s |",
+    for row in ["| Device | passed | 9.5 s | 60 s |",
+                "| Engine tests (exact first hits) | failed (exit 1) | 20.0 s | 100 s |",
                 "| Large problems and memory bandwidth | skipped: out of time | 0.0 s | 0 s |",
                 "| The other tests | timed out | 40.0 s | 40 s |"]:
         assert row in text
@@ -188,4 +190,15 @@ def test_the_whole_check_on_the_cpu_with_small_sizes(tmp_path):
     for heading in ["## Device", "## Engine tests", "### Sweep throughput", "### Large problems",
                     "MB per step | copy GB/s", "## The quick suite", "Results folder:", "## The other tests"]:
         assert heading in text
-    assert text.count("JAX default device: cpu") == 2 and "Bit-identical to (b): losses at the recorded steps True" in text
+    assert text.count("JAX default device: cpu") == 2
+    assert "Bit-identical to (b): losses at the recorded steps True" in text
+
+
+@pytest.mark.parametrize("device, platforms", [("gpu", "cuda,cpu"), ("cpu", "cpu")])
+def test_steps_fail_loudly_without_the_device_and_share_the_gpu(monkeypatch, device, platforms):
+    """JAX_PLATFORMS names the device first (no silent fall-back to the CPU); no process takes
+    75% of the GPU's memory for itself; the checkout's code is the one run."""
+    monkeypatch.setenv("JAX_PLATFORMS", "tpu")
+    env = gpucheck.step_env(device)
+    assert env["JAX_PLATFORMS"] == platforms and env["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == str(gpucheck.ROOT) and env["PYTHONUNBUFFERED"] == "1"
