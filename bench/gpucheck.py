@@ -13,7 +13,8 @@ fails or runs out of time is recorded as such, and the next one runs):
   quick suite  python -m bench run --device gpu --no-progress
   other tests  the rest of the fast test suite, in the time left
 
-Each step has a budget (STEPS); a step may also use what the steps before it
+Each step has a budget (`steps()`; the engine tests and the sweep come first,
+the other tests get what is left); a step may also use what the steps before it
 left unused, and all of them end within the total (`--time-limit`, 8 minutes).
 The report, `results/gpu-check/<UTC stamp>-<device>.md`, gives each step's
 command, status, time and a summary of its output; a GPU run's report is meant
@@ -24,10 +25,10 @@ is then an error, not a silent fall-back to the CPU. They also run with
 XLA_PYTHON_CLIENT_PREALLOCATE=false: in several steps two JAX processes share
 the GPU (perf's sweep times (a) itself, then starts a process per measurement;
 some tests start gdbench processes), and by default the first would take 75% of
-its memory. Only when JAX has
-no CUDA backend at all does the check try `pip install jax[cuda12]` (at the
-installed JAX's version; `--no-install` skips it), and it reports a failure.
-This process itself never starts a JAX backend.
+its memory. Only when JAX has no CUDA backend at all does the check try
+`pip install jax[cuda12]` (at the installed JAX's version; `--no-install` skips
+it), and a failure there is reported as such. This process itself never starts
+a JAX backend.
 
 Without a GPU it says it needs one and exits 0, writing nothing.
 """

@@ -298,15 +298,16 @@ def step_bytes(tx, x, data) -> int:
     quadratic: x, m, v read and written, the eigenvalues and x* read: 8 arrays of n numbers)."""
     import jax
 
-    n = x.size
+    def size(a) -> int:
+        return int(np.prod(a.shape))
 
     def big(tree):
-        return [a for a in jax.tree.leaves(tree) if a.size == n]
+        return [a for a in jax.tree.leaves(tree) if size(a) == size(x)]
 
-    state = big(jax.eval_shape(tx.init, x))
-    read_write = [x, *state]
-    return int(2 * sum(a.size * a.dtype.itemsize for a in read_write)
-               + sum(a.size * a.dtype.itemsize for a in big(data)))
+    def nbytes(arrays) -> int:
+        return sum(size(a) * np.dtype(a.dtype).itemsize for a in arrays)
+
+    return 2 * nbytes([x, *big(jax.eval_shape(tx.init, x))]) + nbytes(big(data))
 
 
 def copy_seconds(n: int, repeats: int, dtype) -> float:
