@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: bench test test-slow test-portable perf clean browser
+.PHONY: bench test test-slow test-portable perf gpu-check clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,13 @@ test-portable: $(STAMP)
 # The measurements of results/PERFORMANCE.md (several minutes; see that file for each one's command).
 perf: $(STAMP)
 	$(BIN)/python -m bench.perf all
+
+# One check of gdbench on an NVIDIA GPU, about 8 minutes: writes results/gpu-check/<UTC stamp>-gpu.md
+# (README, "Checking a GPU"). In .venv like the targets above; PY=python3 runs that interpreter as it
+# is instead (no venv made, nothing installed: a GPU machine whose Python already has JAX with CUDA).
+# Without a GPU it says so and exits 0. ARGS passes options: ARGS="--device cpu --quick".
+gpu-check: $(if $(PY),,$(STAMP))
+	$(if $(PY),$(PY),$(BIN)/python) -m bench.gpucheck $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

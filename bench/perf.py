@@ -2,6 +2,7 @@
 
     python -m bench.perf sweep     # 256-config Adam sweep of Rosenbrock-2D: (a), (b), (c)
     python -m bench.perf large     # quadratic n = 1e6, 1e7: engine vs a bare scan
+    python -m bench.perf large --bandwidth   # ... and bytes moved per second vs a device copy
     python -m bench.perf parity    # every optimizer: our time per step / optax's
     python -m bench.perf all
 
@@ -233,7 +234,7 @@ def large(args: argparse.Namespace) -> str:
     import problems
     from bench import cells
 
-    rows = []
+    rows, bandwidth_rows = [], []
     for n in args.dims:
         p = problems.get("quadratic", dim=int(n), condition_number=1e3, rotate=False)
         steps = args.large_steps
@@ -272,18 +273,84 @@ def large(args: argparse.Namespace) -> str:
         tb, tl, te = (np.median(times[k]) / steps for k in ("bare", "loss", "engine"))
         rows.append(f"| {int(n):.0e} | {steps} | {tb * 1e3:.2f} | {tl * 1e3:.2f} ({tl / tb:.2f}x) | "
                     f"{te * 1e3:.2f} | {te / tb:.2f}x |")
-    return "\n".join([
+        if args.bandwidth:
+            bandwidth_rows.append(bandwidth_row(int(n), x0.dtype, step_bytes(tx, x0, data),
+                                                {"bare": tb, "loss": tl, "engine": te}, args.repeats))
+    tables = "\n".join([
         "### Large problems: Adam on a diagonal quadratic, one trajectory",
         "",
         f"On {_device()}.",
         "",
         f"`python -m bench.perf large --dims {' '.join(f'{int(d):.0e}' for d in args.dims)} "
-        f"--large-steps {args.large_steps} --repeats {args.repeats}`",
+        f"--large-steps {args.large_steps} --repeats {args.repeats}{' --bandwidth' if args.bandwidth else ''}`",
         "",
         "| n | steps | bare scan ms/step | bare scan + f(x) per step, ms/step | engine ms/step (losses + first hits) "
         "| engine / bare |",
         "|---:|---:|---:|---:|---:|---:|",
         *rows,
+    ])
+    return tables + ("\n\n" + bandwidth_table(bandwidth_rows) if args.bandwidth else "")
+
+
+def step_bytes(tx, x, data) -> int:
+    """The least memory traffic of one step: x and every optimizer state array of x's size
+    read and written once, every data array of that size read once (Adam on the diagonal
+    quadratic: x, m, v read and written, the eigenvalues and x* read: 8 arrays of n numbers)."""
+    import jax
+
+    def size(a) -> int:
+        return int(np.prod(a.shape))
+
+    def big(tree):
+        return [a for a in jax.tree.leaves(tree) if size(a) == size(x)]
+
+    def nbytes(arrays) -> int:
+        return sum(size(a) * np.dtype(a.dtype).itemsize for a in arrays)
+
+    return 2 * nbytes([x, *big(jax.eval_shape(tx.init, x))]) + nbytes(big(data))
+
+
+def copy_seconds(n: int, repeats: int, dtype) -> float:
+    """Median seconds of `x + 1` over n numbers, compiled with x donated (in place), each run
+    waited for before the clock is read: the memory-bound ceiling a step of n numbers can reach
+    on this device (it reads and writes every number once; per-run launch overhead included)."""
+    import jax
+    import jax.numpy as jnp
+
+    add_one = jax.jit(lambda x: x + 1, donate_argnums=0)
+    x = jax.block_until_ready(add_one(jnp.zeros((n,), dtype)))
+    for _ in range(3):
+        x = jax.block_until_ready(add_one(x))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        x = jax.block_until_ready(add_one(x))
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def bandwidth_row(n: int, dtype, bytes_per_step: int, step_s: dict[str, float], repeats: int) -> dict:
+    """One row of `bandwidth_table`: bytes per step, the copy's and each variant's bytes per second."""
+    copy_s = copy_seconds(n, max(repeats, 20), dtype)
+    return {"n": n, "bytes": bytes_per_step, "copy": 2 * n * np.dtype(dtype).itemsize / copy_s,
+            **{k: bytes_per_step / s for k, s in step_s.items()}}
+
+
+def bandwidth_table(rows: list[dict]) -> str:
+    """Adam's bytes moved per second next to the device's copy bandwidth at the same size."""
+    def cell(r, k):
+        return f"{r[k] / 1e9:.1f} ({r[k] / r['copy']:.0%})"
+
+    return "\n".join([
+        "Bytes moved per step over time per step, against a donated in-place `x + 1` over n numbers "
+        "(reads and writes each number once: the ceiling at that size; per-call launch overhead included). "
+        "A step's bytes: x and Adam's two moments read and written, the eigenvalues and x* read.",
+        "",
+        "| n | MB per step | copy GB/s | bare scan GB/s (of copy) | bare scan + f(x) GB/s (of copy) "
+        "| engine GB/s (of copy) |",
+        "|---:|---:|---:|---:|---:|---:|",
+        *(f"| {r['n']:.0e} | {r['bytes'] / 1e6:.3g} | {r['copy'] / 1e9:.1f} | {cell(r, 'bare')} | "
+          f"{cell(r, 'loss')} | {cell(r, 'engine')} |" for r in rows),
     ])
 
 
@@ -345,6 +412,8 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--dims", type=float, nargs="+", default=[1e6, 1e7])
     p.add_argument("--large-steps", type=int, default=50)
+    p.add_argument("--bandwidth", action="store_true",
+                   help="large: add bytes moved per second against a device copy's")
     p.add_argument("--parity-problem", default="quadratic")
     p.add_argument("--parity-steps", type=int, default=2000)
     p.add_argument("--parity-configs", type=int, default=16)

@@ -48,7 +48,7 @@ def test_engine_programs_get_the_options_and_adam_keeps_its_numbers(clean_env, m
 
     monkeypatch.setattr(engine.xla, "compile_options", spy)
     kw = dict(problem_args=args, grid={"learning_rate": list(np.geomspace(1e-3, 1e-1, 6))}, seeds=[0, 1],
-              steps=300, repeats=1, impl="both")
+              steps=300, repeats=1, impl="both", device="cpu")  # XLA:CPU's options, on any machine
     tuned = bench.run_sweep(problem, "adam", **kw)
     monkeypatch.setenv("GDBENCH_XLA_TUNING", "0")
     plain = bench.run_sweep(problem, "adam", **kw)
