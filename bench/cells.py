@@ -103,6 +103,18 @@ def _static_key(config: Mapping[str, Any], traced: list[str]) -> tuple:
     return tuple(sorted((k, repr(v)) for k, v in config.items() if k not in traced))
 
 
+def seed_list(seeds) -> list:
+    """Seeds as the API, the CLI and suite files take them: a count n (seeds 0..n-1) or a list."""
+    if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise ConfigError("seeds", f"a count of seeds must be >= 1, got {seeds!r}")
+        return list(range(int(seeds)))
+    try:
+        return list(seeds)
+    except TypeError:
+        raise ConfigError("seeds", f"must be a count or a list of integers >= 0, got {seeds!r}") from None
+
+
 @contextlib.contextmanager
 def precision(dtype: str):
     """float64 runs need JAX's 64-bit mode; it is switched on for them only."""
@@ -209,7 +221,7 @@ def prepare(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench
         raise ConfigError("impl", f"{spec.name} has no optax twin")
     if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
         raise ConfigError("steps", f"must be an integer >= 1, got {steps!r}")
-    seeds = list(seeds)
+    seeds = seed_list(seeds)
     if not seeds or any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0 for s in seeds):
         raise ConfigError("seeds", f"must be a non-empty list of integers >= 0, got {seeds!r}")
     targets = tuple(sorted((float(t) for t in targets), reverse=True))
@@ -451,7 +463,8 @@ def sweep(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench",
       optimizer: a registered optimizer name or an `optimizers.OptimizerSpec`.
       grid: {hyperparameter: [values]}; the cartesian product is swept, the
         other hyperparameters keep their defaults.
-      seeds: starting-point seeds; seed s starts at `p.init(jax.random.PRNGKey(s))`.
+      seeds: a count n (seeds 0..n-1, as `--seeds n` and `seeds = n` in a suite)
+        or a list of seeds; seed s starts at `p.init(jax.random.PRNGKey(s))`.
       steps: updates per trajectory.
       impl: "gdbench" (ours), "optax" (the twin) or "both" (timed interleaved;
         each row then carries the time-per-step ratio ours / optax).

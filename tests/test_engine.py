@@ -246,6 +246,18 @@ def test_bad_input_is_a_config_error():
         bench.sweep("rosenbrock", "adamm")
     with pytest.raises(bench.ConfigError, match="repeats: must be an integer >= 1"):
         bench.sweep("rosenbrock", "adam", repeats=0)
+    with pytest.raises(bench.ConfigError, match="seeds: a count of seeds must be >= 1"):
+        bench.sweep("rosenbrock", "adam", seeds=0)
+    with pytest.raises(bench.ConfigError, match="seeds: must be a count or a list"):
+        bench.sweep("rosenbrock", "adam", seeds=2.5)
+
+
+def test_seeds_as_a_count_as_in_the_cli_and_suites():
+    kw = dict(problem_args={"dim": 2}, grid={"learning_rate": [1e-2]}, steps=20, repeats=1)
+    counted = bench.sweep("rosenbrock", "adam", seeds=3, **kw)
+    listed = bench.sweep("rosenbrock", "adam", seeds=[0, 1, 2], **kw)
+    assert list(counted.seed) == [0, 1, 2]
+    pd.testing.assert_series_equal(counted.final_loss, listed.final_loss)
 
 
 @pytest.mark.no_gpu
