@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: bench test test-slow perf clean browser
+.PHONY: bench test test-slow perf perf-json clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,13 @@ test-slow: $(STAMP)
 # The measurements of results/PERFORMANCE.md (several minutes; see that file for each one's command).
 perf: $(STAMP)
 	$(BIN)/python -m bench.perf all
+
+# pytest-benchmark's JSON of tests/perf (each optimizer's step, the sweep engine; a few minutes):
+#   make perf-json OUT=file.json      then: gdbench compare A.json B.json [--fail-above 1.10]
+# --benchmark-only overrides the --benchmark-skip of pyproject's addopts, -m "" its -m "not slow".
+perf-json: $(STAMP)
+	@test -n "$(OUT)" || { echo "usage: make perf-json OUT=file.json"; exit 2; }
+	$(BIN)/python -m pytest tests/perf --benchmark-only -m "" --benchmark-json=$(OUT) -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
