@@ -140,7 +140,8 @@ def table(doc_a: dict[str, Any], doc_b: dict[str, Any]) -> pd.DataFrame:
         sa, sb = x["stats"], y["stats"]
         data = sa.get("data") is not None and sb.get("data") is not None
         rows.append({
-            "fullname": x["fullname"], "group": x.get("group") or "", "rounds_a": sa["rounds"], "rounds_b": sb["rounds"],
+            "fullname": x["fullname"], "group": x.get("group") or "",
+            "rounds_a": sa["rounds"], "rounds_b": sb["rounds"],
             "min_a": sa["min"], "min_b": sb["min"], "min_ratio": _ratio(sb["min"], sa["min"]),
             "median_a": sa["median"], "median_b": sb["median"], "median_ratio": _ratio(sb["median"], sa["median"]),
             "iqr_a": sa["iqr"], "iqr_b": sb["iqr"], "separated": _separated(sa, sb),

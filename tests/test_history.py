@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 
 import numpy as np
@@ -99,7 +98,8 @@ def test_interrupted_and_corrupt_runs_are_passed_over_with_a_note(tmp_path):
 SVG_CHECK = """<script>
 window.addEventListener("load", () => {
   const svgs = [...document.querySelectorAll("figure svg")].map(s => Math.round(s.getBoundingClientRect().width));
-  const links = [...document.querySelectorAll("figure svg a")].map(a => a.getAttribute("href") || a.getAttribute("xlink:href"));
+  const links = [...document.querySelectorAll("figure svg a")]
+    .map(a => a.getAttribute("href") || a.getAttribute("xlink:href"));
   const pre = document.createElement("pre");
   pre.id = "svg-check";
   pre.textContent = JSON.stringify({svgs, links});
