@@ -246,6 +246,12 @@ def _svg(fig) -> str:
     return text[text.index("<svg"):]
 
 
+def _commit_axis(ax, metric: str, commits: list[str]) -> None:
+    ax.set_title(METRICS[metric], fontsize="medium")
+    ax.set_xticks(np.arange(len(commits)), commits, rotation=45, ha="right", fontsize="x-small")
+    ax.grid(alpha=0.3)
+
+
 def figure(part: pd.DataFrame, instance: str, commits: list[str], links: list[str], styles: dict):
     """Steps and time per step of one instance over the points; change points ringed; points link to runs."""
     from matplotlib.figure import Figure
@@ -254,7 +260,6 @@ def figure(part: pd.DataFrame, instance: str, commits: list[str], links: list[st
 
     fig = Figure(figsize=(11, 3.6), layout="constrained")
     axes = fig.subplots(1, 2)
-    x_all = np.arange(len(commits))
     for ax, metric in zip(axes, METRICS):
         rows = part[part["metric"] == metric]
         missed = []
@@ -275,18 +280,18 @@ def figure(part: pd.DataFrame, instance: str, commits: list[str], links: list[st
                 cp = s["change_point"].to_numpy() & ok
                 ax.scatter(x[cp], y[cp], s=110, facecolors="none", edgecolors="#D55E00", linewidths=1.6, zorder=4)
             missed.append((x[~ok], st["color"]))
-        ax.set_yscale("log")
-        drawn = rows["point_value"].map(np.isfinite).any()
-        for x, color in missed if drawn else ():  # missed the target: a cross along the top
-            ax.scatter(x, np.full(len(x), ax.get_ylim()[1]), marker="x", color=color, zorder=3, clip_on=False)
-        if not drawn:
+        if not np.isfinite(rows["point_value"].to_numpy(float)).any():
             ax.text(0.5, 0.5, "no point: the target was missed\n(or not measured) at every commit",
                     transform=ax.transAxes, ha="center", va="center", color="#555")
+            ax.set_yticks([])
+            _commit_axis(ax, metric, commits)
+            continue
+        ax.set_yscale("log")
+        for x, color in missed:  # missed the target: a cross along the top
+            ax.scatter(x, np.full(len(x), ax.get_ylim()[1]), marker="x", color=color, zorder=3, clip_on=False)
         ax.yaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))  # plain text, not mathtext: 3x faster
         ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
-        ax.set_title(METRICS[metric], fontsize="medium")
-        ax.set_xticks(x_all, commits, rotation=45, ha="right", fontsize="x-small")
-        ax.grid(alpha=0.3)
+        _commit_axis(ax, metric, commits)
     handles = [Line2D([], [], color=styles[o]["color"], label=o) for o in sorted(part["optimizer"].unique())]
     handles += [Line2D([], [], color="grey", linestyle="--", label="optax twin"),
                 Line2D([], [], marker="o", markerfacecolor="none", markeredgecolor="#D55E00", linestyle="",
