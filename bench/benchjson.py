@@ -171,6 +171,7 @@ def render(t: pd.DataFrame, name_a: str, name_b: str, flagged: pd.DataFrame | No
 
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from bench import fmt
 
@@ -182,11 +183,12 @@ def render(t: pd.DataFrame, name_a: str, name_b: str, flagged: pd.DataFrame | No
                   f"that B is slower ('-': the files lack the rounds' times, or fewer than {MIN_ROUNDS})",
                   soft_wrap=True)
     for group, part in t.groupby("group", sort=False):
-        tab = Table(title=group or None, title_justify="left")
+        tab = Table(title=group or None, title_justify="left")  # names as Text: their '[params]' is not markup
         for col in ("benchmark", "min A", "min B", "B/A", "median A", "median B", "B/A", "IQRs", "p", "regression"):
             tab.add_column(col, justify="left" if col == "benchmark" else "right")
         for i, r in part.iterrows():
-            tab.add_row(r.fullname.split("::")[-1], fmt.seconds(r.min_a), fmt.seconds(r.min_b), f"{r.min_ratio:.3f}",
+            tab.add_row(Text(r.fullname.split("::")[-1]), fmt.seconds(r.min_a), fmt.seconds(r.min_b),
+                        f"{r.min_ratio:.3f}",
                         fmt.seconds(r.median_a), fmt.seconds(r.median_b), f"{r.median_ratio:.3f}", r.separated,
                         "-" if math.isnan(r.p_value) else f"{r.p_value:.2g}", "!" if i in flagged_idx else "")
         console.print(tab)
