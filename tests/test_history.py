@@ -130,3 +130,10 @@ def test_history_page_in_headless_chromium(tmp_path):
     # Every drawn point of ours links to its run folder, and each folder is linked.
     assert check["links"] and set(check["links"]) == {f.name for f in folders}, check
     assert all((tmp_path / "runs" / link).is_dir() for link in check["links"])
+
+
+def test_moving_between_hit_and_miss_is_a_change_point():
+    values = np.array([100.0, 100.0, np.inf, np.inf, np.nan, 100.0])  # NaN: not measured at that commit
+    levels, flags = history._change_points(values, sigma=0.0)
+    assert list(np.flatnonzero(flags)) == [2, 5]
+    assert levels[0] == 100.0 and levels[2] == np.inf and np.isnan(levels[4])
