@@ -7,6 +7,8 @@
     gdbench list
     gdbench report RESULTS_DIR [--out DIR]
     gdbench compare RUN_A RUN_B [--fail-above RATIO] [--on time|steps|both] [--impl gdbench|optax]
+    gdbench compare A.json B.json [--fail-above RATIO]   (pytest-benchmark JSON: bench/benchjson.py)
+    gdbench history [RUNS_DIR] [--out DIR]
 
 Bad input gets one line on stderr naming the field and what is allowed, exit
 code 2, and nothing written to results/. A results folder that is missing,
@@ -151,6 +153,10 @@ def parser() -> argparse.ArgumentParser:
     cmp.add_argument("--on", choices=["time", "steps", "both"], default="both",
                      help="which ratios --fail-above checks: time per step, steps to target, or both (default)")
     cmp.add_argument("--impl", choices=["gdbench", "optax"], default="gdbench", help="which implementation's rows")
+    hist = sub.add_parser("history", help="every tracked metric over commits, with change points (history.html)")
+    hist.add_argument("runs_dir", nargs="?", default="results/runs",
+                      help="the folder of results folders (default: results/runs)")
+    hist.add_argument("--out", default=None, help="folder for history.html and history.csv (default: RUNS_DIR)")
     return p
 
 
@@ -223,9 +229,19 @@ def main(argv: list[str] | None = None) -> int:
             written = report.write(args.results_dir, args.out)
             print(f"report: {written['html']}\nreport: {written['md']}")
             return 0
-        if args.command == "compare":
-            from bench import compare
+        if args.command == "history":
+            from bench import history
 
+            written = history.write(args.runs_dir, args.out)
+            for note in written["notes"]:
+                print(f"note: {note}", file=sys.stderr)
+            print(f"history: {written['html']} ({written['runs']} runs)")
+            return 0
+        if args.command == "compare":
+            from bench import benchjson, compare
+
+            if benchjson.is_json_path(args.run_a) or benchjson.is_json_path(args.run_b):
+                return benchjson.run(args.run_a, args.run_b, args.fail_above)
             return compare.run(args.run_a, args.run_b, args.fail_above, args.on, args.impl)
         suite = _load_suite(args)
         from bench import cells, runner

@@ -87,12 +87,24 @@ def git_state(path: Path | None = None) -> dict[str, Any]:
         return {"commit": None, "dirty": None}
 
 
+def cpu_model() -> str:
+    """The host CPU's model name (Linux: /proc/cpuinfo), else what the platform module says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
 def device_info(devices: list) -> dict[str, Any]:
     d = devices[0]
     return {
         "backend": d.platform,
         "device_kind": d.device_kind,
         "device_count": len(devices),
+        "cpu": cpu_model(),  # the host's: with device_kind, which machine a run's times are of (gdbench history)
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "compile_options": xla.compile_options(d.platform) or {},  # the engine's per-program XLA options
         "xla_settings_in_force": xla.settings()["process_flags"],  # gdbench's process-wide flags

@@ -1,0 +1,139 @@
+"""`gdbench history` over copies of the committed results folder at made-up commits, in a browser too."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_analysis_cases import copy_run
+from test_report import CHROMIUM
+
+from bench import cli, history
+
+COMMITS = ["a" * 40, "b" * 40, "c" * 40, "d" * 40]
+
+
+def make_runs(root, slow_from: int = 2, n: int = 4, suite: str = "fixture"):
+    """`n` copies of the fixture run at commits a, b, c, d..., a day apart; from run `slow_from`
+    on, gdbench's adam runs 1.5x slower per step (optax's does not)."""
+    root.mkdir(parents=True, exist_ok=True)
+    folders = []
+    for i in range(n):
+        folder = copy_run(root / f"2026120{i + 1}T000000Z-{suite}")
+        meta = json.loads((folder / "meta.json").read_text())
+        meta["git"] = {"commit": COMMITS[i], "dirty": False}
+        meta["started_utc"] = f"2026-12-0{i + 1}T00:00:00+00:00"
+        meta["suite"]["name"] = suite
+        meta["device"]["cpu"] = "Test CPU 9000"
+        (folder / "meta.json").write_text(json.dumps(meta))
+        runs = pd.read_parquet(folder / "runs.parquet")
+        noise = 1.0 + 0.002 * np.sin(np.arange(len(runs)) + i)  # small, deterministic
+        runs["step_time_s"] = runs["step_time_s"] * noise
+        if i >= slow_from:
+            slow = (runs["optimizer"] == "adam") & (runs["impl"] == "gdbench")
+            runs.loc[slow, "step_time_s"] *= 1.5
+        runs.to_parquet(folder / "runs.parquet", index=False)
+        folders.append(folder)
+    return folders
+
+
+def test_history_finds_the_slowdown_and_links_each_run(tmp_path, capsys):
+    make_runs(tmp_path / "runs")
+    (tmp_path / "runs" / "20261209T000000Z-fixture.partial").mkdir()  # a run being written: passed over
+    assert cli.main(["history", str(tmp_path / "runs")]) == 0
+    out, err = capsys.readouterr()
+    assert "history.html (4 runs)" in out and "still being written" in err
+    t = pd.read_csv(tmp_path / "runs" / "history.csv")
+    assert set(t["metric"]) == {"steps", "step_time_s"} and t["point"].nunique() == 4
+    cps = t[t["change_point"]].drop_duplicates(["instance", "optimizer", "impl", "metric", "point"])
+    # Exactly the made-up step: adam's (ours) time per step, at the third commit, on both problems.
+    assert sorted(cps["instance"].str.split("(").str[0]) == ["quadratic", "rosenbrock"]
+    assert set(cps["optimizer"]) == {"adam"} and set(cps["impl"]) == {"gdbench"}
+    assert set(cps["metric"]) == {"step_time_s"} and set(cps["commit"]) == {COMMITS[2][:10]}
+    page = (tmp_path / "runs" / "history.html").read_text()
+    assert "default-src 'none'" in page and not re.search(r"""(src|href)=["']?(https?:|//)""", page)
+    for i in range(4):  # each run linked (its folder: the copies have no report.html)
+        assert f'href="2026120{i + 1}T000000Z-fixture"' in page
+
+
+def test_runs_of_several_suites_get_a_section_each(tmp_path):
+    make_runs(tmp_path / "runs", n=3)
+    make_runs(tmp_path / "runs", n=3, suite="other")
+    written = history.write(tmp_path / "runs", tmp_path / "page")
+    t = pd.read_csv(written["csv"])
+    assert sorted(t["suite"].unique()) == ["fixture", "other"]
+    assert t.groupby("suite")["run"].nunique().tolist() == [3, 3]
+    page = written["html"].read_text()
+    assert page.count("<h2>suite ") == 2 and 'href="../runs/20261201T000000Z-fixture"' in page
+
+
+@pytest.mark.parametrize("setup, message", [
+    (lambda d: d.mkdir(), "holds no complete results folder"),
+    (lambda d: None, "is not a folder"),
+    (lambda d: copy_run(d), "is one results folder"),
+])
+def test_bad_runs_dir_is_one_line_and_exit_2(tmp_path, capsys, setup, message):
+    folder = tmp_path / "runs"
+    setup(folder)
+    assert cli.main(["history", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("gdbench: error: RUNS_DIR: ") and message in err, err
+    assert not (tmp_path / "runs" / "history.html").exists()
+
+
+def test_interrupted_and_corrupt_runs_are_passed_over_with_a_note(tmp_path):
+    a, b, c = make_runs(tmp_path / "runs", n=3)
+    meta = json.loads((b / "meta.json").read_text())
+    (b / "meta.json").write_text(json.dumps({**meta, "status": "interrupted"}))
+    (c / "runs.parquet").write_bytes(b"not parquet")
+    written = history.write(tmp_path / "runs")
+    assert written["runs"] == 1 and len(written["notes"]) == 2
+    assert "interrupted" in written["notes"][0] and "runs.parquet: unreadable" in written["notes"][1]
+
+
+SVG_CHECK = """<script>
+window.addEventListener("load", () => {
+  const svgs = [...document.querySelectorAll("figure svg")].map(s => Math.round(s.getBoundingClientRect().width));
+  const links = [...document.querySelectorAll("figure svg a")]
+    .map(a => a.getAttribute("href") || a.getAttribute("xlink:href"));
+  const pre = document.createElement("pre");
+  pre.id = "svg-check";
+  pre.textContent = JSON.stringify({svgs, links});
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (make test installs it: apt-get install "
+                                             "chromium); the history page is not checked in a browser")
+def test_history_page_in_headless_chromium(tmp_path):
+    folders = make_runs(tmp_path / "runs", n=3)
+    written = history.write(tmp_path / "runs")
+    page = written["html"].read_text()
+    # The check runs as an inline script, which the page's policy forbids: allow it in this copy only.
+    page = page.replace("default-src 'none';", "default-src 'none'; script-src 'unsafe-inline';", 1)
+    (tmp_path / "runs" / "check.html").write_text(page.replace("</body>", SVG_CHECK + "</body>", 1))
+    out = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+         "--virtual-time-budget=10000", "--dump-dom", (tmp_path / "runs" / "check.html").as_uri()],
+        capture_output=True, text=True, timeout=90)
+    assert out.returncode == 0, out.stderr[-2000:]
+    found = re.search(r'<pre id="svg-check">(.*?)</pre>', out.stdout, re.S)
+    assert found, "the page's load handler did not run"
+    check = json.loads(found.group(1).replace("&quot;", '"'))
+    assert len(check["svgs"]) == 2 and all(w > 300 for w in check["svgs"]), check  # one figure per problem
+    # Every drawn point of ours links to its run folder, and each folder is linked.
+    assert check["links"] and set(check["links"]) == {f.name for f in folders}, check
+    assert all((tmp_path / "runs" / link).is_dir() for link in check["links"])
+
+
+def test_moving_between_hit_and_miss_is_a_change_point():
+    values = np.array([100.0, 100.0, np.inf, np.inf, np.nan, 100.0])  # NaN: not measured at that commit
+    levels, flags = history._change_points(values, sigma=0.0)
+    assert list(np.flatnonzero(flags)) == [2, 5]
+    assert levels[0] == 100.0 and levels[2] == np.inf and np.isnan(levels[4])
