@@ -4,6 +4,7 @@ A run writes `results/runs/<UTC timestamp>-<suite>/`:
   runs.parquet    one row per trajectory (columns in results/README.md)
   curves.parquet  (run_id, step, loss) at the recorded steps
   paths.parquet   (run_id, step, coord, value) for low-dimensional problems
+  costs.parquet   the compiled cost of one step per (instance, optimizer, impl) (bench/costs.py)
   meta.json       what is needed to reproduce and trust the run
   summary.txt     the end-of-run table
 
@@ -31,7 +32,8 @@ import pandas as pd
 from bench import xla
 
 SCHEMA_VERSION = 1
-TABLES = ("runs", "curves", "paths")
+TABLES = ("runs", "curves", "paths", "costs")
+OPTIONAL_TABLES = ("costs",)  # absent from folders written before it existed: read as empty
 
 
 class ResultsError(ValueError):
@@ -87,10 +89,22 @@ def git_state(path: Path | None = None) -> dict[str, Any]:
         return {"commit": None, "dirty": None}
 
 
+def host_cpu() -> str | None:
+    """The host CPU's model name (Linux: /proc/cpuinfo), else what `platform` knows, else None."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
 def device_info(devices: list) -> dict[str, Any]:
     d = devices[0]
     return {
         "backend": d.platform,
+        "host_cpu": host_cpu(),  # the CPU decides the last bits of XLA:CPU's arithmetic (bench/gates.py)
         "device_kind": d.device_kind,
         "device_count": len(devices),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
@@ -115,7 +129,7 @@ class RunFolder:
     def add(self, tables: dict[str, pd.DataFrame]) -> None:
         """Stores one finished part (e.g. one problem's cells)."""
         for name in TABLES:
-            write_table(self.path / "parts" / f"{self.n_parts:04d}-{name}.parquet", tables[name])
+            write_table(self.path / "parts" / f"{self.n_parts:04d}-{name}.parquet", tables.get(name, pd.DataFrame()))
         self.n_parts += 1
 
     def finish(self, status: str, summary: str, extra_meta: dict[str, Any]) -> Path:
@@ -134,7 +148,7 @@ class RunFolder:
 
 
 def read_run(path: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    """Reads a results folder: ({runs, curves, paths}, meta); ResultsError if unusable."""
+    """Reads a results folder: ({runs, curves, paths, costs}, meta); ResultsError if unusable."""
     path = Path(path)
     if not path.is_dir():
         raise ResultsError(f"{path}: not a results folder (no such directory)")
@@ -153,6 +167,9 @@ def read_run(path: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]
         try:
             tables[name] = pd.read_parquet(path / f"{name}.parquet")
         except FileNotFoundError:
+            if name in OPTIONAL_TABLES:
+                tables[name] = pd.DataFrame()
+                continue
             raise ResultsError(f"{path}: missing {name}.parquet") from None
         except Exception as e:  # pyarrow raises several types for corrupt files
             raise ResultsError(f"{path}/{name}.parquet: unreadable ({type(e).__name__})") from None
