@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: bench test test-slow perf clean browser
+.PHONY: bench test test-slow perf clean browser baseline gate
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,21 @@ test-slow: $(STAMP)
 # The measurements of results/PERFORMANCE.md (several minutes; see that file for each one's command).
 perf: $(STAMP)
 	$(BIN)/python -m bench.perf all
+
+# The regression gate of CI (docs/CI.md): the ci suite's trajectories and compiled
+# step costs against the committed results/baseline/. `make baseline` is the only
+# way to update it; it says what changed.
+CI_RUNS := results/runs/ci-gate
+
+gate: $(STAMP)
+	rm -rf $(CI_RUNS)
+	$(BIN)/gdbench run --suite ci --no-progress --out $(CI_RUNS) >/dev/null
+	$(BIN)/gdbench compare results/baseline $(CI_RUNS)/*-ci
+
+baseline: $(STAMP)
+	rm -rf $(CI_RUNS)
+	$(BIN)/gdbench run --suite ci --no-progress --out $(CI_RUNS) >/dev/null
+	$(BIN)/gdbench baseline $(CI_RUNS)/*-ci --out results/baseline
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

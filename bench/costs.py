@@ -8,8 +8,8 @@ and its compiled form is summarised:
 
   flops, bytes_accessed, transcendentals  XLA's cost analysis of the optimized
                                           HLO (`compiled.cost_analysis()`)
-  fusions                                 the fused kernels in the optimized HLO
-                                          (`fused_computation`s of `compiled.as_text()`)
+  fusions                                 the fused kernels of the optimized HLO: its
+                                          `fusion` instructions (`compiled.as_text()`)
 
 These are counts over the optimized program, not measurements: for one JAX/XLA
 version and backend they are the same on every run and every CPU of that
@@ -34,7 +34,7 @@ from bench import xla
 METRICS = ("flops", "bytes_accessed", "transcendentals", "fusions")
 COLUMNS = ("problem", "instance", "optimizer", "impl", "dtype", *METRICS)
 _COST_KEYS = {"flops": "flops", "bytes_accessed": "bytes accessed", "transcendentals": "transcendentals"}
-_FUSION = re.compile(r"^\s*(?:ENTRY\s+)?%?[\w.\-]*fused_computation[\w.\-]*\s", re.MULTILINE)
+_FUSION = re.compile(r"^\s*(?:ROOT\s+)?%?[\w.\-]+\s*=\s*\S.*?\sfusion\(", re.MULTILINE)
 
 
 def _analysis(compiled) -> dict[str, float]:
@@ -46,7 +46,7 @@ def _analysis(compiled) -> dict[str, float]:
 
 
 def count_fusions(hlo_text: str) -> int:
-    """The fused computations (one kernel each on the CPU) in an optimized HLO module's text."""
+    """The `fusion` instructions (one kernel each) in an optimized HLO module's text."""
     return len(_FUSION.findall(hlo_text))
 
 

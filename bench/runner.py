@@ -57,9 +57,9 @@ def _run_problem(suite: Suite, plans: list[CellPlan], say: Callable[[str, bool],
             steps=suite.steps, impl=c.impl, dtype=suite.dtype, targets=suite.targets, target=suite.target,
             record_every=suite.record_every, record_path=suite.record_path, device=suite.device,
         )
-        impls = cells.IMPLS if c.impl == "both" else (c.impl,)
-        cost = costs.table(c.problem, c.optimizer, impls, suite.dtype, cells.problem_label(c.problem),
-                           cells.devices_for(suite.device)[0])
+        # the compiled cost of our step (optax's only in an optax-only suite): a compile of its own
+        cost = costs.table(c.problem, c.optimizer, ("optax",) if c.impl == "optax" else ("gdbench",), suite.dtype,
+                           cells.problem_label(c.problem), cells.devices_for(suite.device)[0])
         return cell, cost
 
     # All of the problem's cells compile first, in 2 threads: one traces in
