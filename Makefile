@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: bench test test-slow test-portable perf perf-json gpu-check clean browser
+.PHONY: bench test test-slow test-portable perf perf-json gpu-check clean browser baseline gate
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,12 +48,28 @@ perf: $(STAMP)
 # Without a GPU it says so and exits 0. ARGS passes options: ARGS="--device cpu --quick".
 gpu-check: $(if $(PY),,$(STAMP))
 	$(if $(PY),$(PY),$(BIN)/python) -m bench.gpucheck $(ARGS)
+
 # pytest-benchmark's JSON of tests/perf (each optimizer's step, the sweep engine; a few minutes):
 #   make perf-json OUT=file.json      then: gdbench compare A.json B.json [--fail-above 1.10]
 # --benchmark-only overrides the --benchmark-skip of pyproject's addopts, -m "" its -m "not slow".
 perf-json: $(STAMP)
 	@test -n "$(OUT)" || { echo "usage: make perf-json OUT=file.json"; exit 2; }
 	$(BIN)/python -m pytest tests/perf --benchmark-only -m "" --benchmark-json=$(OUT) -p no:cacheprovider
+
+# The regression gate of CI (docs/CI.md): the ci suite's trajectories and compiled
+# step costs against the committed results/baseline/. `make baseline` is the only
+# way to update it; it says what changed.
+CI_RUNS := results/runs/ci-gate
+
+gate: $(STAMP)
+	rm -rf $(CI_RUNS)
+	$(BIN)/gdbench run --suite ci --no-progress --out $(CI_RUNS) >/dev/null
+	$(BIN)/gdbench compare results/baseline $(CI_RUNS)/*-ci
+
+baseline: $(STAMP)
+	rm -rf $(CI_RUNS)
+	$(BIN)/gdbench run --suite ci --no-progress --out $(CI_RUNS) >/dev/null
+	$(BIN)/gdbench baseline $(CI_RUNS)/*-ci --out results/baseline
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

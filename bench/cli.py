@@ -9,11 +9,15 @@
     gdbench compare RUN_A RUN_B [--fail-above RATIO] [--on time|steps|both] [--impl gdbench|optax]
     gdbench compare A.json B.json [--fail-above RATIO]   (pytest-benchmark JSON: bench/benchjson.py)
     gdbench history [RUNS_DIR] [--out DIR]
+    gdbench compare RUN_A RUN_B [--fail-above RATIO] [--alpha 0.01] [--on time|steps|both] [--impl gdbench|optax]
+    gdbench baseline RUN [--out results/baseline]
 
 Bad input gets one line on stderr naming the field and what is allowed, exit
 code 2, and nothing written to results/. A results folder that is missing,
-corrupt or of another schema version is bad input too. `compare` exits with 1
-when a ratio B/A exceeds --fail-above (a regression), 0 otherwise.
+corrupt or of another schema version is bad input too, and so are two runs of
+different suites. `compare` exits with 1 when a deterministic metric changed
+beyond what the platforms allow, or a ratio B/A exceeds --fail-above (for time,
+significantly at --alpha): a regression; 0 otherwise (bench/compare.py).
 """
 
 from __future__ import annotations
@@ -111,6 +115,14 @@ def _version() -> str:
         return metadata.version("gdbench")
     except metadata.PackageNotFoundError:
         return "unknown (not installed)"
+def _alpha(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be a level in (0, 1), e.g. 0.01, got {text!r}")
+    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -144,12 +156,15 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", default=None, help="folder for the report (default: the results folder)")
     cmp = sub.add_parser(
         "compare", help="compare two results folders side by side",
-        epilog="exit codes: 0 no regression, 1 a ratio B/A above --fail-above, 2 bad input",
+        epilog="exit codes: 0 no regression, 1 a flagged change of convergence or compiled cost, or a ratio B/A "
+               "above --fail-above (time: also significant at --alpha), 2 bad input",
     )
     cmp.add_argument("run_a", help="the reference results folder (A)")
     cmp.add_argument("run_b", help="the results folder compared with it (B)")
     cmp.add_argument("--fail-above", type=_threshold, default=None,
-                     help="exit with code 1 when a ratio B/A exceeds this, e.g. 1.10")
+                     help="exit with code 1 when a ratio B/A exceeds this, e.g. 1.10 (time: and is significant)")
+    cmp.add_argument("--alpha", type=_alpha, default=0.01,
+                     help="significance level of the time test, Holm-corrected over the rows (default 0.01)")
     cmp.add_argument("--on", choices=["time", "steps", "both"], default="both",
                      help="which ratios --fail-above checks: time per step, steps to target, or both (default)")
     cmp.add_argument("--impl", choices=["gdbench", "optax"], default="gdbench", help="which implementation's rows")
@@ -157,6 +172,9 @@ def parser() -> argparse.ArgumentParser:
     hist.add_argument("runs_dir", nargs="?", default="results/runs",
                       help="the folder of results folders (default: results/runs)")
     hist.add_argument("--out", default=None, help="folder for history.html and history.csv (default: RUNS_DIR)")
+    base = sub.add_parser("baseline", help="write a run's deterministic metrics as a baseline folder")
+    base.add_argument("run", help="a results folder written by gdbench run")
+    base.add_argument("--out", default="results/baseline", help="the baseline folder (default: results/baseline)")
     return p
 
 
@@ -242,7 +260,11 @@ def main(argv: list[str] | None = None) -> int:
 
             if benchjson.is_json_path(args.run_a) or benchjson.is_json_path(args.run_b):
                 return benchjson.run(args.run_a, args.run_b, args.fail_above)
-            return compare.run(args.run_a, args.run_b, args.fail_above, args.on, args.impl)
+            return compare.run(args.run_a, args.run_b, args.fail_above, args.on, args.impl, args.alpha)
+        if args.command == "baseline":
+            from bench import baseline
+
+            return baseline.update(args.run, args.out)
         suite = _load_suite(args)
         from bench import cells, runner
 

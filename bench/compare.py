@@ -1,17 +1,29 @@
-"""Two runs side by side: did anything get slower?
+"""Two runs side by side: did anything change, did anything get slower?
 
-    gdbench compare RUN_A RUN_B [--fail-above 1.10] [--on time|steps|both] [--impl gdbench]
+    gdbench compare RUN_A RUN_B [--fail-above 1.10] [--alpha 0.01] [--on time|steps|both] [--impl gdbench]
 
-Per (problem instance, optimizer) present in both runs: steps to the primary
-target at each run's tuned configuration (median over seeds) and the time per
-step (median over the cell's programs), each with the ratio B / A. A ratio
-above 1 means B needs more steps or more time than A. Steps: a miss is +inf,
-so B missing where A hit is a ratio of inf (a regression), both missing has no
-ratio (`-`, never a regression).
+RUN_A may be a baseline folder (`gdbench baseline`, bench/baseline.py): then
+only the deterministic gates apply, as a baseline keeps no timings.
 
-Exit codes: 0 no regression (or no threshold given), 1 at least one ratio
-above `--fail-above`, 2 bad input (a missing, corrupt or incompatible results
-folder, nothing in common, a bad flag).
+Deterministic gates (always; bench/gates.py): every change of a trajectory's
+first hits of the target ladder, final loss or divergence, and of the compiled
+cost of a cell's step (bench/costs.py), one line each. On the same platform
+any change fails; across platforms a documented tolerance applies (gates.py).
+
+Ratios (with `--fail-above`): per (problem instance, optimizer) present in
+both runs, steps to the primary target at each run's tuned configuration
+(median over seeds) and the time per step (median over the cell's programs),
+each with the ratio B / A; above 1, B needs more steps or more time than A.
+Steps: a miss is +inf, so B missing where A hit is a ratio of inf (a
+regression), both missing has no ratio (`-`, never a regression). Time: a
+regression only when the ratio exceeds `--fail-above` and a test on the timed
+repeats says it is not noise at level `--alpha` (bench/timegate.py, which also
+gives the noise seen: an interval of the ratio); runs without repeats fall
+back to the ratio of medians alone.
+
+Exit codes: 0 no regression (or no threshold given and nothing flagged), 1 a
+flagged change or a regression, 2 bad input (a missing, corrupt or
+incompatible results folder, runs of different suites, nothing in common, a bad flag).
 """
 
 from __future__ import annotations
@@ -19,10 +31,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench import fmt, tuning
+from bench import fmt, gates, timegate, tuning
 
 EXIT_OK = 0
 EXIT_REGRESSION = 1
+DEFAULT_ALPHA = 0.01
+#: The suite fields that decide the trajectories: runs that differ in one are runs of different suites.
+SUITE_FIELDS = ("name", "steps", "seeds", "dtype", "targets", "grid")
 COLUMNS = ["instance", "optimizer", "steps_a", "steps_b", "steps_ratio", "step_time_a", "step_time_b", "time_ratio"]
 
 
@@ -56,19 +71,46 @@ def table(runs_a: pd.DataFrame, runs_b: pd.DataFrame, impl: str = "gdbench") -> 
 
 
 def regressions(t: pd.DataFrame, threshold: float, on: str = "both") -> pd.DataFrame:
-    """The rows whose ratio (steps, time or both) exceeds `threshold`; NaN never does."""
-    cols = {"steps": ["steps_ratio"], "time": ["time_ratio"], "both": ["steps_ratio", "time_ratio"]}[on]
+    """The rows whose ratio (steps, time or both) exceeds `threshold`; NaN never does.
+
+    Where `t` holds the time gate's columns (`with_time_gate`), a time ratio
+    counts only where the gate found it significant, or where it had no
+    repeats to test ("median only").
+    """
     bad = np.zeros(len(t), dtype=bool)
-    for c in cols:
-        bad |= (t[c] > threshold).to_numpy()
+    if on in ("steps", "both"):
+        bad |= (t["steps_ratio"] > threshold).to_numpy()
+    if on in ("time", "both"):
+        over = (t["time_ratio"] > threshold).to_numpy()
+        if "gate_regression" in t:
+            untested = (t["basis"] == "median only").to_numpy()
+            over = np.where(untested, over, t["gate_regression"].to_numpy(dtype=bool))
+        bad |= over
     return t[bad]
+
+
+def with_time_gate(t: pd.DataFrame, runs_a: pd.DataFrame, runs_b: pd.DataFrame, fail_above: float | None,
+                   alpha: float, impl: str = "gdbench") -> pd.DataFrame:
+    """`t` with the time gate's columns: basis, gate_ratio, ci_low, ci_high, p, gate_regression."""
+    keys = list(zip(t["instance"], t["optimizer"]))
+    g = timegate.gate(runs_a, runs_b, keys, fail_above, alpha, impl)
+    g = g.rename(columns={"ratio": "gate_ratio", "regression": "gate_regression"})
+    return pd.concat([t.reset_index(drop=True), g.drop(columns=["instance", "optimizer"])], axis=1)
 
 
 def _fmt_ratio(v: float) -> str:
     return "-" if np.isnan(v) else ("inf" if np.isinf(v) else f"{v:.3f}")
 
 
-def render(t: pd.DataFrame, name_a: str, name_b: str, flagged: pd.DataFrame | None = None) -> str:
+def _fmt_gate(r, alpha: float) -> tuple[str, str, str]:
+    if "basis" not in r or r.basis == "median only":
+        return "median only", "-", "-"
+    ci = f"{r.ci_low:.3f}-{r.ci_high:.3f}"
+    return r.basis, ci, f"{r.p:.2g}"
+
+
+def render(t: pd.DataFrame, name_a: str, name_b: str, flagged: pd.DataFrame | None = None,
+           alpha: float = DEFAULT_ALPHA) -> str:
     """The table as text, regressions marked with '!'."""
     from io import StringIO
 
@@ -80,39 +122,102 @@ def render(t: pd.DataFrame, name_a: str, name_b: str, flagged: pd.DataFrame | No
     console = Console(file=out, width=140, color_system=None, force_terminal=False)
     console.print(f"A: {name_a}\nB: {name_b}\nsteps: to the target at the tuned configuration, median over seeds; "
                   f"time/step: median over the cell's programs; B/A > 1: B is worse", soft_wrap=True)
+    if "basis" in t:
+        console.print(f"time test: basis (vs optax: per-round ratio ours/optax, cancels machine speed; absolute: "
+                      f"seconds), B/A of the tested samples' medians, its {1 - alpha:.0%} bootstrap interval (the "
+                      f"noise), p: one-sided Mann-Whitney U, Holm-adjusted over the rows", soft_wrap=True)
     for instance, part in t.groupby("instance", sort=False):
         tab = Table(title=instance, title_justify="left")
-        for col in ("optimizer", "steps A", "steps B", "B/A", "time/step A", "time/step B", "B/A", "regression"):
-            tab.add_column(col, justify="left" if col == "optimizer" else "right")
+        gated = "basis" in t
+        cols = ["optimizer", "steps A", "steps B", "B/A", "time/step A", "time/step B", "B/A"]
+        cols += ["basis", "tested B/A", "interval", "p"] if gated else []
+        for col in (*cols, "regression"):
+            tab.add_column(col, justify="left" if col in ("optimizer", "basis") else "right")
         for i, r in part.iterrows():
+            extra = []
+            if gated:
+                basis, ci, p = _fmt_gate(r, alpha)
+                extra = [basis, _fmt_ratio(r.gate_ratio), ci, p]
             tab.add_row(r.optimizer, fmt.steps(r.steps_a), fmt.steps(r.steps_b), _fmt_ratio(r.steps_ratio),
                         fmt.seconds(r.step_time_a, "-"), fmt.seconds(r.step_time_b, "-"), _fmt_ratio(r.time_ratio),
-                        "!" if i in flagged_idx else "")
+                        *extra, "!" if i in flagged_idx else "")
         console.print(tab)
     return out.getvalue()
 
 
-def run(path_a: str, path_b: str, fail_above: float | None = None, on: str = "both", impl: str = "gdbench") -> int:
-    """`gdbench compare`: prints the table; the exit code (module docstring). Raises
-    ResultsError for an unusable folder and ConfigError when the runs share nothing."""
+def check_same_suite(meta_a: dict, meta_b: dict, name_a: str, name_b: str) -> None:
+    """ConfigError naming the first suite field that differs: such runs are not comparable."""
+    from bench.errors import ConfigError
+
+    sa, sb = meta_a.get("suite") or {}, meta_b.get("suite") or {}
+    for field in SUITE_FIELDS:
+        va, vb = sa.get(field), sb.get(field)
+        if va != vb and not (isinstance(va, (list, tuple)) and isinstance(vb, (list, tuple)) and list(va) == list(vb)):
+            raise ConfigError("RUN_A, RUN_B", f"runs of different suites: suite.{field} is {va!r} in {name_a} "
+                                              f"and {vb!r} in {name_b}")
+
+
+def deterministic_changes(ta: dict, ma: dict, tb: dict, mb: dict) -> tuple[pd.DataFrame, list[str]]:
+    """The convergence and compiled-cost changes (gates.CHANGE_COLUMNS), and notes on how they were judged."""
+    differs = gates.platform_differences(ma, mb)
+    exact = not differs
+    pa, pb = gates.platform(ma), gates.platform(mb)
+    cost_exact = all(pa[k] == pb[k] and pa[k] is not None for k in ("backend", "jax", "jaxlib"))
+    notes = []
+    if not exact:
+        notes.append(f"note: other platform ({', '.join(differs)} differ or are unknown): convergence compared "
+                     f"within the cross-platform tolerance (bench/gates.py)")
+    if not cost_exact and len(ta.get("costs", [])) and len(tb.get("costs", [])):
+        notes.append("note: other backend or jax/jaxlib version: compiled-cost changes are listed, not gated")
+    conv = gates.convergence_changes(ta["runs"], tb["runs"], exact)
+    cost = gates.cost_changes(ta.get("costs", pd.DataFrame()), tb.get("costs", pd.DataFrame()), cost_exact)
+    changes = pd.concat([c for c in (conv, cost) if len(c)], ignore_index=True) if len(conv) or len(cost) else conv
+    return changes, notes
+
+
+def run(path_a: str, path_b: str, fail_above: float | None = None, on: str = "both", impl: str = "gdbench",
+        alpha: float = DEFAULT_ALPHA) -> int:
+    """`gdbench compare`: prints the table and every change; the exit code (module docstring).
+    Raises ResultsError for an unusable folder and ConfigError for runs that cannot be compared."""
     import sys
 
+    from bench import baseline
     from bench.errors import ConfigError
-    from bench.results import read_run
 
-    (ta, ma), (tb, mb) = read_run(path_a), read_run(path_b)
-    t = table(ta["runs"], tb["runs"], impl)
-    if t.empty:
+    (ta, ma), (tb, mb) = baseline.load(path_a), baseline.load(path_b)
+    check_same_suite(ma, mb, str(path_a), str(path_b))
+    timed = not (ma.get("baseline") or mb.get("baseline"))
+    t = table(ta["runs"], tb["runs"], impl) if timed else pd.DataFrame(columns=COLUMNS)
+    common = ta["runs"].merge(tb["runs"][gates.KEY], on=gates.KEY) if len(ta["runs"]) and len(tb["runs"]) else []
+    if t.empty and not len(common):
         raise ConfigError("RUN_A, RUN_B", f"{path_a} and {path_b} have no (problem instance, optimizer) "
                                           f"of impl {impl} in common")
-    flagged = regressions(t, fail_above, on) if fail_above is not None else None
-    print(render(t, str(path_a), str(path_b), flagged), end="")
+    changes, notes = deterministic_changes(ta, ma, tb, mb)
+    flagged = None
+    if not t.empty:
+        t = with_time_gate(t, ta["runs"], tb["runs"], fail_above, alpha, impl)
+        flagged = regressions(t, fail_above, on) if fail_above is not None else None
+        print(render(t, str(path_a), str(path_b), flagged, alpha), end="")
+    else:
+        print(f"A: {path_a}\nB: {path_b}\n(a baseline: deterministic metrics only)")
+    n_flagged = int(changes["flagged"].sum()) if len(changes) else 0
+    if len(changes):
+        print(f"{len(changes)} change(s) of deterministic metrics, {n_flagged} flagged '!':")
+        print(gates.render_changes(changes), end="")
+    else:
+        print("deterministic metrics (convergence, compiled cost): no change")
+    for note in notes:
+        print(note)
     da, db = (ma.get("device") or {}).get("device_kind"), (mb.get("device") or {}).get("device_kind")
     if da != db:
         print(f"note: the runs used different devices ({da} / {db}); time ratios compare the machines too")
+    failed = n_flagged > 0
+    if n_flagged:
+        print(f"{n_flagged} flagged change(s) of deterministic metrics, marked '!'", file=sys.stderr)
     if flagged is not None:
         if len(flagged):
             print(f"{len(flagged)} regression(s) above {fail_above:g}x ({on}), marked '!'", file=sys.stderr)
-            return EXIT_REGRESSION
-        print(f"no regression above {fail_above:g}x ({on})")
-    return EXIT_OK
+            failed = True
+        else:
+            print(f"no regression above {fail_above:g}x ({on})")
+    return EXIT_REGRESSION if failed else EXIT_OK

@@ -72,7 +72,7 @@ class Run:
 def machine_label(meta: dict[str, Any]) -> str:
     """'<device kind> x<count> | <CPU model>' from meta.json's device."""
     d = meta.get("device") or {}
-    return f"{d.get('device_kind', '?')} x{d.get('device_count', '?')} | {d.get('cpu') or 'unknown CPU'}"
+    return f"{d.get('device_kind', '?')} x{d.get('device_count', '?')} | {d.get('host_cpu') or 'unknown CPU'}"
 
 
 def commit_label(meta: dict[str, Any]) -> str:

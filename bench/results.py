@@ -4,6 +4,7 @@ A run writes `results/runs/<UTC timestamp>-<suite>/`:
   runs.parquet    one row per trajectory (columns in results/README.md)
   curves.parquet  (run_id, step, loss) at the recorded steps
   paths.parquet   (run_id, step, coord, value) for low-dimensional problems
+  costs.parquet   the compiled cost of one step per (instance, optimizer, impl) (bench/costs.py)
   meta.json       what is needed to reproduce and trust the run
   summary.txt     the end-of-run table
 
@@ -31,7 +32,8 @@ import pandas as pd
 from bench import xla
 
 SCHEMA_VERSION = 1
-TABLES = ("runs", "curves", "paths")
+TABLES = ("runs", "curves", "paths", "costs")
+OPTIONAL_TABLES = ("costs",)  # absent from folders written before it existed: read as empty
 
 
 class ResultsError(ValueError):
@@ -87,24 +89,26 @@ def git_state(path: Path | None = None) -> dict[str, Any]:
         return {"commit": None, "dirty": None}
 
 
-def cpu_model() -> str:
-    """The host CPU's model name (Linux: /proc/cpuinfo), else what the platform module says."""
+def host_cpu() -> str | None:
+    """The host CPU's model name (Linux: /proc/cpuinfo), else what `platform` knows, else None."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
+            if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine() or "unknown"
+    return platform.processor() or None
 
 
 def device_info(devices: list) -> dict[str, Any]:
     d = devices[0]
     return {
         "backend": d.platform,
+        # The CPU decides the last bits of XLA:CPU's arithmetic (bench/gates.py) and, with
+        # device_kind, which machine a run's times are of (gdbench history).
+        "host_cpu": host_cpu(),
         "device_kind": d.device_kind,
         "device_count": len(devices),
-        "cpu": cpu_model(),  # the host's: with device_kind, which machine a run's times are of (gdbench history)
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "compile_options": xla.compile_options(d.platform) or {},  # the engine's per-program XLA options
         "xla_settings_in_force": xla.settings()["process_flags"],  # gdbench's process-wide flags
@@ -128,7 +132,7 @@ class RunFolder:
     def add(self, tables: dict[str, pd.DataFrame]) -> None:
         """Stores one finished part (e.g. one problem's cells)."""
         for name in TABLES:
-            write_table(self.path / "parts" / f"{self.n_parts:04d}-{name}.parquet", tables[name])
+            write_table(self.path / "parts" / f"{self.n_parts:04d}-{name}.parquet", tables.get(name, pd.DataFrame()))
         self.n_parts += 1
 
     def finish(self, status: str, summary: str, extra_meta: dict[str, Any]) -> Path:
@@ -147,7 +151,7 @@ class RunFolder:
 
 
 def read_run(path: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    """Reads a results folder: ({runs, curves, paths}, meta); ResultsError if unusable."""
+    """Reads a results folder: ({runs, curves, paths, costs}, meta); ResultsError if unusable."""
     path = Path(path)
     if not path.is_dir():
         raise ResultsError(f"{path}: not a results folder (no such directory)")
@@ -166,6 +170,9 @@ def read_run(path: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]
         try:
             tables[name] = pd.read_parquet(path / f"{name}.parquet")
         except FileNotFoundError:
+            if name in OPTIONAL_TABLES:
+                tables[name] = pd.DataFrame()
+                continue
             raise ResultsError(f"{path}: missing {name}.parquet") from None
         except Exception as e:  # pyarrow raises several types for corrupt files
             raise ResultsError(f"{path}/{name}.parquet: unreadable ({type(e).__name__})") from None

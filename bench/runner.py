@@ -13,7 +13,7 @@ import pandas as pd
 
 import optimizers
 import problems
-from bench import cells, results, summary
+from bench import cells, costs, results, summary
 from bench.suite import Suite
 
 COMPILE_THREADS = 2
@@ -33,6 +33,8 @@ def plan(suite: Suite) -> list[CellPlan]:
     for i, entry in enumerate(suite.problems):
         p = problems.get(entry.name, **entry.args)
         for name in suite.optimizers:
+            if entry.optimizers is not None and name not in entry.optimizers:
+                continue
             spec = optimizers.get(name)
             impls = [m for m in suite.impls if m == "gdbench" or spec.twin is not None]
             if impls:
@@ -49,12 +51,16 @@ def _run_problem(suite: Suite, plans: list[CellPlan], say: Callable[[str, bool],
     cell has just finished. `phases` accumulates the wall seconds spent
     compiling, running and making tables.
     """
-    def prepare(c: CellPlan) -> cells.CellRun:
-        return cells.prepare(
+    def prepare(c: CellPlan) -> tuple[cells.CellRun, pd.DataFrame]:
+        cell = cells.prepare(
             c.problem, c.optimizer, grid=suite.grid_for(optimizers.get(c.optimizer)), seeds=suite.seeds,
             steps=suite.steps, impl=c.impl, dtype=suite.dtype, targets=suite.targets, target=suite.target,
             record_every=suite.record_every, record_path=suite.record_path, device=suite.device,
         )
+        # the compiled cost of our step (optax's only in an optax-only suite): a compile of its own
+        cost = costs.table(c.problem, c.optimizer, ("optax",) if c.impl == "optax" else ("gdbench",), suite.dtype,
+                           cells.problem_label(c.problem), cells.devices_for(suite.device)[0])
+        return cell, cost
 
     # All of the problem's cells compile first, in 2 threads: one traces in
     # Python while XLA compiles the other's program (the quick suite compiled
@@ -64,7 +70,7 @@ def _run_problem(suite: Suite, plans: list[CellPlan], say: Callable[[str, bool],
     say(f"{label}: compiling {len(plans)} cells", False)
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=COMPILE_THREADS) as pool:
-        done = list(pool.map(prepare, plans))
+        done, cost_tables = zip(*pool.map(prepare, plans))
     phases["compile"] += time.perf_counter() - start
     start = time.perf_counter()
     for c, prepared in zip(plans, done):
@@ -85,6 +91,7 @@ def _run_problem(suite: Suite, plans: list[CellPlan], say: Callable[[str, bool],
         run_id += len(runs)
         for name, df in zip(results.TABLES, (runs, curves, paths)):
             parts[name].append(df)
+    parts["costs"] = list(cost_tables)
     tables = {k: pd.concat(v, ignore_index=True) for k, v in parts.items()}
     phases["tables"] += time.perf_counter() - start
     return tables, run_id

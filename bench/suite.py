@@ -12,6 +12,7 @@
     [[problems]]
     name = "rosenbrock"
     args = { dim = 2 }
+    optimizers = ["gd", "adam"]    # optional: only these of the suite's optimizers on this problem
 
 Every key is checked before anything runs; a bad one raises `ConfigError`
 naming the file and the key, with a close match when there is one.
@@ -52,7 +53,7 @@ TOP_KEYS = {
     "grid": "a table {hyperparameter = [values] or {num, low, high, scale}}",
     "problems": "an array of tables [[problems]] with name and args",
 }
-PROBLEM_KEYS = {"name", "args"}
+PROBLEM_KEYS = {"name", "args", "optimizers"}
 RANGE_KEYS = {"num", "low", "high", "scale"}
 
 
@@ -60,6 +61,7 @@ RANGE_KEYS = {"num", "low", "high", "scale"}
 class ProblemEntry:
     name: str
     args: dict[str, Any]
+    optimizers: tuple[str, ...] | None = None  # None: all of the suite's optimizers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,7 +105,8 @@ class Suite:
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d["problems"] = [dataclasses.asdict(p) for p in self.problems]
+        d["problems"] = [{k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(p).items()
+                          if not (k == "optimizers" and v is None)} for p in self.problems]
         return d
 
 
@@ -188,7 +191,10 @@ def _problems(source: str, value) -> tuple[ProblemEntry, ...]:
         args = entry.get("args", {})
         if not isinstance(args, dict):
             raise ConfigError(_where(source, f"{key}.args"), f"must be a table, got {args!r}")
-        out.append(ProblemEntry(name, dict(args)))
+        names = entry.get("optimizers")
+        if names is not None:
+            names = _name_list(source, f"{key}.optimizers", names, optimizers.names(), "optimizer")
+        out.append(ProblemEntry(name, dict(args), names))
     return tuple(out)
 
 

@@ -46,8 +46,8 @@ def test_tiny_suite_end_to_end(tmp_path, capsys):
     assert code == 0, err
     (folder,) = out_dir.iterdir()
     assert folder.name.endswith("-tiny") and folder.name[:8].isdigit()
-    assert {p.name for p in folder.iterdir()} == {"runs.parquet", "curves.parquet", "paths.parquet", "meta.json",
-                                                   "summary.txt", "report.html", "report.md", "figures"}
+    assert {p.name for p in folder.iterdir()} == {"runs.parquet", "curves.parquet", "paths.parquet", "costs.parquet",
+                                                   "meta.json", "summary.txt", "report.html", "report.md", "figures"}
     tables, meta = results.read_run(folder)
     runs = tables["runs"]
     pd.testing.assert_frame_equal(bench.curves(folder), tables["curves"])
@@ -66,6 +66,9 @@ def test_tiny_suite_end_to_end(tmp_path, capsys):
     assert meta["device"]["compile_options"] == (xla.compile_options(backend) or {})
     assert meta["device"]["backend"] == backend and meta["suite"]["steps"] == 60
     assert set(meta["git"]) == {"commit", "dirty"}
+    costs = tables["costs"]  # one row per cell: our step's compiled cost
+    assert sorted(zip(costs.problem, costs.optimizer)) == sorted(set(zip(runs.problem, runs.optimizer)))
+    assert (costs.impl == "gdbench").all() and (costs.flops > 0).all() and (costs.fusions >= 1).all()
     mlp = runs[runs.problem == "mlp"]
     assert (mlp.f_ref_source == "best_reached").all() and mlp.f_ref.nunique() == 1
     assert mlp.f_ref.iloc[0] == pytest.approx(mlp.best_loss.min())

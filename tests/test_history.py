@@ -28,7 +28,7 @@ def make_runs(root, slow_from: int = 2, n: int = 4, suite: str = "fixture"):
         meta["git"] = {"commit": COMMITS[i], "dirty": False}
         meta["started_utc"] = f"2026-12-0{i + 1}T00:00:00+00:00"
         meta["suite"]["name"] = suite
-        meta["device"]["cpu"] = "Test CPU 9000"
+        meta["device"]["host_cpu"] = "Test CPU 9000"
         (folder / "meta.json").write_text(json.dumps(meta))
         runs = pd.read_parquet(folder / "runs.parquet")
         noise = 1.0 + 0.002 * np.sin(np.arange(len(runs)) + i)  # small, deterministic

@@ -1,0 +1,111 @@
+"""A committed baseline: a run's deterministic metrics, small and readable in a diff.
+
+    gdbench baseline RUN [--out results/baseline]
+
+writes `convergence.csv` (one row per trajectory: its key, the target ladder's
+first hits, final loss, divergence), `costs.csv` (the compiled cost of each
+cell's step) and `meta.json` (the run's suite, versions and device, and
+`"baseline": true`). Floats are written with 17 significant digits, so they
+read back bit for bit. `gdbench compare BASELINE RUN` gates a new run against
+it (bench/gates.py); the timings are not kept, as they belong to one machine.
+Before replacing a baseline, `write` reports what changed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from bench import gates, results
+from bench.costs import COLUMNS as COST_COLUMNS
+
+FILES = {"runs": "convergence.csv", "costs": "costs.csv"}
+RUN_COLUMNS = [*gates.KEY, "problem", "dtype", "steps", "initial_loss", "f_ref", "final_loss", "diverged",
+               "diverged_step"]
+
+
+def is_baseline(path: str | Path) -> bool:
+    try:
+        return bool(json.loads((Path(path) / "meta.json").read_text()).get("baseline"))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def read(path: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """({runs, costs}, meta) of a baseline folder; ResultsError if unusable."""
+    path = Path(path)
+    try:
+        meta = json.loads((path / "meta.json").read_text())
+    except (OSError, ValueError) as e:
+        raise results.ResultsError(f"{path}/meta.json: unreadable ({e})") from None
+    tables = {}
+    for name, file in FILES.items():
+        try:
+            tables[name] = pd.read_csv(path / file, keep_default_na=False, na_values=["nan", "NaN"])
+        except FileNotFoundError:
+            raise results.ResultsError(f"{path}: not a baseline (missing {file})") from None
+        except Exception as e:  # noqa: BLE001 - pandas raises several types for bad CSV
+            raise results.ResultsError(f"{path}/{file}: unreadable ({type(e).__name__})") from None
+    missing = [c for c in RUN_COLUMNS if c not in tables["runs"].columns]
+    if missing:
+        raise results.ResultsError(f"{path}/{FILES['runs']}: missing column {missing[0]}")
+    return tables, meta
+
+
+def load(path: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """A results folder or a baseline folder, as ({runs, costs, ...}, meta)."""
+    return read(path) if is_baseline(path) else results.read_run(path)
+
+
+def from_run(tables: dict[str, pd.DataFrame], meta: dict[str, Any]) -> tuple[dict[str, pd.DataFrame], dict]:
+    """The baseline's tables and meta of a run's."""
+    runs = tables["runs"]
+    cols = [*RUN_COLUMNS, *gates.ladder_columns(runs)]
+    out = {"runs": runs[cols].sort_values(gates.KEY[:4] + ["seed"], kind="mergesort").reset_index(drop=True),
+           "costs": (tables["costs"] if len(tables.get("costs", [])) else pd.DataFrame(columns=list(COST_COLUMNS)))}
+    keep = ("suite", "versions", "device", "dtype", "started_utc", "git", "schema_version")
+    return out, {**{k: meta.get(k) for k in keep}, "baseline": True}
+
+
+def write(run_path: str | Path, out: str | Path) -> Path:
+    """Writes the baseline of the run at `run_path` into `out` (each file atomically)."""
+    tables, meta = results.read_run(run_path)
+    base, base_meta = from_run(tables, meta)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, file in FILES.items():
+        results._write_atomic(out / file, lambda p, df=base[name]: df.to_csv(p, index=False, float_format="%.17g"))
+    results.write_json(out / "meta.json", {**base_meta, "source_run": Path(run_path).name})
+    return out
+
+
+def update(run_path: str | Path, out: str | Path) -> int:
+    """`gdbench baseline`: says what changed against the current baseline at `out`, then replaces it."""
+    from bench import compare, gates
+    from bench.errors import ConfigError
+
+    tables, meta = results.read_run(run_path)
+    if is_baseline(out):
+        old, old_meta = read(out)
+        new, new_meta = from_run(tables, meta)
+        try:
+            compare.check_same_suite(old_meta, new_meta, str(out), str(run_path))
+        except ConfigError as e:  # a new suite: a new baseline, nothing to compare trajectory by trajectory
+            print(f"the suite changed ({e.message}); no comparison")
+            write(run_path, out)
+            print(f"baseline: {out} (from {run_path})")
+            return 0
+        changes, _ = compare.deterministic_changes(old, old_meta, new, new_meta)
+        keys = [set(map(tuple, df[gates.KEY].astype(str).to_numpy())) for df in (old["runs"], new["runs"])]
+        print(f"{len(changes)} change(s) against {out}" + (":" if len(changes) else ""))
+        print(gates.render_changes(changes), end="")
+        if keys[0] != keys[1]:
+            print(f"trajectories: {len(keys[1] - keys[0])} new, {len(keys[0] - keys[1])} gone")
+    else:
+        print(f"new baseline at {out}")
+    write(run_path, out)
+    print(f"baseline: {out} (from {run_path})")
+    return 0

@@ -1,0 +1,173 @@
+"""The statistical time gate of `gdbench compare`: is B slower than A, beyond the noise?
+
+Each cell's timed repeats (runs.parquet `step_times_s`: one figure per timed
+round, seconds per step, in run order) are two samples, A's and B's. A cell
+is a time regression only when both hold:
+
+* its ratio of medians B / A exceeds `--fail-above` (the size that matters), and
+* a one-sided Mann-Whitney U test says B's repeats are larger than A's at
+  level `--alpha`, after Holm's correction over all the cells tested (so a
+  suite of 50 cells has the same 1% chance of one false alarm as a single
+  cell: without it, at alpha 0.01, pure noise fails a 50-cell run 40% of the time).
+
+The U test assumes nothing about the shape of the noise (timing noise on a
+shared machine is skewed: it mostly adds time) and only that repeats are
+exchangeable. Its p-value is exact for small samples without ties, and the
+normal approximation (tie-corrected, continuity-corrected) otherwise.
+
+Machine speed: where both runs hold optax's twin in the cell (impl "optax"
+rows; ours and optax's rounds are interleaved, so round i of each ran under
+the same conditions), the samples are the per-round ratios ours / optax's,
+which cancel a faster or slower machine; the `basis` column says "vs optax".
+Otherwise the samples are the seconds themselves ("absolute"). Without
+repeats (runs written before `step_times_s`) the gate is the ratio of the
+medians alone ("median only").
+
+The noise seen is reported as a bootstrap percentile interval of the ratio of
+medians at level 1 - alpha (2,000 resamples, seeded: the same runs give the same
+interval).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+TIMES = "step_times_s"
+BOOTSTRAP_RESAMPLES = 2000
+EXACT_MAX = 400  # exact U distribution up to this many (n * m) pairs, when there are no ties
+
+
+def _u_exact_sf(u: float, n: int, m: int) -> float:
+    """P(U >= u) under H0, exactly: U's distribution is the Gaussian binomial coefficient's."""
+    # counts[k] = arrangements of n Bs and m As with U = k, built one element at a time
+    counts = {(0, 0): np.ones(1)}
+    for i in range(n + 1):
+        for j in range(m + 1):
+            if i == 0 and j == 0:
+                continue
+            c = np.zeros(i * j + 1)
+            if i > 0:  # the largest element is a B: it beats all j As
+                prev = counts[(i - 1, j)]
+                c[j:j + len(prev)] += prev
+            if j > 0:  # the largest element is an A: it adds nothing
+                prev = counts[(i, j - 1)]
+                c[:len(prev)] += prev
+            counts[(i, j)] = c
+    dist = counts[(n, m)]
+    k = int(math.ceil(u - 1e-9))
+    return float(dist[k:].sum() / dist.sum())
+
+
+def mann_whitney_greater(a: np.ndarray, b: np.ndarray) -> float:
+    """One-sided p-value of the Mann-Whitney U test that b tends to be larger than a."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    n, m = len(b), len(a)
+    if n == 0 or m == 0:
+        return float("nan")
+    both = np.concatenate([b, a])
+    order = both.argsort(kind="mergesort")
+    ranks = np.empty(len(both))
+    ranks[order] = np.arange(1, len(both) + 1)
+    values, inverse, tie_counts = np.unique(both, return_inverse=True, return_counts=True)
+    ranks = np.bincount(inverse, ranks)[inverse] / tie_counts[inverse]  # mid-ranks
+    u = ranks[:n].sum() - n * (n + 1) / 2  # pairs (b, a) with b > a, ties counting half
+    ties = (tie_counts > 1).any()
+    if not ties and n * m <= EXACT_MAX:
+        return _u_exact_sf(u, n, m)
+    total = n + m
+    var = n * m / 12 * ((total + 1) - (tie_counts ** 3 - tie_counts).sum() / (total * (total - 1)))
+    if var <= 0:
+        return 1.0
+    z = (u - n * m / 2 - 0.5) / math.sqrt(var)
+    return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjusted p-values (family-wise error), NaN left as NaN."""
+    p = np.asarray(p, float)
+    out = np.full(len(p), np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    order = ok[np.argsort(p[ok], kind="mergesort")]
+    k = len(order)
+    running = 0.0
+    for i, idx in enumerate(order):
+        running = max(running, min(1.0, (k - i) * p[idx]))
+        out[idx] = running
+    return out
+
+
+def ratio_interval(a: np.ndarray, b: np.ndarray, level: float, seed: int = 0) -> tuple[float, float]:
+    """Bootstrap percentile interval of median(b) / median(a) at `level`."""
+    rng = np.random.default_rng(seed)
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    ra = np.median(a[rng.integers(0, len(a), (BOOTSTRAP_RESAMPLES, len(a)))], axis=1)
+    rb = np.median(b[rng.integers(0, len(b), (BOOTSTRAP_RESAMPLES, len(b)))], axis=1)
+    q = (1 - level) / 2
+    lo, hi = np.quantile(rb / ra, [q, 1 - q])
+    return float(lo), float(hi)
+
+
+def _per_round(rows: pd.DataFrame) -> np.ndarray | None:
+    """A cell's seconds per step per round: the sum over its programs (their rows share one list)."""
+    if TIMES not in rows:
+        return None
+    lists = {tuple(np.asarray(v, float)) for v in rows[TIMES] if isinstance(v, (list, tuple, np.ndarray)) and len(v)}
+    if not lists:
+        return None
+    lengths = {len(t) for t in lists}
+    if len(lengths) != 1:  # programs with different numbers of rounds: no per-round sum
+        return np.concatenate([np.asarray(t) for t in sorted(lists)])
+    return np.sum([np.asarray(t) for t in sorted(lists)], axis=0)
+
+
+def samples(runs: pd.DataFrame, impl: str) -> dict[tuple[str, str], tuple[np.ndarray, str]]:
+    """Per (instance, optimizer): the samples the gate compares, and their basis."""
+    out = {}
+    if TIMES not in runs.columns:
+        return out
+    for (instance, optimizer), cell in runs.groupby(["instance", "optimizer"], sort=False):
+        ours = _per_round(cell[cell["impl"] == impl])
+        if ours is None:
+            continue
+        twin = _per_round(cell[cell["impl"] == "optax"]) if impl == "gdbench" else None
+        if twin is not None and len(twin) == len(ours):
+            out[(instance, optimizer)] = (ours / twin, "vs optax")
+        else:
+            out[(instance, optimizer)] = (ours, "absolute")
+    return out
+
+
+def gate(runs_a: pd.DataFrame, runs_b: pd.DataFrame, keys: list[tuple[str, str]], fail_above: float | None,
+         alpha: float, impl: str = "gdbench") -> pd.DataFrame:
+    """The time gate of each (instance, optimizer) in `keys`.
+
+    Returns columns instance, optimizer, basis ("vs optax", "absolute" or "median
+    only"), ratio (B / A of the medians of the samples), ci_low, ci_high (the
+    noise: bootstrap interval at 1 - alpha), p (Holm-adjusted one-sided U test),
+    regression (ratio > fail_above and p < alpha; False without a threshold).
+    A cell whose two runs do not share a basis is compared on absolute seconds.
+    """
+    sa, sb = samples(runs_a, impl), samples(runs_b, impl)
+    rows = []
+    for key in keys:
+        if key in sa and key in sb:
+            (xa, basis_a), (xb, basis_b) = sa[key], sb[key]
+            if basis_a != basis_b:  # one run lacks the twin: compare seconds
+                xa = samples(runs_a[runs_a["impl"] == impl], impl)[key][0]
+                xb = samples(runs_b[runs_b["impl"] == impl], impl)[key][0]
+                basis_a = "absolute"
+            lo, hi = ratio_interval(xa, xb, 1 - alpha)
+            rows.append(dict(instance=key[0], optimizer=key[1], basis=basis_a,
+                             ratio=float(np.median(xb) / np.median(xa)), ci_low=lo, ci_high=hi,
+                             p=mann_whitney_greater(xa, xb)))
+        else:
+            rows.append(dict(instance=key[0], optimizer=key[1], basis="median only", ratio=np.nan,
+                             ci_low=np.nan, ci_high=np.nan, p=np.nan))
+    out = pd.DataFrame(rows, columns=["instance", "optimizer", "basis", "ratio", "ci_low", "ci_high", "p"])
+    out["p"] = holm(out["p"].to_numpy())
+    tested = out["basis"] != "median only"
+    out["regression"] = (tested & (out["ratio"] > fail_above) & (out["p"] < alpha)) if fail_above else False
+    return out
