@@ -7,7 +7,7 @@ time of a call, their ratios B / A, each file's interquartile range, and
 whether B is slower, with the evidence the files allow:
 
 * `--benchmark-json` files hold every round's time (`stats.data`): then a
-  one-sided Mann-Whitney U test (normal approximation with tie correction,
+  one-sided Mann-Whitney U test (`bench.timegate`, the same as `gdbench compare`'s time gate;
   at least MIN_ROUNDS rounds each) gives the p-value that B's rounds tend to
   be slower than A's.
 * Files holding statistics only (pytest-benchmark's saved runs without
@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench import timegate
 from bench.errors import ConfigError
 
 EXIT_OK = 0
@@ -93,28 +94,12 @@ def load(path: str | Path) -> dict[str, Any]:
     return doc
 
 
-def mann_whitney_greater(a: np.ndarray, b: np.ndarray) -> float:
-    """One-sided p-value of the Mann-Whitney U test that `b` tends to be larger than `a`.
-
-    Normal approximation with tie correction and continuity correction; NaN
-    when either sample has fewer than MIN_ROUNDS values (too few for it) or
-    all values are equal (nothing to rank).
-    """
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    n1, n2 = len(a), len(b)
-    if min(n1, n2) < MIN_ROUNDS:
+def rank_test(a, b) -> float:
+    """One-sided p-value that B's rounds tend to be slower than A's (`timegate.mann_whitney_greater`);
+    NaN when either has fewer than MIN_ROUNDS rounds (too few for the test)."""
+    if min(len(a), len(b)) < MIN_ROUNDS:
         return float("nan")
-    both = np.concatenate([a, b])
-    _, inverse, counts = np.unique(both, return_inverse=True, return_counts=True)
-    ends = np.cumsum(counts)
-    ranks = (ends - (counts - 1) / 2.0)[inverse]  # average ranks of ties, 1-based
-    u_b = ranks[n1:].sum() - n2 * (n2 + 1) / 2.0  # pairs (a_i, b_j) with b_j > a_i, ties half
-    n = n1 + n2
-    var = n1 * n2 / 12.0 * ((n + 1) - (counts ** 3 - counts).sum() / (n * (n - 1)))
-    if var <= 0:
-        return float("nan")
-    z = (u_b - n1 * n2 / 2.0 - 0.5) / math.sqrt(var)
-    return 0.5 * math.erfc(z / math.sqrt(2.0))
+    return timegate.mann_whitney_greater(a, b)
 
 
 def _separated(sa: dict, sb: dict) -> str:
@@ -145,7 +130,7 @@ def table(doc_a: dict[str, Any], doc_b: dict[str, Any]) -> pd.DataFrame:
             "min_a": sa["min"], "min_b": sb["min"], "min_ratio": _ratio(sb["min"], sa["min"]),
             "median_a": sa["median"], "median_b": sb["median"], "median_ratio": _ratio(sb["median"], sa["median"]),
             "iqr_a": sa["iqr"], "iqr_b": sb["iqr"], "separated": _separated(sa, sb),
-            "p_value": mann_whitney_greater(sa["data"], sb["data"]) if data else float("nan"),
+            "p_value": rank_test(sa["data"], sb["data"]) if data else float("nan"),
         })
     return pd.DataFrame(rows, columns=COLUMNS)
 
