@@ -189,6 +189,34 @@ def test_divergent_lane_is_frozen_and_the_others_go_on(x64):
     assert alone.runs.final_loss[0] == ok.final_loss
 
 
+def test_paths_at_stored_steps_equal_plain_loop(x64, monkeypatch):
+    """The recorded path is the plain loop's point at every stored step, in a dense
+    run (every step stored) and sparse runs alike; a lane that diverges stores its
+    point from the end of that block on (frozen) and goes on storing it."""
+    p = problems.get("quadratic", dim=2, condition_number=10.0, rotate=False)  # elementwise: exact per lane
+    lrs = [0.5 / p.info["L"], 1.5 / p.info["L"], 2.05 / p.info["L"]]  # the last: |1 - lr L| = 1.05, diverges
+    steps = 450
+    # Every step up to 120, then 20 more: block 0 is a dense run, blocks 1-4 sparse ones.
+    monkeypatch.setattr(schedule, "make", lambda steps, every=None: schedule.Schedule(
+        steps, tuple(int(s) for s in np.unique(np.r_[np.arange(121), np.linspace(121, steps, 20).astype(int)]))))
+    res = bench.run_sweep(p, "gd", grid={"learning_rate": lrs}, seeds=[0], steps=steps, dtype="float64",
+                          repeats=1, record_path=True)
+    stored = schedule.make(steps).points()
+    widths = [r.slots.shape[1] for r in schedule.plan(schedule.make(steps))]
+    assert widths[0] == schedule.BLOCK_STEPS and max(widths[1:]) < schedule.BLOCK_STEPS / 2  # dense, then sparse
+    for row in res.runs.itertuples():
+        _, points, _, div = reference(p, optimizers.gd, (), {"learning_rate": row.learning_rate}, 0, steps)
+        assert row.diverged_step == div
+        frozen_from = steps if div < 0 else min(steps, (div // schedule.BLOCK_STEPS + 1) * schedule.BLOCK_STEPS)
+        expected = points[np.minimum(stored, frozen_from)]
+        path = res.paths[res.paths.run_id == row.run_id].pivot(index="step", columns="coord", values="value")
+        np.testing.assert_array_equal(path.index.to_numpy(), stored)
+        np.testing.assert_array_equal(path.to_numpy(), expected)
+    bad = res.runs.iloc[-1]
+    assert schedule.BLOCK_STEPS < bad.diverged_step < 300, "the lane must diverge in a sparse run, then freeze"
+    assert np.isfinite(res.paths[res.paths.run_id == bad.run_id].value).all(), "a finite frozen point tests more"
+
+
 def test_nan_loss_is_divergence_not_a_crash():
     p = problems.get("rosenbrock", dim=2)
     runs = bench.sweep(p, "gd", grid={"learning_rate": [1e-3, 10.0]}, seeds=[0], steps=200, repeats=1)
