@@ -222,7 +222,7 @@ def test_nan_loss_is_divergence_not_a_crash():
     runs = bench.sweep(p, "gd", grid={"learning_rate": [1e-3, 10.0]}, seeds=[0], steps=200, repeats=1)
     assert list(runs.diverged) == [False, True]
     assert 0 < runs.diverged_step[1] < 10
-    assert np.isinf(runs.steps_to_target[1]) and np.isinf(runs.time_to_target_s[1])
+    assert np.isinf(runs.steps_to_target[1]) and np.isinf(runs.lane_time_to_target_s[1])
 
 
 def test_unknown_optimum_is_relative_to_best_reached():
@@ -241,11 +241,12 @@ def test_columns_and_parquet_round_trip(tmp_path):
                           impl="both", repeats=2)
     runs = res.runs
     required = ["problem", "optimizer", "impl", "seed", "learning_rate", "b1", "steps", "final_loss", "best_loss",
-                "target", "steps_to_target", "time_to_target_s", *[cells.target_column(t) for t in TARGETS],
-                "diverged", "diverged_step", "step_time_s", "compile_s", "dtype", "device"]
+                "target", "steps_to_target", "lane_time_to_target_s", "program_time_to_target_s",
+                *[cells.target_column(t) for t in TARGETS], "diverged", "diverged_step", "lane_step_s",
+                "program_step_s", "program_step_times_s", "exec_s", "lanes", "compile_s", "dtype", "device"]
     assert not set(required) - set(runs.columns)
     assert len(runs) == 2 * 2 * 2 * 2 and set(runs.impl) == {"gdbench", "optax"}
-    assert (runs.step_time_s > 0).all() and (runs.compile_s > 0).all()
+    assert (runs.program_step_s > 0).all() and (runs.compile_s > 0).all()
     assert np.isfinite(runs.time_ratio_vs_optax).all()
     ours = runs[runs.impl == "gdbench"].reset_index(drop=True)
     twin = runs[runs.impl == "optax"].reset_index(drop=True)
@@ -333,3 +334,45 @@ def test_every_optimizer_through_the_engine(x64, name):
                                    atol=1e-12 * values[0])
         np.testing.assert_array_equal(
             res.runs.loc[row.Index, [cells.target_column(t) for t in TARGETS]].to_numpy(float), hits)
+
+
+def test_step_times_are_every_timed_run_and_time_is_per_trajectory():
+    """program_step_times_s: each timed run's seconds per step, their median the
+    program's step time; a trajectory's share is that over the program's lanes."""
+    grid = {"learning_rate": [1e-2, 0.1, 0.3]}
+    runs = bench.sweep("quadratic", "adam", problem_args={"dim": 2, "condition_number": 10.0}, grid=grid,
+                       seeds=[0, 1], steps=300, target=0.1, repeats=3)
+    assert (runs.lanes == 6).all()
+    for row in runs.itertuples():
+        times = np.asarray(row.program_step_times_s)
+        assert len(times) >= 3 and (times > 0).all()
+        assert row.program_step_s == np.median(times) == row.exec_s / 300
+        assert row.lane_step_s == row.program_step_s / 6
+        assert row.lane_time_to_target_s == row.steps_to_target * row.lane_step_s
+        assert row.program_time_to_target_s == row.steps_to_target * row.program_step_s
+    assert np.isfinite(runs.lane_time_to_target_s).any()
+
+
+class _Clock:
+    """Stands in for Program.launch: scripted run times, counted."""
+
+    def __init__(self, first: float, then: float):
+        self.first, self.then, self.calls = first, then, 0
+
+    def __call__(self):
+        self.calls += 1
+        return (self.first if self.calls == 1 else self.then), None
+
+
+@pytest.mark.parametrize("first,then,warmups,timed", [
+    (5.0, 0.01, 1, 3),  # a slow first run is warm-up only; 3 runs of 10 ms pass MIN_TIME_S
+    (0.001, 0.001, 25, 25),  # a millisecond program: 25 ms of warm-up, then 25 ms timed
+])
+def test_warm_up_runs_are_not_timed(monkeypatch, first, then, warmups, timed):
+    cell = cells.prepare("rosenbrock", "gd", problem_args={"dim": 2}, grid={"learning_rate": [1e-3]}, steps=10)
+    clock = _Clock(first, then)
+    monkeypatch.setattr(engine.Program, "launch", lambda program, f_ref=None: clock())
+    cell.time(repeats=3)
+    (group,) = cell.groups
+    assert group.times == [then] * timed
+    assert clock.calls == warmups + timed
