@@ -43,8 +43,8 @@ MAX_ROUNDS = 1000
 #: Warm-up before timing, untimed: at least one run of each program (whose
 #: outputs are the results), and more until it has run WARMUP_S in all. A
 #: program's first runs are slower than its steady state (its output buffers
-#: and threads are new): measured 1.3-13x the median for the first run, up to
-#: ~3x for the next few of a millisecond-long program (docs/METRICS.md).
+#: and threads are new): measured up to 13x the median for the first run, up
+#: to ~3x for the next few of a few-millisecond program (docs/METRICS.md).
 WARMUP_S = 0.025
 DTYPES = ("float32", "float64")
 
