@@ -325,7 +325,9 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
         # A lane whose start is not finite is diverged at step 0 (level -1).
         div_level = jnp.where(jnp.isfinite(f0), DIVERGENCE_FACTOR * jnp.abs(f0), -1)
 
-        def stepper(apply_all, rows, alive, x_start):
+        def stepper(apply_all, rows=None, alive=None, x_start=None):
+            """One step; with `rows` (a dense run's), it also stores its point (see `_steps`)."""
+
             def step(i, carry):
                 x, state, value, vbuf, path = carry  # x is step t0 + i
                 if cell.loss_first:
@@ -336,11 +338,7 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
                     step_value = value
                     grad = jax.grad(lambda x: jnp.sum(loss_all(x, data)))(x)
                 vbuf = jax.lax.dynamic_update_index_in_dim(vbuf, step_value, i, 0)
-                if cell.record_path:
-                    # Straight to its row of the path (a step not stored goes to the
-                    # last row, which x_T overwrites at the end); a frozen lane
-                    # stores its frozen point. Gathering the stored steps from a
-                    # per-block buffer instead ran the sweep at half the speed.
+                if rows is not None:
                     path = jax.tree.map(lambda b, a: jax.lax.dynamic_update_index_in_dim(b, a, rows[i], 0),
                                         path, _select(alive, x, x_start))
                 x, state = apply_all(x, state, hp, data, step_value, grad)
@@ -353,9 +351,41 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
 
             return step
 
-        def body(carry, block_xs):
+        def _steps(apply_all, dense, n, slots, rows, alive, x_start, carry):
+            """Steps 0 .. n-1 of a block from carry (x, state, value, vbuf, path), storing the path.
+
+            Each stored point goes straight to its row of the path (a frozen lane
+            stores its frozen point x_start). A dense run's block (most steps
+            stored) writes every step's point, a step not stored to the last row,
+            which x_T overwrites at the end. A sparse run's block runs the steps
+            between two stored ones as a loop of plain steps and writes the point
+            after it: no per-step write, which costs a kernel per step. (Gathering
+            the stored steps from a per-step block buffer instead ran the sweep at
+            about half the speed of not recording paths; results/PERFORMANCE.md.)
+            """
+            if not cell.record_path:
+                return jax.lax.fori_loop(0, n, stepper(apply_all), carry)
+            if dense:
+                return jax.lax.fori_loop(0, n, stepper(apply_all, rows, alive, x_start), carry)
+            plain = stepper(apply_all)
+
+            def segment(j, seg_carry):
+                *inner, i0 = seg_carry
+                # Slots are increasing; a padding slot (0) runs no step and goes to the last row.
+                end = jnp.minimum(jnp.maximum(slots[j], i0), n)
+                x, state, value, vbuf, path = jax.lax.fori_loop(i0, end, plain, tuple(inner))
+                path = jax.tree.map(lambda p, a: jax.lax.dynamic_update_index_in_dim(p, a, rows[j], 0),
+                                    path, _select(alive, x, x_start))
+                return x, state, value, vbuf, path, end
+
+            *carry, i0 = jax.lax.fori_loop(0, jnp.where(n > 0, slots.shape[0], 0), segment,
+                                           (*carry, jnp.zeros((), jnp.int32)))
+            return jax.lax.fori_loop(i0, n, plain, tuple(carry))
+
+        def body(dense, carry, block_xs):
             (t0, x, states, value, alive, div_step, best, hits, n_hit), (vbuf, v_out, path) = carry
-            b, length, slots, rows = block_xs
+            b, length, slots, *rows = block_xs
+            rows = rows[0] if rows else None  # the path rows of a block's steps (dense) or slots (sparse)
             # vbuf is reused from block to block: entries past a block's length
             # are stale, and masked out or never stored.
             # One loop per implementation; all but the one `which` names run 0 steps.
@@ -364,9 +394,8 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
             x_end, value_end, new_states = x, value, []
             for k, (_, apply_all) in enumerate(steps_of):
                 n = length if len(steps_of) == 1 else jnp.where(which == k, length, 0)
-                x_end, state, value_end, vbuf, path = jax.lax.fori_loop(
-                    0, n, stepper(apply_all, rows, alive, x), (x_end, states[k], value_end, vbuf, path)
-                )
+                x_end, state, value_end, vbuf, path = _steps(
+                    apply_all, dense, n, slots, rows, alive, x, (x_end, states[k], value_end, vbuf, path))
                 new_states.append(state)
             states = tuple(new_states)
             t = t0 + length
@@ -399,10 +428,13 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
         )
         stored_v, path = [], init["path"]
         for r, (run_spec, rows) in enumerate(zip(runs, path_rows(cell.schedule))):
+            dense = _dense(run_spec)
             xs = (np.arange(len(run_spec.lengths), dtype=np.int32), jnp.asarray(run_spec.lengths),
-                  jnp.asarray(run_spec.slots), jnp.asarray(rows))
+                  jnp.asarray(run_spec.slots))
+            if cell.record_path:
+                xs += (jnp.asarray(rows if dense else _slot_rows(run_spec, rows, len(cell.schedule.stored) - 1)),)
             buffers = (init["vbuf"][r], init["v_out"][r], path)
-            (carry, (_, v, path)), _ = jax.lax.scan(body, (carry, buffers), xs)
+            (carry, (_, v, path)), _ = jax.lax.scan(partial(body, dense), (carry, buffers), xs)
             keep = np.flatnonzero(run_spec.valid.reshape(-1))
             stored_v.append(v.reshape((-1, n_lanes))[keep])
         t, x, _, final_loss, alive, div_step, best, hits, n_hit = carry
@@ -449,6 +481,16 @@ def path_rows(sched: Schedule) -> list[np.ndarray]:
         out.append(np.where((stored[k] == steps) & (i < run.lengths[:, None]), k, last).astype(np.int32))
         t0 += int(run.lengths.sum())
     return out
+
+
+def _dense(run) -> bool:
+    """Whether a run's blocks store most of their steps (`schedule.plan`'s dense runs)."""
+    return 2 * run.slots.shape[1] > run.block_steps
+
+
+def _slot_rows(run, step_rows: np.ndarray, last: int) -> np.ndarray:
+    """(n_blocks, slots) the path row of each stored slot of a run's blocks; padding slots: `last`."""
+    return np.where(run.valid, np.take_along_axis(step_rows, run.slots, axis=1), last).astype(np.int32)
 
 
 def _buffer_rows(run) -> int:
