@@ -359,9 +359,10 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
             stored) writes every step's point, a step not stored to the last row,
             which x_T overwrites at the end. A sparse run's block runs the steps
             between two stored ones as a loop of plain steps and writes the point
-            after it: no per-step write, which costs a kernel per step. (Gathering
-            the stored steps from a per-step block buffer instead ran the sweep at
-            about half the speed of not recording paths; results/PERFORMANCE.md.)
+            after it: no write per step (a kernel per step in the loop). Writing
+            every step's point to a block buffer and gathering the stored ones at
+            the end of each block ran the sweep at 0.6-0.8x the speed of not
+            recording paths (`python -m bench.perf paths`).
             """
             if not cell.record_path:
                 return jax.lax.fori_loop(0, n, stepper(apply_all), carry)
