@@ -342,7 +342,9 @@ def paths(args: argparse.Namespace) -> str:
     Both programs are compiled as `bench.sweep` compiles them (record_path True
     and False), warmed up, then timed alternated (without, with, without, ...);
     the ratio is that of their median times, and, steadier on a busy machine
-    (noise mostly adds time), of their 25th percentiles. Their losses must be the same.
+    (noise mostly adds time), of their 25th percentiles, and of their median
+    CPU times (all threads; waiting for a core shared with other work does not
+    count). Their losses must be the same.
     """
     import bench  # noqa: F401  (gdbench's XLA settings)
     from bench import cells
@@ -358,9 +360,12 @@ def paths(args: argparse.Namespace) -> str:
     for program in programs.values():
         _warm_up(program.time)
     times = {record: [] for record in programs}
+    cpu = {record: [] for record in programs}
     for _ in range(args.rounds * args.repeats):
         for record, program in programs.items():
+            start = time.process_time()
             times[record].append(program.time())
+            cpu[record].append(time.process_time() - start)
     rate = {k: args.configs * args.steps / float(np.median(v)) for k, v in times.items()}
     low = {k: float(np.percentile(v, 25)) for k, v in times.items()}
     per_round = np.asarray(times[False]) / np.asarray(times[True])
@@ -378,7 +383,8 @@ def paths(args: argparse.Namespace) -> str:
         f"| with paths (record_path=True, the default up to 3 dimensions) | {rate[True]:.3g} |",
         "",
         f"With / without: {rate[True] / rate[False]:.2f}x (ratio of medians), {low[False] / low[True]:.2f}x "
-        f"(of 25th percentiles); run by run: quartiles "
+        f"(of 25th percentiles), {np.median(cpu[False]) / np.median(cpu[True]):.2f}x (of median CPU times); "
+        f"run by run: quartiles "
         f"{np.percentile(per_round, 25):.2f}x-{np.percentile(per_round, 75):.2f}x. "
         f"Same losses with and without: {same_losses}.",
     ])
