@@ -41,14 +41,15 @@ BAND_BOOT = 500  # resamples per band: one interval per recorded step
 
 def relative_curves(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
     """curves joined with their runs: `subopt` = (f(x_t) - f_ref) / (f(x_0) - f_ref) and
-    `seconds` = step x the program's time per step. Undefined or non-finite suboptimality is +inf."""
-    cols = ["run_id", "instance", "optimizer", "impl", "config_id", "seed", "initial_loss", "f_ref", "step_time_s"]
+    `seconds` = step x the trajectory's time per step (`lane_step_s`: its program's time per step
+    over its lanes). Undefined or non-finite suboptimality is +inf."""
+    cols = ["run_id", "instance", "optimizer", "impl", "config_id", "seed", "initial_loss", "f_ref", "lane_step_s"]
     c = curves.merge(runs[cols], on="run_id")
     gap = (c["initial_loss"] - c["f_ref"]).to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
         sub = (c["loss"].to_numpy() - c["f_ref"].to_numpy()) / gap
     c["subopt"] = np.where(np.isfinite(sub) & (gap > 0), sub, np.inf)
-    c["seconds"] = c["step"] * c["step_time_s"]
+    c["seconds"] = c["step"] * c["lane_step_s"]
     return c
 
 

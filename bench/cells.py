@@ -40,6 +40,12 @@ ONE_PASS_MIN_LANE_STEPS = 1_000_000
 #: it has run this long in all (at most MAX_ROUNDS rounds).
 MIN_TIME_S = 0.025
 MAX_ROUNDS = 1000
+#: Warm-up before timing, untimed: at least one run of each program (whose
+#: outputs are the results), and more until it has run WARMUP_S in all. A
+#: program's first runs are slower than its steady state (its output buffers
+#: and threads are new): measured up to 13x the median for the first run, up
+#: to ~3x for the next few of a few-millisecond program (docs/METRICS.md).
+WARMUP_S = 0.025
 DTYPES = ("float32", "float64")
 
 
@@ -182,27 +188,35 @@ class CellRun:
                 for g in self.groups if np.isfinite(g.outputs["best_loss"]).any()]
         return float(min(best)) if best else float("nan")
 
-    def time(self, repeats: int, keep_outputs: bool = False, min_time: float = MIN_TIME_S) -> None:
-        """Timed runs, the programs interleaved (A B A B ...): at least `repeats`
-        rounds, and more (up to MAX_ROUNDS) until each program has run for
-        `min_time` seconds in all, so that a program of a millisecond gets a
-        median of many runs, as timeit does. Its median is the execution time.
+    def time(self, repeats: int, keep_outputs: bool = False, min_time: float = MIN_TIME_S,
+             warmup: float = WARMUP_S) -> None:
+        """Warm-up, then timed runs, the programs interleaved (A B A B ...).
 
-        With `keep_outputs`, the first timed run's outputs become the results
+        Warm-up: untimed rounds, at least one and more until each program has
+        run `warmup` seconds, so that what is timed is the compiled program's
+        steady state. Timed: at least `repeats` rounds, and more (up to
+        MAX_ROUNDS) until each program has run for `min_time` seconds in all,
+        so that a program of a millisecond gets a median of many runs, as
+        timeit does. Every timed run's seconds are kept (`Group.times`, in run
+        order); their median is the execution time.
+
+        With `keep_outputs`, the first warm-up run's outputs become the results
         (copied from the device after all the timing), saving a run of its own.
         """
         kept = {}
-        spent = [0.0] * len(self.groups)
         with precision(self.dtype):
-            r = 0
-            while r < repeats or (r < MAX_ROUNDS and min(spent) < min_time):
-                for i, g in enumerate(self.groups):
-                    seconds, out = g.program.launch()
-                    g.times.append(seconds)
-                    spent[i] += seconds
-                    if keep_outputs and r == 0:
-                        kept[i] = out
-                r += 1
+            for timed, least, enough in ((False, 1, warmup), (True, repeats, min_time)):
+                spent = [0.0] * len(self.groups)
+                r = 0
+                while r < least or (r < MAX_ROUNDS and min(spent) < enough):
+                    for i, g in enumerate(self.groups):
+                        seconds, out = g.program.launch()
+                        spent[i] += seconds
+                        if timed:
+                            g.times.append(seconds)
+                        elif keep_outputs and r == 0:
+                            kept[i] = out
+                    r += 1
             for i, out in kept.items():
                 self.groups[i].outputs = self.groups[i].program.fetch(out)
 
@@ -300,8 +314,8 @@ def _full_batch(fn):
 
 
 def run_cell(cell: CellRun, repeats: int = 5, settle_f_ref: bool = True) -> CellRun:
-    """Runs a prepared cell: at least `repeats` timed runs interleaved (see
-    `CellRun.time`), the first giving the results.
+    """Runs a prepared cell: a warm-up, whose first run gives the results, then
+    at least `repeats` timed runs interleaved (see `CellRun.time`).
 
     Without a known optimum the targets are relative to the best loss reached
     here, so the programs run once more with it, unless `settle_f_ref` is
@@ -352,8 +366,11 @@ def tables(cell: CellRun, f_ref: float | None = None, run_id_start: int = 0) -> 
     for g in cell.groups:
         out = g.outputs
         exec_s = float(np.median(g.times)) if g.times else float("nan")
-        step_time = exec_s / cell.steps
-        for lane in range(out["final_loss"].shape[-1]):
+        n_lanes = out["final_loss"].shape[-1]
+        program_step = exec_s / cell.steps
+        lane_step = program_step / n_lanes  # one trajectory's share of the program's step
+        program_step_times = [t / cell.steps for t in g.times]
+        for lane in range(n_lanes):
             c, s = divmod(lane, n_seeds)
             config = g.configs[c]
             hits = out["hits"][:, lane]
@@ -382,15 +399,18 @@ def tables(cell: CellRun, f_ref: float | None = None, run_id_start: int = 0) -> 
                 f_ref_source=f_ref_source,
                 target=cell.target,
                 steps_to_target=first[cell.target],
-                time_to_target_s=first[cell.target] * step_time,
+                lane_time_to_target_s=first[cell.target] * lane_step,
+                program_time_to_target_s=first[cell.target] * program_step,
                 **{target_column(t): first[t] for t in cell.targets},
                 diverged=bool(out["diverged_step"][lane] >= 0),
                 diverged_step=int(out["diverged_step"][lane]),
-                step_time_s=step_time,
+                lane_step_s=lane_step,
+                program_step_s=program_step,
+                program_step_times_s=list(program_step_times),
                 exec_s=exec_s,
                 compile_s=g.program.compile_s,
                 time_ratio_vs_optax=ratio,
-                lanes=out["final_loss"].shape[-1],
+                lanes=n_lanes,
                 dtype=cell.dtype,
                 device=cell.device_kind,
             )
@@ -470,10 +490,10 @@ def sweep(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench",
         each row then carries the time-per-step ratio ours / optax).
       dtype: "float32" or "float64".
       targets: relative suboptimality levels whose first-hit steps are recorded.
-      target: the primary target (steps_to_target, time_to_target_s).
+      target: the primary target (steps_to_target, lane_time_to_target_s).
       record_every: store the loss every k steps instead of the default schedule.
       record_path: store parameter paths (default: for dim <= 3).
-      repeats: timed executions; the median is the execution time.
+      repeats: timed executions after a warm-up; the median is the execution time.
       device: "cpu", "gpu", or None for JAX's default.
 
     Returns:

@@ -325,9 +325,11 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
         # A lane whose start is not finite is diverged at step 0 (level -1).
         div_level = jnp.where(jnp.isfinite(f0), DIVERGENCE_FACTOR * jnp.abs(f0), -1)
 
-        def stepper(apply_all):
+        def stepper(apply_all, rows=None, alive=None, x_start=None):
+            """One step; with `rows` (a dense run's), it also stores its point (see `_steps`)."""
+
             def step(i, carry):
-                x, state, value, vbuf, xbuf = carry  # x is step t0 + i
+                x, state, value, vbuf, path = carry  # x is step t0 + i
                 if cell.loss_first:
                     # The loss goes to the block's buffer only: carrying it too
                     # would compute it twice per step (measured: one kernel more).
@@ -336,32 +338,65 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
                     step_value = value
                     grad = jax.grad(lambda x: jnp.sum(loss_all(x, data)))(x)
                 vbuf = jax.lax.dynamic_update_index_in_dim(vbuf, step_value, i, 0)
-                if cell.record_path:
-                    xbuf = jax.tree.map(lambda b, a: jax.lax.dynamic_update_index_in_dim(b, a, i, 0), xbuf, x)
+                if rows is not None:
+                    path = jax.tree.map(lambda b, a: jax.lax.dynamic_update_index_in_dim(b, a, rows[i], 0),
+                                        path, _select(alive, x, x_start))
                 x, state = apply_all(x, state, hp, data, step_value, grad)
                 if not cell.loss_first:
                     # The loss of the new point, computed right after it is made, and
                     # the gradient alone at the next step: at n = 1e6-1e7 this was
                     # measured 1.3-1.5x faster than a value_and_grad per step.
                     value = loss_all(x, data)
-                return x, state, value, vbuf, xbuf
+                return x, state, value, vbuf, path
 
             return step
 
-        def body(carry, block_xs):
-            (t0, x, states, value, alive, div_step, best, hits, n_hit), (vbuf, xbuf, v_out, x_out) = carry
-            b, length, slots = block_xs
-            # vbuf and xbuf are reused from block to block: entries past a
-            # block's length are stale, and masked out or never stored.
+        def _steps(apply_all, dense, n, slots, rows, alive, x_start, carry):
+            """Steps 0 .. n-1 of a block from carry (x, state, value, vbuf, path), storing the path.
+
+            Each stored point goes straight to its row of the path (a frozen lane
+            stores its frozen point x_start). A dense run's block (most steps
+            stored) writes every step's point, a step not stored to the last row,
+            which x_T overwrites at the end. A sparse run's block runs the steps
+            between two stored ones as a loop of plain steps and writes the point
+            after it: no write per step (a kernel per step in the loop). Writing
+            every step's point to a block buffer and gathering the stored ones at
+            the end of each block ran the sweep at 0.6-0.8x the speed of not
+            recording paths (`python -m bench.perf paths`).
+            """
+            if not cell.record_path:
+                return jax.lax.fori_loop(0, n, stepper(apply_all), carry)
+            if dense:
+                return jax.lax.fori_loop(0, n, stepper(apply_all, rows, alive, x_start), carry)
+            plain = stepper(apply_all)
+
+            def segment(j, seg_carry):
+                *inner, i0 = seg_carry
+                # Slots are increasing; a padding slot (0) runs no step and goes to the last row.
+                end = jnp.minimum(jnp.maximum(slots[j], i0), n)
+                x, state, value, vbuf, path = jax.lax.fori_loop(i0, end, plain, tuple(inner))
+                path = jax.tree.map(lambda p, a: jax.lax.dynamic_update_index_in_dim(p, a, rows[j], 0),
+                                    path, _select(alive, x, x_start))
+                return x, state, value, vbuf, path, end
+
+            *carry, i0 = jax.lax.fori_loop(0, jnp.where(n > 0, slots.shape[0], 0), segment,
+                                           (*carry, jnp.zeros((), jnp.int32)))
+            return jax.lax.fori_loop(i0, n, plain, tuple(carry))
+
+        def body(dense, carry, block_xs):
+            (t0, x, states, value, alive, div_step, best, hits, n_hit), (vbuf, v_out, path) = carry
+            b, length, slots, *rows = block_xs
+            rows = rows[0] if rows else None  # the path rows of a block's steps (dense) or slots (sparse)
+            # vbuf is reused from block to block: entries past a block's length
+            # are stale, and masked out or never stored.
             # One loop per implementation; all but the one `which` names run 0 steps.
             # The step counter is not carried through the step loops (one kernel
             # less per step): each block advances it by its length.
             x_end, value_end, new_states = x, value, []
             for k, (_, apply_all) in enumerate(steps_of):
                 n = length if len(steps_of) == 1 else jnp.where(which == k, length, 0)
-                x_end, state, value_end, vbuf, xbuf = jax.lax.fori_loop(
-                    0, n, stepper(apply_all), (x_end, states[k], value_end, vbuf, xbuf)
-                )
+                x_end, state, value_end, vbuf, path = _steps(
+                    apply_all, dense, n, slots, rows, alive, x, (x_end, states[k], value_end, vbuf, path))
                 new_states.append(state)
             states = tuple(new_states)
             t = t0 + length
@@ -373,15 +408,11 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
             div_step, diverged, best, n_hit, hits = (_bookkeeping if cell.one_pass else _exact_bookkeeping)(
                 vbuf, length, t0, alive, div_level, thresholds, div_step, best, n_hit, hits)
             # A frozen lane restarted the block from its point, so its first entry
-            # is that point's loss (and the point itself): it is what is stored.
+            # is that point's loss: it is what is stored.
             v_out = jax.lax.dynamic_update_index_in_dim(
                 v_out, jnp.where(alive[None, :], vbuf[slots], vbuf[:1]), b, 0)
-            x_out = jax.tree.map(
-                lambda o, a: jax.lax.dynamic_update_index_in_dim(
-                    o, jnp.where(_lanes_like(alive, a[slots]), a[slots], a[:1]), b, 0),
-                x_out, xbuf)
             return ((t, x, states, value, alive & ~diverged, div_step, best, hits, n_hit),
-                    (vbuf, xbuf, v_out, x_out)), None
+                    (vbuf, v_out, path)), None
 
         # The constant starting values come in as inputs (`initial_buffers`): made
         # on the host, they cost no compiled kernel each (compile time is per kernel).
@@ -396,15 +427,17 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
             init["hits"],
             init["n_hit"],
         )
-        stored_v, stored_x = [], []
-        for r, run_spec in enumerate(runs):
+        stored_v, path = [], init["path"]
+        for r, (run_spec, rows) in enumerate(zip(runs, path_rows(cell.schedule))):
+            dense = _dense(run_spec)
             xs = (np.arange(len(run_spec.lengths), dtype=np.int32), jnp.asarray(run_spec.lengths),
                   jnp.asarray(run_spec.slots))
-            buffers = (init["vbuf"][r], init["xbuf"][r], init["v_out"][r], init["x_out"][r])
-            (carry, (_, _, v, xp)), _ = jax.lax.scan(body, (carry, buffers), xs)
+            if cell.record_path:
+                xs += (jnp.asarray(rows if dense else _slot_rows(run_spec, rows, len(cell.schedule.stored) - 1)),)
+            buffers = (init["vbuf"][r], init["v_out"][r], path)
+            (carry, (_, v, path)), _ = jax.lax.scan(partial(body, dense), (carry, buffers), xs)
             keep = np.flatnonzero(run_spec.valid.reshape(-1))
             stored_v.append(v.reshape((-1, n_lanes))[keep])
-            stored_x.append(jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:])[keep], xp))
         t, x, _, final_loss, alive, div_step, best, hits, n_hit = carry
 
         # The final point x_T: its loss, its gradient, and the same checks.
@@ -426,12 +459,39 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
             diverged_step=div_step,
         )
         if cell.record_path:
-            out["path"] = jax.tree.map(
-                lambda *leaves: jnp.concatenate(leaves, axis=0), *stored_x, jax.tree.map(lambda a: a[None], x)
-            )
+            out["path"] = jax.tree.map(lambda p, a: jax.lax.dynamic_update_index_in_dim(p, a, p.shape[0] - 1, 0),
+                                       path, x)
         return out
 
     return run
+
+
+def path_rows(sched: Schedule) -> list[np.ndarray]:
+    """Per run of `schedule.plan`, (n_blocks, buffer rows): the path row each step of a block goes to.
+
+    The path holds the stored steps in order, the final step T last; a step
+    that is not stored goes to that last row, which x_T overwrites at the end.
+    """
+    stored = sched.points()
+    last = len(stored) - 1
+    out, t0 = [], 0
+    for run in schedule.plan(sched):
+        i = np.arange(_buffer_rows(run))[None, :]
+        steps = t0 + np.concatenate([[0], np.cumsum(run.lengths)[:-1]])[:, None] + i
+        k = np.minimum(np.searchsorted(stored, steps), last)
+        out.append(np.where((stored[k] == steps) & (i < run.lengths[:, None]), k, last).astype(np.int32))
+        t0 += int(run.lengths.sum())
+    return out
+
+
+def _dense(run) -> bool:
+    """Whether a run's blocks store most of their steps (`schedule.plan`'s dense runs)."""
+    return 2 * run.slots.shape[1] > run.block_steps
+
+
+def _slot_rows(run, step_rows: np.ndarray, last: int) -> np.ndarray:
+    """(n_blocks, slots) the path row of each stored slot of a run's blocks; padding slots: `last`."""
+    return np.where(run.valid, np.take_along_axis(step_rows, run.slots, axis=1), last).astype(np.int32)
 
 
 def _buffer_rows(run) -> int:
@@ -447,8 +507,7 @@ def initial_buffers(cell: Cell, x0: PyTree, n_targets: int, dtype) -> dict:
     n_lanes = jax.tree.leaves(x0)[0].shape[-1]
     runs = schedule.plan(cell.schedule)
 
-    def zeros_like_path(lead):
-        return jax.tree.map(lambda a: np.zeros(lead + a.shape, a.dtype), x0) if cell.record_path else ()
+    n_points = len(cell.schedule.stored)
 
     return dict(
         alive=np.ones((n_lanes,), bool),
@@ -457,9 +516,8 @@ def initial_buffers(cell: Cell, x0: PyTree, n_targets: int, dtype) -> dict:
         hits=np.full((n_targets, n_lanes), NEVER, np.int32),
         n_hit=np.zeros((n_lanes,), np.int32),
         vbuf=[np.zeros((_buffer_rows(r), n_lanes), dtype) for r in runs],
-        xbuf=[zeros_like_path((_buffer_rows(r),)) for r in runs],
         v_out=[np.zeros(r.slots.shape + (n_lanes,), dtype) for r in runs],
-        x_out=[zeros_like_path(r.slots.shape) for r in runs],
+        path=jax.tree.map(lambda a: np.zeros((n_points,) + a.shape, a.dtype), x0) if cell.record_path else (),
     )
 
 

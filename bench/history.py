@@ -19,7 +19,7 @@ machines, and each group is a section of the page. Within a group, per
 
   steps        steps to the primary target at the tuned configuration
                (bench.tuning: median over seeds; a miss is inf)
-  step_time_s  time per step, the median over the cell's programs
+  program_step_s  time per step of the compiled program, the median over the cell's programs
 
 optax's twin, measured in the same runs, is drawn dashed beside ours: when
 both move together, the machine moved, not our code.
@@ -52,7 +52,7 @@ from bench import changepoints, tuning
 from bench.errors import ConfigError
 from bench.results import SCHEMA_VERSION, ResultsError
 
-METRICS = {"steps": "steps to target (tuned)", "step_time_s": "time per step (s)"}
+METRICS = {"steps": "steps to target (tuned)", "program_step_s": "time per step (s)"}
 COLUMNS = ["suite", "machine", "instance", "optimizer", "impl", "metric", "point", "commit", "started_utc", "run",
            "value", "point_value", "level", "change_point"]
 
@@ -66,7 +66,7 @@ class Run:
     machine: str
     commit: str  # short hash, '+dirty' for uncommitted changes, 'unknown' without git
     started: pd.Timestamp
-    metrics: pd.DataFrame  # instance, optimizer, impl, steps, step_time_s
+    metrics: pd.DataFrame  # instance, optimizer, impl, steps, program_step_s
 
 
 def machine_label(meta: dict[str, Any]) -> str:
@@ -84,13 +84,13 @@ def commit_label(meta: dict[str, Any]) -> str:
 
 def run_metrics(runs: pd.DataFrame) -> pd.DataFrame:
     """Per (instance, optimizer, impl): tuned steps to target and the median time per step."""
-    cols = ["instance", "optimizer", "impl", "steps", "step_time_s"]
+    cols = ["instance", "optimizer", "impl", "steps", "program_step_s"]
     if runs.empty:
         return pd.DataFrame(columns=cols)
     best = tuning.best_configs(runs).set_index(list(tuning.GROUP))
-    step_time = runs.groupby(list(tuning.GROUP), sort=False)["step_time_s"].median()
+    step_time = runs.groupby(list(tuning.GROUP), sort=False)["program_step_s"].median()
     out = pd.DataFrame({"steps": tuning.as_cost(best["median_steps"]),
-                        "step_time_s": step_time.reindex(best.index).to_numpy()}, index=best.index)
+                        "program_step_s": step_time.reindex(best.index).to_numpy()}, index=best.index)
     return out.reset_index()[cols]
 
 

@@ -4,6 +4,7 @@
     python -m bench.perf large     # quadratic n = 1e6, 1e7: engine vs a bare scan
     python -m bench.perf large --bandwidth   # ... and bytes moved per second vs a device copy
     python -m bench.perf parity    # every optimizer: our time per step / optax's
+    python -m bench.perf paths     # the sweep with and without its parameter paths recorded
     python -m bench.perf all
 
 `sweep` compares, in optimizer-steps per second,
@@ -399,12 +400,69 @@ def parity(args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+# ----------------------------------------------------------------------------- paths
+
+
+def paths(args: argparse.Namespace) -> str:
+    """The sweep's throughput with its parameter paths recorded over without, in one process.
+
+    Both programs are compiled as `bench.sweep` compiles them (record_path True
+    and False), warmed up, then timed alternated (without, with, without, ...);
+    the ratio is that of their median times, and, steadier on a busy machine
+    (noise mostly adds time), of their 25th percentiles, and of their median
+    CPU times (all threads; waiting for a core shared with other work does not
+    count). Their losses must be the same.
+    """
+    import bench  # noqa: F401  (gdbench's XLA settings)
+    from bench import cells
+
+    programs = {}
+    for record in (False, True):
+        cell = cells.prepare("rosenbrock", "adam", problem_args={"dim": 2},
+                             grid={"learning_rate": [float(v) for v in _lrs(args.configs)]}, seeds=[0],
+                             steps=args.steps, record_path=record)
+        (group,) = cell.groups
+        programs[record] = group.program
+    same_losses = bool(np.array_equal(programs[False]()["losses"], programs[True]()["losses"]))
+    for program in programs.values():
+        _warm_up(program.time)
+    times = {record: [] for record in programs}
+    cpu = {record: [] for record in programs}
+    for _ in range(args.rounds * args.repeats):
+        for record, program in programs.items():
+            start = time.process_time()
+            times[record].append(program.time())
+            cpu[record].append(time.process_time() - start)
+    rate = {k: args.configs * args.steps / float(np.median(v)) for k, v in times.items()}
+    low = {k: float(np.percentile(v, 25)) for k, v in times.items()}
+    per_round = np.asarray(times[False]) / np.asarray(times[True])
+    return "\n".join([
+        f"### Recording parameter paths: {args.configs}-configuration Adam sweep of Rosenbrock-2D, "
+        f"{args.steps:,} steps",
+        "",
+        f"`python -m bench.perf paths --configs {args.configs} --steps {args.steps} --rounds {args.rounds} "
+        f"--repeats {args.repeats}`, on {_device(list(programs[True].mesh.devices.flat))}; "
+        f"{len(per_round)} alternated runs each",
+        "",
+        "| | optimizer-steps/s |",
+        "|---|---:|",
+        f"| without paths (record_path=False) | {rate[False]:.3g} |",
+        f"| with paths (record_path=True, the default up to 3 dimensions) | {rate[True]:.3g} |",
+        "",
+        f"With / without: {rate[True] / rate[False]:.2f}x (ratio of medians), {low[False] / low[True]:.2f}x "
+        f"(of 25th percentiles), {np.median(cpu[False]) / np.median(cpu[True]):.2f}x (of median CPU times); "
+        f"run by run: quartiles "
+        f"{np.percentile(per_round, 25):.2f}x-{np.percentile(per_round, 75):.2f}x. "
+        f"Same losses with and without: {same_losses}.",
+    ])
+
+
 # ----------------------------------------------------------------------------- CLI
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.perf")
-    p.add_argument("what", choices=["sweep", "large", "parity", "all", "_worker"])
+    p.add_argument("what", choices=["sweep", "large", "parity", "paths", "all", "_worker"])
     p.add_argument("kind", nargs="?", help=argparse.SUPPRESS)
     p.add_argument("--configs", type=int, default=256)
     p.add_argument("--steps", type=int, default=10_000)
@@ -434,6 +492,8 @@ def main(argv=None) -> int:
         parts.append(large(args))
     if args.what in ("parity", "all"):
         parts.append(parity(args))
+    if args.what in ("paths", "all"):
+        parts.append(paths(args))
     print("\n\n".join(parts))
     return 0
 

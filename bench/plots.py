@@ -110,7 +110,7 @@ def _fmt_target(target: float) -> str:
 
 def convergence(bands: pd.DataFrame, instances=None, target: float | None = None,
                 xs=("steps", "seconds"), level: float = 0.95, styles: dict | None = None) -> Figure:
-    """Relative suboptimality against steps and wall-clock seconds, one row of panels per problem.
+    """Relative suboptimality against steps and time per trajectory, one row of panels per problem.
 
     Args:
       bands: `analysis.convergence_bands`' table (median over seeds and its band).
@@ -154,9 +154,9 @@ def convergence(bands: pd.DataFrame, instances=None, target: float | None = None
                 ax.axhline(target, color="0.4", linestyle=":", linewidth=1)
             ax.set_yscale("log")
             ax.set_ylim(FLOOR / 2, top)
-            ax.set_xlabel("steps" if x == "steps" else f"wall-clock time ({t_unit}): steps x time per step")
+            ax.set_xlabel("steps" if x == "steps" else f"time per trajectory ({t_unit}): steps x its share of a step")
             ax.set_ylabel("relative suboptimality (f - f*) / (f0 - f*)")
-            what = "against steps" if x == "steps" else "against wall-clock time"
+            what = "against steps" if x == "steps" else "against time per trajectory"
             ax.set_title(what if len(instances) == 1 else f"{_wrap(instance)}\n{what}", fontsize="medium")
             ax.grid(True, which="major", alpha=0.3)
     extra = [Line2D([], [], color="0.4", linestyle=":", label=f"target {_fmt_target(target)}")] if target else []

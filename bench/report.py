@@ -145,7 +145,7 @@ def _problem_table(instance: str, tuned: pd.DataFrame, one: pd.DataFrame, sens: 
     return Table(["optimizer", "best lr", "steps to target", "time to target", "final rel. subopt.", "seeds hit",
                   "steps at defaults", "grid reaching target"], rows,
                  caption="Tuned configuration per optimizer, fastest first; median over seeds [95% bootstrap CI]. "
-                         "'inf': the bound is a miss.")
+                         "Time to target per trajectory (lane_time_to_target_s). 'inf': the bound is a miss.")
 
 
 def _scores_table(scores: dict[str, pd.DataFrame]) -> Table:
@@ -219,7 +219,8 @@ def _summary(c: _Context, meta: dict[str, Any], tuned: pd.DataFrame, curves: pd.
     sec.blocks.append(Table(["problem", "winner", "time to target", "steps to target", "next fastest"],
                             _winner_rows(tuned, c.instances), id="summary-table",
                             caption="Winner per problem: least median time to the target at the tuned "
-                                    "configuration [95% CI]."))
+                                    "configuration [95% CI]. Time to target is per trajectory: first-hit steps x "
+                                    "its program's time per step / the program's lanes (lane_time_to_target_s)."))
 
     ratios = {m: profiles.performance_ratios(profiles.solver_costs(runs, m, impl)) for m in ("time", "steps")}
     prof = {f"{m} to target ({impl})": profiles.performance_profile(r) for m, r in ratios.items()}

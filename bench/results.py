@@ -31,7 +31,7 @@ import pandas as pd
 
 from bench import xla
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: per-trajectory and per-program times (lane_*, program_*), every timed run kept
 TABLES = ("runs", "curves", "paths", "costs")
 OPTIONAL_TABLES = ("costs",)  # absent from folders written before it existed: read as empty
 

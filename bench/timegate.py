@@ -1,6 +1,6 @@
 """The statistical time gate of `gdbench compare`: is B slower than A, beyond the noise?
 
-Each cell's timed repeats (runs.parquet `step_times_s`: one figure per timed
+Each cell's timed repeats (runs.parquet `program_step_times_s`: one figure per timed
 round, seconds per step, in run order) are two samples, A's and B's. A cell
 is a time regression only when both hold:
 
@@ -20,7 +20,7 @@ rows; ours and optax's rounds are interleaved, so round i of each ran under
 the same conditions), the samples are the per-round ratios ours / optax's,
 which cancel a faster or slower machine; the `basis` column says "vs optax".
 Otherwise the samples are the seconds themselves ("absolute"). Without
-repeats (runs written before `step_times_s`) the gate is the ratio of the
+repeats (runs written before `program_step_times_s`) the gate is the ratio of the
 medians alone ("median only").
 
 The noise seen is reported as a bootstrap percentile interval of the ratio of
@@ -35,7 +35,7 @@ import math
 import numpy as np
 import pandas as pd
 
-TIMES = "step_times_s"
+TIMES = "program_step_times_s"
 BOOTSTRAP_RESAMPLES = 2000
 EXACT_MAX = 400  # exact U distribution up to this many (n * m) pairs, when there are no ties
 

@@ -29,7 +29,7 @@ def per_config(runs: pd.DataFrame, group: tuple[str, ...] = GROUP) -> pd.DataFra
     df["final_subopt"] = df["final_subopt"].where(np.isfinite(df["final_subopt"]), np.inf)
     agg = df.groupby([*group, "config_id"], sort=False).agg(
         median_steps=("steps_to_target", "median"),
-        median_time_s=("time_to_target_s", "median"),
+        median_time_s=("lane_time_to_target_s", "median"),
         median_subopt=("final_subopt", "median"),
         seeds=("seed", "nunique"),
         hit_share=("steps_to_target", lambda s: float(np.isfinite(s).mean())),
@@ -59,7 +59,7 @@ def _summarise(rows: pd.DataFrame, level: float, n_boot: int, seed: int) -> dict
     """Median and bootstrap CI over seeds of steps, time and final suboptimality."""
     out = {"seeds": int(rows["seed"].nunique()), "hit_share": float(np.isfinite(rows["steps_to_target"]).mean()),
            "diverged_share": float(rows["diverged"].mean())}
-    for col, name in (("steps_to_target", "steps"), ("time_to_target_s", "time_s"), ("final_subopt", "subopt")):
+    for col, name in (("steps_to_target", "steps"), ("lane_time_to_target_s", "time_s"), ("final_subopt", "subopt")):
         median, low, high = bootstrap.median_ci(as_cost(rows[col]), level=level, n_boot=n_boot, seed=seed)
         out.update({name: median, f"{name}_low": low, f"{name}_high": high})
     out["art"] = average_running_time(rows["steps_to_target"], rows["steps"])

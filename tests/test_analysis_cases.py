@@ -29,12 +29,14 @@ def make_runs(rows: list[dict]) -> pd.DataFrame:
     for i, r in enumerate(rows):
         row = {"run_id": i, "instance": "P", "problem": "p", "dim": 2, "optimizer": "adam", "impl": "gdbench",
                "config_id": 0, "seed": 0, "steps_to_target": INF, "final_subopt": 1.0, "diverged": False,
-               "steps": 200, "step_time_s": 1e-3, "initial_loss": 10.0, "f_ref": 0.0, "best_loss": 1.0,
+               "steps": 200, "program_step_s": 1e-3, "lanes": 1, "initial_loss": 10.0, "f_ref": 0.0, "best_loss": 1.0,
                "time_ratio_vs_optax": np.nan, "target": 1e-6, **r}
         if "hyperparams" not in r:
             row["hyperparams"] = hyperparams(row["optimizer"], learning_rate=row.get("learning_rate", 1e-3))
         row.setdefault("learning_rate", json.loads(row["hyperparams"]).get("learning_rate"))
-        row.setdefault("time_to_target_s", row["steps_to_target"] * row["step_time_s"])
+        row.setdefault("lane_step_s", row["program_step_s"] / row["lanes"])
+        row.setdefault("lane_time_to_target_s", row["steps_to_target"] * row["lane_step_s"])
+        row.setdefault("program_time_to_target_s", row["steps_to_target"] * row["program_step_s"])
         out.append(row)
     return pd.DataFrame(out)
 

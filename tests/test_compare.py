@@ -41,7 +41,7 @@ def test_a_run_against_itself():
 
 
 def test_slower_steps_fail_above_the_threshold(tmp_path, capsys):
-    b = changed_run(tmp_path / "b", gd={"step_time_s": lambda s: s * 1.5})
+    b = changed_run(tmp_path / "b", gd={"program_step_s": lambda s: s * 1.5})
     code, out, err = run(["compare", str(FIXTURE_RUN), str(b), "--fail-above", "1.10"], capsys)
     assert code == compare.EXIT_REGRESSION == 1
     assert "2 regression(s) above 1.1x" in err and "1.500" in out  # gd on both problems

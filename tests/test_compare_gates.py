@@ -29,7 +29,7 @@ def make_run(dest, host=HOST, times=None, costs=None):
     (folder / "meta.json").write_text(json.dumps(meta))
     runs = pd.read_parquet(folder / "runs.parquet")
     base = 1e-3 * (1 + 0.01 * np.arange(20))
-    runs["step_times_s"] = [list((times or {}).get((o, i), base)) for o, i in zip(runs["optimizer"], runs["impl"])]
+    runs["program_step_times_s"] = [list((times or {}).get((o, i), base)) for o, i in zip(runs["optimizer"], runs["impl"])]
     runs.to_parquet(folder / "runs.parquet", index=False)
     cells = runs[["problem", "instance", "optimizer", "impl", "dtype"]].drop_duplicates()
     cost = costs if costs is not None else cells.assign(flops=100.0, bytes_accessed=400.0, transcendentals=0.0,
@@ -151,7 +151,7 @@ def test_the_twin_ratio_cancels_machine_speed():
     for label, speed in (("a", 1.0), ("b", 1.5)):  # B's machine is 1.5x slower, for ours and optax alike
         shared = speed * seeded_times(rng, 30, 1e-3, 0.1)
         rows.append(pd.DataFrame({"instance": "p", "optimizer": "adam", "impl": ["gdbench", "optax"],
-                                  "step_times_s": [list(shared * 1.02), list(shared)]}))
+                                  "program_step_times_s": [list(shared * 1.02), list(shared)]}))
     g = timegate.gate(rows[0], rows[1], [("p", "adam")], 1.10, 0.01)
     assert g["basis"].item() == "vs optax" and abs(g["ratio"].item() - 1) < 1e-9 and not g["regression"].item()
     alone = timegate.gate(*(r[r["impl"] == "gdbench"] for r in rows), [("p", "adam")], 1.10, 0.01)

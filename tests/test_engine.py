@@ -189,12 +189,40 @@ def test_divergent_lane_is_frozen_and_the_others_go_on(x64):
     assert alone.runs.final_loss[0] == ok.final_loss
 
 
+def test_paths_at_stored_steps_equal_plain_loop(x64, monkeypatch):
+    """The recorded path is the plain loop's point at every stored step, in a dense
+    run (every step stored) and sparse runs alike; a lane that diverges stores its
+    point from the end of that block on (frozen) and goes on storing it."""
+    p = problems.get("quadratic", dim=2, condition_number=10.0, rotate=False)  # elementwise: exact per lane
+    lrs = [0.5 / p.info["L"], 1.5 / p.info["L"], 2.05 / p.info["L"]]  # the last: |1 - lr L| = 1.05, diverges
+    steps = 450
+    # Every step up to 120, then 20 more: block 0 is a dense run, blocks 1-4 sparse ones.
+    monkeypatch.setattr(schedule, "make", lambda steps, every=None: schedule.Schedule(
+        steps, tuple(int(s) for s in np.unique(np.r_[np.arange(121), np.linspace(121, steps, 20).astype(int)]))))
+    res = bench.run_sweep(p, "gd", grid={"learning_rate": lrs}, seeds=[0], steps=steps, dtype="float64",
+                          repeats=1, record_path=True)
+    stored = schedule.make(steps).points()
+    widths = [r.slots.shape[1] for r in schedule.plan(schedule.make(steps))]
+    assert widths[0] == schedule.BLOCK_STEPS and max(widths[1:]) < schedule.BLOCK_STEPS / 2  # dense, then sparse
+    for row in res.runs.itertuples():
+        _, points, _, div = reference(p, optimizers.gd, (), {"learning_rate": row.learning_rate}, 0, steps)
+        assert row.diverged_step == div
+        frozen_from = steps if div < 0 else min(steps, (div // schedule.BLOCK_STEPS + 1) * schedule.BLOCK_STEPS)
+        expected = points[np.minimum(stored, frozen_from)]
+        path = res.paths[res.paths.run_id == row.run_id].pivot(index="step", columns="coord", values="value")
+        np.testing.assert_array_equal(path.index.to_numpy(), stored)
+        np.testing.assert_array_equal(path.to_numpy(), expected)
+    bad = res.runs.iloc[-1]
+    assert schedule.BLOCK_STEPS < bad.diverged_step < 300, "the lane must diverge in a sparse run, then freeze"
+    assert np.isfinite(res.paths[res.paths.run_id == bad.run_id].value).all(), "a finite frozen point tests more"
+
+
 def test_nan_loss_is_divergence_not_a_crash():
     p = problems.get("rosenbrock", dim=2)
     runs = bench.sweep(p, "gd", grid={"learning_rate": [1e-3, 10.0]}, seeds=[0], steps=200, repeats=1)
     assert list(runs.diverged) == [False, True]
     assert 0 < runs.diverged_step[1] < 10
-    assert np.isinf(runs.steps_to_target[1]) and np.isinf(runs.time_to_target_s[1])
+    assert np.isinf(runs.steps_to_target[1]) and np.isinf(runs.lane_time_to_target_s[1])
 
 
 def test_unknown_optimum_is_relative_to_best_reached():
@@ -213,11 +241,12 @@ def test_columns_and_parquet_round_trip(tmp_path):
                           impl="both", repeats=2)
     runs = res.runs
     required = ["problem", "optimizer", "impl", "seed", "learning_rate", "b1", "steps", "final_loss", "best_loss",
-                "target", "steps_to_target", "time_to_target_s", *[cells.target_column(t) for t in TARGETS],
-                "diverged", "diverged_step", "step_time_s", "compile_s", "dtype", "device"]
+                "target", "steps_to_target", "lane_time_to_target_s", "program_time_to_target_s",
+                *[cells.target_column(t) for t in TARGETS], "diverged", "diverged_step", "lane_step_s",
+                "program_step_s", "program_step_times_s", "exec_s", "lanes", "compile_s", "dtype", "device"]
     assert not set(required) - set(runs.columns)
     assert len(runs) == 2 * 2 * 2 * 2 and set(runs.impl) == {"gdbench", "optax"}
-    assert (runs.step_time_s > 0).all() and (runs.compile_s > 0).all()
+    assert (runs.program_step_s > 0).all() and (runs.compile_s > 0).all()
     assert np.isfinite(runs.time_ratio_vs_optax).all()
     ours = runs[runs.impl == "gdbench"].reset_index(drop=True)
     twin = runs[runs.impl == "optax"].reset_index(drop=True)
@@ -321,3 +350,45 @@ def test_every_optimizer_through_the_engine(x64, name):
                                    atol=1e-12 * values[0])
         np.testing.assert_array_equal(
             res.runs.loc[row.Index, [cells.target_column(t) for t in TARGETS]].to_numpy(float), hits)
+
+
+def test_step_times_are_every_timed_run_and_time_is_per_trajectory():
+    """program_step_times_s: each timed run's seconds per step, their median the
+    program's step time; a trajectory's share is that over the program's lanes."""
+    grid = {"learning_rate": [1e-2, 0.1, 0.3]}
+    runs = bench.sweep("quadratic", "adam", problem_args={"dim": 2, "condition_number": 10.0}, grid=grid,
+                       seeds=[0, 1], steps=300, target=0.1, repeats=3)
+    assert (runs.lanes == 6).all()
+    for row in runs.itertuples():
+        times = np.asarray(row.program_step_times_s)
+        assert len(times) >= 3 and (times > 0).all()
+        assert row.program_step_s == np.median(times) == row.exec_s / 300
+        assert row.lane_step_s == row.program_step_s / 6
+        assert row.lane_time_to_target_s == row.steps_to_target * row.lane_step_s
+        assert row.program_time_to_target_s == row.steps_to_target * row.program_step_s
+    assert np.isfinite(runs.lane_time_to_target_s).any()
+
+
+class _Clock:
+    """Stands in for Program.launch: scripted run times, counted."""
+
+    def __init__(self, first: float, then: float):
+        self.first, self.then, self.calls = first, then, 0
+
+    def __call__(self):
+        self.calls += 1
+        return (self.first if self.calls == 1 else self.then), None
+
+
+@pytest.mark.parametrize("first,then,warmups,timed", [
+    (5.0, 0.01, 1, 3),  # a slow first run is warm-up only; 3 runs of 10 ms pass MIN_TIME_S
+    (0.001, 0.001, 25, 25),  # a millisecond program: 25 ms of warm-up, then 25 ms timed
+])
+def test_warm_up_runs_are_not_timed(monkeypatch, first, then, warmups, timed):
+    cell = cells.prepare("rosenbrock", "gd", problem_args={"dim": 2}, grid={"learning_rate": [1e-3]}, steps=10)
+    clock = _Clock(first, then)
+    monkeypatch.setattr(engine.Program, "launch", lambda program, f_ref=None: clock())
+    cell.time(repeats=3)
+    (group,) = cell.groups
+    assert group.times == [then] * timed
+    assert clock.calls == warmups + timed

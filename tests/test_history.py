@@ -32,10 +32,10 @@ def make_runs(root, slow_from: int = 2, n: int = 4, suite: str = "fixture"):
         (folder / "meta.json").write_text(json.dumps(meta))
         runs = pd.read_parquet(folder / "runs.parquet")
         noise = 1.0 + 0.002 * np.sin(np.arange(len(runs)) + i)  # small, deterministic
-        runs["step_time_s"] = runs["step_time_s"] * noise
+        runs["program_step_s"] = runs["program_step_s"] * noise
         if i >= slow_from:
             slow = (runs["optimizer"] == "adam") & (runs["impl"] == "gdbench")
-            runs.loc[slow, "step_time_s"] *= 1.5
+            runs.loc[slow, "program_step_s"] *= 1.5
         runs.to_parquet(folder / "runs.parquet", index=False)
         folders.append(folder)
     return folders
@@ -48,12 +48,12 @@ def test_history_finds_the_slowdown_and_links_each_run(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert "history.html (4 runs)" in out and "still being written" in err
     t = pd.read_csv(tmp_path / "runs" / "history.csv")
-    assert set(t["metric"]) == {"steps", "step_time_s"} and t["point"].nunique() == 4
+    assert set(t["metric"]) == {"steps", "program_step_s"} and t["point"].nunique() == 4
     cps = t[t["change_point"]].drop_duplicates(["instance", "optimizer", "impl", "metric", "point"])
     # Exactly the made-up step: adam's (ours) time per step, at the third commit, on both problems.
     assert sorted(cps["instance"].str.split("(").str[0]) == ["quadratic", "rosenbrock"]
     assert set(cps["optimizer"]) == {"adam"} and set(cps["impl"]) == {"gdbench"}
-    assert set(cps["metric"]) == {"step_time_s"} and set(cps["commit"]) == {COMMITS[2][:10]}
+    assert set(cps["metric"]) == {"program_step_s"} and set(cps["commit"]) == {COMMITS[2][:10]}
     page = (tmp_path / "runs" / "history.html").read_text()
     assert "default-src 'none'" in page and not re.search(r"""(src|href)=["']?(https?:|//)""", page)
     for i in range(4):  # each run linked (its folder: the copies have no report.html)
