@@ -28,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench import xla
+from bench import storage, xla
 
 SCHEMA_VERSION = 1
 TABLES = ("runs", "curves", "paths")
@@ -57,7 +57,7 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def write_table(path: Path, df: pd.DataFrame) -> None:
-    _write_atomic(path, lambda p: df.to_parquet(p, index=False))
+    _write_atomic(path, lambda p: storage.write_parquet(df, p))  # encodings: bench/storage.py
 
 
 def versions() -> dict[str, str]:

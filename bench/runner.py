@@ -13,7 +13,7 @@ import pandas as pd
 
 import optimizers
 import problems
-from bench import cells, results, summary
+from bench import cells, results, storage, summary
 from bench.suite import Suite
 
 COMPILE_THREADS = 2
@@ -53,7 +53,8 @@ def _run_problem(suite: Suite, plans: list[CellPlan], say: Callable[[str, bool],
         return cells.prepare(
             c.problem, c.optimizer, grid=suite.grid_for(optimizers.get(c.optimizer)), seeds=suite.seeds,
             steps=suite.steps, impl=c.impl, dtype=suite.dtype, targets=suite.targets, target=suite.target,
-            record_every=suite.record_every, record_path=suite.record_path, device=suite.device,
+            record_every=suite.record_every, device=suite.device,
+            record_path=True if suite.record_path == "all" else suite.record_path,
         )
 
     # All of the problem's cells compile first, in 2 threads: one traces in
@@ -86,6 +87,7 @@ def _run_problem(suite: Suite, plans: list[CellPlan], say: Callable[[str, bool],
         for name, df in zip(results.TABLES, (runs, curves, paths)):
             parts[name].append(df)
     tables = {k: pd.concat(v, ignore_index=True) for k, v in parts.items()}
+    tables = storage.compact(tables, all_paths=suite.record_path == "all")  # what the folder keeps
     phases["tables"] += time.perf_counter() - start
     return tables, run_id
 
