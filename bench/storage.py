@@ -5,8 +5,11 @@ The engine records a trajectory's loss at every step of its schedule
 of each trajectory's curve only (`thin_curves`):
 
 - the first and the last recorded step, and about EVEN_POINTS evenly spaced
-  and LOG_POINTS log-spaced recorded steps: the curve's shape on linear and
-  log step axes;
+  and LOG_POINTS log-spaced recorded steps; between each two evenly spaced
+  ones, the steps of the lowest and the highest loss of each seed of the
+  configuration (for every seed): the curve's shape on linear and log step
+  axes, spikes and oscillations included, at steps all seeds share (what a
+  median over seeds is drawn at);
 - each first hit of the target ladder (the runs table's `steps_to_*`, exact)
   and of the data-profile tolerances relative to the lowest loss of the
   problem per implementation (`profiles.convergence_costs`' f_L), each with the
@@ -55,6 +58,23 @@ def base_steps(stored: np.ndarray, even: int = EVEN_POINTS, log: int = LOG_POINT
         want.append(np.geomspace(max(first, 1.0), last, max(log, 2)))
     idx = np.searchsorted(stored, np.ceil(np.concatenate(want) - 1e-9))
     return np.unique(np.concatenate([[0, n - 1], np.minimum(idx, n - 1)]))
+
+
+def extremes(loss: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Indices of the lowest and the highest finite loss in each [edges[i], edges[i + 1])
+    (increasing indices): what keeps spikes and oscillations between the evenly spaced steps."""
+    if len(edges) < 2:
+        return np.zeros(0, np.int64)
+    starts = edges[:-1]
+    finite = np.isfinite(loss)
+    found = []
+    for fill, reduce in ((np.inf, np.minimum), (-np.inf, np.maximum)):
+        y = np.where(finite, loss, fill)[: edges[-1]]
+        best = np.repeat(reduce.reduceat(y, starts), np.diff(edges))
+        at = np.flatnonzero((y == best) & finite[: edges[-1]])
+        segment = np.searchsorted(starts, at, side="right") - 1
+        found.append(at[np.unique(segment, return_index=True)[1]])  # the first of each segment
+    return np.concatenate(found)
 
 
 def _with_previous(idx: np.ndarray) -> np.ndarray:
@@ -122,15 +142,22 @@ def thin_curves(runs: pd.DataFrame, curves: pd.DataFrame, even: int = EVEN_POINT
     by_id = runs.set_index("run_id")
     hits = by_id.reindex(index=lane_ids, columns=hit_cols).to_numpy(dtype=float)  # NaN: not in runs
     thresholds = _profile_thresholds(runs).reindex(lane_ids).to_numpy(dtype=float)
+    group = runs.set_index("run_id")[[*tuning.GROUP, "config_id"]].reindex(lane_ids)
+    group_of = group.groupby(list(group.columns), sort=False, dropna=False).ngroup().to_numpy()
     keep = np.zeros(len(c), bool)
-    base_of: dict[bytes, np.ndarray] = {}  # trajectories of one schedule share their base steps
+    base_of: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}  # trajectories of one schedule share these
+    shape: dict[int, set] = {}  # per configuration: the steps of its seeds' extremes
     for k, (s, e) in enumerate(zip(starts, ends)):
         lane_steps = steps[s:e]
         key = lane_steps.tobytes()
         if key not in base_of:
-            base_of[key] = base_steps(lane_steps, even, log)
-        base = base_of[key]
+            base = base_steps(lane_steps, even, log)
+            base_of[key] = base, base_steps(lane_steps, even, 0)
+        base, edges = base_of[key]
         keep[s:e] = lane_keep(lane_steps, loss[s:e], hits[k], thresholds[k], base)
+        shape.setdefault(group_of[k], set()).update(lane_steps[extremes(loss[s:e], edges)].tolist())
+    for k, (s, e) in enumerate(zip(starts, ends)):  # the extremes of every seed, for every seed: a band's steps
+        keep[s:e] |= np.isin(steps[s:e], np.fromiter(shape[group_of[k]], np.int64))
     return c[keep].reset_index(drop=True)
 
 
