@@ -47,14 +47,14 @@ def base_steps(stored: np.ndarray, even: int = EVEN_POINTS, log: int = LOG_POINT
     """Indices into the sorted recorded steps `stored` kept for the curve's shape.
 
     The first and last recorded steps, and for each of `even` evenly spaced and
-    `log` log-spaced steps in [first, last] the first recorded step at or after it.
+    `log` log-spaced (none for 0) steps in [first, last] the first recorded step at or after it.
     """
     n = len(stored)
     if n == 0:
         return np.zeros(0, np.int64)
     first, last = float(stored[0]), float(stored[-1])
     want = [np.linspace(first, last, max(even, 2))]
-    if last >= 1:
+    if log > 0 and last >= 1:
         want.append(np.geomspace(max(first, 1.0), last, max(log, 2)))
     idx = np.searchsorted(stored, np.ceil(np.concatenate(want) - 1e-9))
     return np.unique(np.concatenate([[0, n - 1], np.minimum(idx, n - 1)]))
