@@ -61,52 +61,57 @@ def base_steps(stored: np.ndarray, even: int = EVEN_POINTS, log: int = LOG_POINT
 
 
 def extremes(loss: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Indices of the lowest and the highest finite loss in each [edges[i], edges[i + 1])
-    (increasing indices): what keeps spikes and oscillations between the evenly spaced steps."""
+    """Mask (lanes, steps) of the lowest and the highest finite loss of each lane in each
+    [edges[i], edges[i + 1]) (increasing indices): spikes and oscillations between the even steps."""
+    lanes, n = loss.shape
+    out = np.zeros((lanes, n), bool)
     if len(edges) < 2:
-        return np.zeros(0, np.int64)
-    starts = edges[:-1]
+        return out
     finite = np.isfinite(loss)
-    found = []
+    starts, stop = edges[:-1], edges[-1]
+    position = np.broadcast_to(np.arange(stop), (lanes, stop))
+    rows = np.arange(lanes)[:, None]
     for fill, reduce in ((np.inf, np.minimum), (-np.inf, np.maximum)):
-        y = np.where(finite, loss, fill)[: edges[-1]]
-        best = np.repeat(reduce.reduceat(y, starts), np.diff(edges))
-        at = np.flatnonzero((y == best) & finite[: edges[-1]])
-        segment = np.searchsorted(starts, at, side="right") - 1
-        found.append(at[np.unique(segment, return_index=True)[1]])  # the first of each segment
-    return np.concatenate(found)
+        y = np.where(finite, loss, fill)[:, :stop]
+        best = np.repeat(reduce.reduceat(y, starts, axis=1), np.diff(edges), axis=1)
+        first = np.minimum.reduceat(np.where((y == best) & finite[:, :stop], position, n), starts, axis=1)
+        found = first < n  # the first index of each segment's extreme; none in an all-NaN segment
+        out[np.broadcast_to(rows, first.shape)[found], first[found]] = True
+    return out
 
 
-def _with_previous(idx: np.ndarray) -> np.ndarray:
-    return np.concatenate([idx, np.maximum(idx - 1, 0)])
+def _with_previous(keep: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> None:
+    keep[rows, cols] = True
+    keep[rows, np.maximum(cols - 1, 0)] = True
 
 
-def lane_keep(steps: np.ndarray, loss: np.ndarray, hit_steps, thresholds, base: np.ndarray) -> np.ndarray:
-    """Boolean mask over one trajectory's recorded steps: what `thin_curves` keeps.
+def lanes_keep(steps: np.ndarray, loss: np.ndarray, hit_steps: np.ndarray, thresholds: np.ndarray,
+               base: np.ndarray) -> np.ndarray:
+    """Boolean mask (lanes, steps) over trajectories of one schedule: what `thin_curves` keeps
+    of each on its own (the shared extremes aside).
 
     Args:
       steps: the recorded steps, increasing.
-      loss: the loss at each of them.
-      hit_steps: exact first-hit steps (inf: never) and the divergence step; kept,
-        with the recorded step before each, where they were recorded.
-      thresholds: losses whose first crossing (first recorded step with loss <=
+      loss: (lanes, steps) the loss at each of them.
+      hit_steps: (lanes, h) exact first-hit steps (inf or NaN: never) and the divergence step
+        (-1: never); kept, with the recorded step before each, where they were recorded.
+      thresholds: (lanes, t) losses whose first crossing (first recorded step with loss <=
         the threshold) is kept, with the recorded step before it.
       base: indices kept in any case (`base_steps`).
     """
-    keep = np.zeros(len(steps), bool)
-    keep[base] = True
-    hits = np.asarray(hit_steps, dtype=float)
-    hits = hits[np.isfinite(hits) & (hits >= 0)]
-    if len(hits):
-        pos = np.searchsorted(steps, hits)
-        ok = pos < len(steps)
-        pos, hits = pos[ok], hits[ok]
-        keep[_with_previous(pos[steps[pos] == hits])] = True  # a hit between recorded steps is not stored
-    thr = np.asarray(thresholds, dtype=float)
-    if len(thr) and len(loss):
-        below = loss[None, :] <= thr[:, None]  # NaN never is
-        any_hit = below.any(axis=1)
-        keep[_with_previous(np.argmax(below, axis=1)[any_hit])] = True
+    lanes, n = loss.shape
+    keep = np.zeros((lanes, n), bool)
+    keep[:, base] = True
+    rows = np.broadcast_to(np.arange(lanes)[:, None], hit_steps.shape)
+    valid = np.isfinite(hit_steps) & (hit_steps >= 0)
+    pos = np.minimum(np.searchsorted(steps, np.where(valid, hit_steps, 0)), n - 1)
+    valid &= steps[pos] == hit_steps  # a hit between recorded steps is not stored
+    _with_previous(keep, rows[valid], pos[valid])
+    if thresholds.shape[1]:
+        below = loss[:, None, :] <= thresholds[:, :, None]  # NaN never is
+        first = np.argmax(below, axis=2)
+        hit = below.any(axis=2)
+        _with_previous(keep, np.broadcast_to(np.arange(lanes)[:, None], first.shape)[hit], first[hit])
     return keep
 
 
@@ -145,19 +150,22 @@ def thin_curves(runs: pd.DataFrame, curves: pd.DataFrame, even: int = EVEN_POINT
     group = runs.set_index("run_id")[[*tuning.GROUP, "config_id"]].reindex(lane_ids)
     group_of = group.groupby(list(group.columns), sort=False, dropna=False).ngroup().to_numpy()
     keep = np.zeros(len(c), bool)
-    base_of: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}  # trajectories of one schedule share these
-    shape: dict[int, set] = {}  # per configuration: the steps of its seeds' extremes
+    schedules: dict[bytes, list[int]] = {}  # trajectories of one schedule are processed together
     for k, (s, e) in enumerate(zip(starts, ends)):
-        lane_steps = steps[s:e]
-        key = lane_steps.tobytes()
-        if key not in base_of:
-            base = base_steps(lane_steps, even, log)
-            base_of[key] = base, base_steps(lane_steps, even, 0)
-        base, edges = base_of[key]
-        keep[s:e] = lane_keep(lane_steps, loss[s:e], hits[k], thresholds[k], base)
-        shape.setdefault(group_of[k], set()).update(lane_steps[extremes(loss[s:e], edges)].tolist())
-    for k, (s, e) in enumerate(zip(starts, ends)):  # the extremes of every seed, for every seed: a band's steps
-        keep[s:e] |= np.isin(steps[s:e], np.fromiter(shape[group_of[k]], np.int64))
+        schedules.setdefault(steps[s:e].tobytes(), []).append(k)
+    for ks in schedules.values():
+        ks = np.asarray(ks)
+        lane_steps = steps[starts[ks[0]]:ends[ks[0]]]
+        matrix = np.stack([loss[starts[k]:ends[k]] for k in ks])
+        mask = lanes_keep(lane_steps, matrix, hits[ks], thresholds[ks], base_steps(lane_steps, even, log))
+        # the extremes of every seed of a configuration, for every seed: steps a band over seeds has
+        shape = extremes(matrix, base_steps(lane_steps, even, 0))
+        _, g = np.unique(group_of[ks], return_inverse=True)
+        shared = np.zeros((g.max() + 1, len(lane_steps)), bool)
+        np.logical_or.at(shared, g, shape)
+        mask |= shared[g]
+        for row, k in enumerate(ks):
+            keep[starts[k]:ends[k]] = mask[row]
     return c[keep].reset_index(drop=True)
 
 
