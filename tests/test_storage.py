@@ -90,3 +90,18 @@ def test_base_steps_cover_the_schedule_ends_and_spacing():
     assert set(range(0, 2001, 200)) <= set(steps) and {1, 2000} <= set(steps)
     sparse = np.array([0, 5, 50, 500, 5000])  # a sparse schedule: only recorded steps are picked
     assert set(sparse[storage.base_steps(sparse, even=3, log=3)]) <= set(sparse)
+
+
+def test_a_spike_between_even_steps_is_kept_for_every_seed():
+    from test_analysis_cases import make_runs
+
+    runs = make_runs([{"seed": 0}, {"seed": 1}])
+    steps = np.arange(2001)
+    losses = [10.0 * np.exp(-steps / 300.0) for _ in range(2)]
+    losses[0][1234] = 50.0  # one seed's spike, far from every evenly spaced step
+    curves = pd.DataFrame({"run_id": np.repeat([0, 1], len(steps)), "step": np.tile(steps, 2),
+                           "loss": np.concatenate(losses)})
+    kept = storage.thin_curves(runs, curves)
+    for run_id in (0, 1):
+        assert 1234 in set(kept.loc[kept["run_id"] == run_id, "step"])
+    assert len(kept) < len(curves) / 5
