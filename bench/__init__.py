@@ -35,7 +35,9 @@ def curves(source) -> "pandas.DataFrame":  # noqa: F821
     """The long-format (run_id, step, loss) table of a `run_sweep` result or of a results folder.
 
     Its run_id matches the runs table's (`sweep` returns only that one: use
-    `run_sweep` to get both from one run).
+    `run_sweep` to get both from one run). A sweep's holds every recorded step;
+    a results folder's the steps it keeps (`bench.storage`: every first hit,
+    the ends and the curve's shape).
     """
     if isinstance(source, SweepResult):
         return source.curves

@@ -57,7 +57,7 @@ def convergence_bands(runs: pd.DataFrame, curves: pd.DataFrame, impl: str | None
                       level: float = bootstrap.LEVEL, n_boot: int = BAND_BOOT,
                       seed: int = bootstrap.SEED) -> pd.DataFrame:
     """Each optimizer's tuned configuration: median relative suboptimality over seeds at each
-    recorded step, with a bootstrap confidence band.
+    step stored for all its seeds, with a bootstrap confidence band.
 
     Returns:
       (instance, optimizer, step, seconds, median, low, high); +inf where more
@@ -72,7 +72,9 @@ def convergence_bands(runs: pd.DataFrame, curves: pd.DataFrame, impl: str | None
     rel = relative_curves(chosen, curves[curves["run_id"].isin(chosen["run_id"])])
     out = []
     for (instance, optimizer), part in rel.groupby(["instance", "optimizer"], sort=False):
-        table = part.pivot(index="step", columns="seed", values="subopt").fillna(np.inf)
+        # The steps stored for every seed (a results folder keeps each trajectory's own first
+        # hits besides the steps all share: bench/storage.py); a diverged seed is already +inf.
+        table = part.pivot(index="step", columns="seed", values="subopt").dropna()
         median, low, high = bootstrap.median_ci(table.to_numpy().T, level=level, n_boot=n_boot, seed=seed)
         seconds = part.groupby("step")["seconds"].median().reindex(table.index)
         out.append(pd.DataFrame({"instance": instance, "optimizer": optimizer, "step": table.index.to_numpy(),

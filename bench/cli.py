@@ -5,7 +5,7 @@
                    --dtype float64 --device gpu --repeats N --impl gdbench|optax|both --target 1e-6
                    --grid learning_rate=1e-3,1e-2 (a bad value is blamed on its flag)
     gdbench list
-    gdbench report RESULTS_DIR [--out DIR]
+    gdbench report RESULTS_DIR [--out DIR] [--formats png,svg]
     gdbench compare RUN_A RUN_B [--fail-above RATIO] [--on time|steps|both] [--impl gdbench|optax]
     gdbench compare A.json B.json [--fail-above RATIO]   (pytest-benchmark JSON: bench/benchjson.py)
     gdbench history [RUNS_DIR] [--out DIR]
@@ -98,6 +98,16 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}")
 
 
+def _formats(text: str) -> tuple[str, ...]:
+    from bench import plots
+
+    names = _names(text)
+    if not names or any(n not in plots.FORMATS for n in names):
+        raise argparse.ArgumentTypeError(f"must be one or more of {', '.join(plots.FORMATS)}, "
+                                         f"comma-separated, got {text!r}")
+    return tuple(names)
+
+
 def _threshold(text: str) -> float:
     try:
         value = float(text)
@@ -154,6 +164,8 @@ def parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="write report.html and report.md of a results folder")
     rep.add_argument("results_dir", help="a results folder written by gdbench run")
     rep.add_argument("--out", default=None, help="folder for the report (default: the results folder)")
+    rep.add_argument("--formats", type=_formats, default=None,
+                     help="figure formats, comma-separated: png (default), svg; report.html embeds the first")
     cmp = sub.add_parser(
         "compare", help="compare two results folders side by side",
         epilog="exit codes: 0 no regression, 1 a flagged change of convergence or compiled cost, or a ratio B/A "
@@ -244,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             from bench import report
 
-            written = report.write(args.results_dir, args.out)
+            written = report.write(args.results_dir, args.out, args.formats or report.DEFAULT_FORMATS)
             print(f"report: {written['html']}\nreport: {written['md']}")
             return 0
         if args.command == "history":

@@ -1,8 +1,9 @@
-"""Figures of a results folder (matplotlib, Agg; saved as PNG and SVG).
+"""Figures of a results folder (matplotlib, Agg; saved as PNG, SVG on request).
 
 Each function takes the analysis DataFrames (`bench.analysis`) and returns a
 `matplotlib.figure.Figure` without pyplot (no global state, no GUI backend:
-PNGs are drawn by Agg, SVGs by matplotlib's SVG writer); `save` writes it.
+PNGs are drawn by Agg, SVGs by matplotlib's SVG writer); `save` writes it in
+the formats asked for.
 
 Every optimizer keeps one style in every figure of a report: `style_map(names)`
 gives the run's optimizers, sorted, a colour of the Okabe-Ito palette
@@ -14,6 +15,7 @@ shows. Legends sit outside the axes, so they hide no data.
 
 from __future__ import annotations
 
+import io
 import math
 import textwrap
 from pathlib import Path
@@ -32,6 +34,8 @@ LINESTYLES = ("-", "--", ":")
 MARKERS = ("o", "s", "^")
 FLOOR = 1e-10  # relative suboptimality drawn at the bottom of log axes
 DPI = 110
+PNG_COLORS = 256
+FORMATS = ("png", "svg")
 
 
 def style_map(names) -> dict[str, dict]:
@@ -60,20 +64,39 @@ def _figure(rows: int, cols: int, width: float = 4.8, height: float = 3.9, **kw)
     return fig, axes
 
 
-def save(fig: Figure, folder: str | Path, name: str) -> dict[str, Path]:
-    """Writes `name.png` and `name.svg` into `folder`; returns their paths."""
+def save(fig: Figure, folder: str | Path, name: str, formats=("png",)) -> dict[str, Path]:
+    """Writes `name.<format>` into `folder` for each of `formats` (FORMATS); returns {format: path}."""
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise ValueError(f"formats must be a non-empty list of {', '.join(FORMATS)}, got {list(formats)!r}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    out = {"png": folder / f"{name}.png", "svg": folder / f"{name}.svg"}
-    fig.savefig(out["png"], dpi=DPI, metadata={"Software": None})
-    # The layout found for the PNG holds for the SVG (same size): not solved twice.
+    out = {f: folder / f"{name}.{f}" for f in dict.fromkeys(formats)}
     engine = fig.get_layout_engine()
-    fig.set_layout_engine("none")
     try:
-        fig.savefig(out["svg"], metadata={"Date": None})
+        for i, (fmt, path) in enumerate(out.items()):
+            if i == 1:  # the layout found for the first format holds for the next (same size): not solved twice
+                fig.set_layout_engine("none")
+            if fmt == "png":
+                _save_png(fig, path)
+            else:
+                fig.savefig(path, metadata={"Date": None})
     finally:
         fig.set_layout_engine(engine)
     return out
+
+
+def _save_png(fig: Figure, path: Path) -> None:
+    """A PNG of PNG_COLORS colours: the figures' few colours and their anti-aliasing fit in a
+    palette, and the file is a quarter of Agg's true-colour one (results/README.md)."""
+    from PIL import Image as PILImage
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, facecolor="white")
+    buf.seek(0)
+    with PILImage.open(buf) as im:
+        small = im.convert("RGB").quantize(PNG_COLORS, method=PILImage.Quantize.FASTOCTREE)
+    small.save(path, format="PNG", optimize=True)
 
 
 def envelope(y: np.ndarray, max_points: int = 800) -> np.ndarray:

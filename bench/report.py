@@ -3,9 +3,11 @@
     gdbench report RESULTS_DIR        # or bench.report.write(path)
 
 Everything is computed from the stored tables (runs, curves, paths, meta), so
-a report can be redrawn at any time. The figures are written to `figures/` as
-PNG and SVG; report.html embeds the PNGs as data URIs and loads nothing from
-the network (its Content-Security-Policy forbids it), report.md links them.
+a report can be redrawn at any time. The figures are written to `figures/` in
+the formats asked for (PNG by default; `formats=("png", "svg")` adds SVG);
+report.html embeds the first format's files as data URIs, once, and loads
+nothing from the network (its Content-Security-Policy forbids it), report.md
+links them.
 
 Layout: a summary (winner per problem, the performance profiles and AlgoPerf
 scores, parity with optax, data profiles), one section per problem (the tuned
@@ -30,9 +32,12 @@ import numpy as np
 import pandas as pd
 
 from bench import analysis, bootstrap, fmt, plots, profiles, tuning
+from bench.errors import ConfigError
 from bench.results import read_run
 
 FIGURES = "figures"
+DEFAULT_FORMATS = ("png",)
+MIME = {"png": "image/png", "svg": "image/svg+xml"}
 
 
 # --------------------------------------------------------------------------- formatting
@@ -72,10 +77,13 @@ class Table:
 
 @dataclasses.dataclass
 class Image:
-    png: Path
-    svg: Path
+    files: dict[str, Path]  # {format: path}; the first is the one shown
     alt: str
     caption: str
+
+    @property
+    def shown(self) -> Path:
+        return next(iter(self.files.values()))
 
 
 @dataclasses.dataclass
@@ -199,10 +207,10 @@ class _Context:
     instances: list[str]
     styles: dict
     figures: Path
+    formats: tuple[str, ...] = DEFAULT_FORMATS
 
     def figure(self, fig, name: str, alt: str, caption: str) -> Image:
-        paths = plots.save(fig, self.figures, name)
-        return Image(paths["png"], paths["svg"], alt, caption)
+        return Image(plots.save(fig, self.figures, name, self.formats), alt, caption)
 
 
 def _summary(c: _Context, meta: dict[str, Any], tuned: pd.DataFrame, curves: pd.DataFrame) -> Section:
@@ -290,10 +298,10 @@ def _problems(c: _Context, meta: dict[str, Any], tuned: pd.DataFrame, curves: pd
     return out
 
 
-def build(tables: dict[str, pd.DataFrame], meta: dict[str, Any],
-          figures_dir: str | Path) -> tuple[list[Section], str]:
+def build(tables: dict[str, pd.DataFrame], meta: dict[str, Any], figures_dir: str | Path,
+          formats: tuple[str, ...] = DEFAULT_FORMATS) -> tuple[list[Section], str]:
     """The report's sections and title from a results folder's tables and meta
-    (`bench.read_run`), drawing the figures into `figures_dir`."""
+    (`bench.read_run`), drawing the figures into `figures_dir` in `formats`."""
     runs, curves, path_table = tables["runs"], tables["curves"], tables["paths"]
     title = f"gdbench report: suite {(meta.get('suite') or {}).get('name', '?')}"
     if runs.empty:
@@ -303,7 +311,7 @@ def build(tables: dict[str, pd.DataFrame], meta: dict[str, Any],
     impl = profiles.main_impl(runs)
     ours = runs[runs["impl"] == impl]
     c = _Context(runs, ours, impl, _target(runs), list(dict.fromkeys(ours["instance"])),
-                 plots.style_map(runs["optimizer"]), Path(figures_dir))
+                 plots.style_map(runs["optimizer"]), Path(figures_dir), tuple(formats))
     tuned = tuning.tuned(ours)
     per_problem = _problems(c, meta, tuned, curves, path_table)
     links = Section("Problems", id="problems",
@@ -327,7 +335,7 @@ nav a{margin-right:1em}
 
 
 def _data_uri(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+    return f"data:{MIME[path.suffix[1:]]};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
 def _html_table(t: Table) -> str:
@@ -355,9 +363,9 @@ def render_html(sections: list[Section], title: str) -> str:
             if isinstance(b, Table):
                 out.append(_html_table(b))
             elif isinstance(b, Image):
-                out.append(f'<figure><img src="{_data_uri(b.png)}" alt="{e(b.alt)}">'
-                           f"<figcaption>{e(b.caption)} (files: {e(FIGURES)}/{e(b.png.name)}, "
-                           f"{e(b.svg.name)})</figcaption></figure>")
+                files = ", ".join(f"{FIGURES}/{p.name}" for p in b.files.values())
+                out.append(f'<figure><img src="{_data_uri(b.shown)}" alt="{e(b.alt)}">'
+                           f"<figcaption>{e(b.caption)} (files: {e(files)})</figcaption></figure>")
             elif isinstance(b, tuple) and b[0] == "pre":
                 out.append(f"<pre>{e(b[1])}</pre>")
             elif isinstance(b, tuple) and b[0] == "h":
@@ -392,8 +400,9 @@ def render_markdown(sections: list[Section], title: str, figures_rel: str = FIGU
             if isinstance(b, Table):
                 out += [_md_table(b), ""]
             elif isinstance(b, Image):
-                out += [f"![{b.alt}]({figures_rel}/{b.png.name})", "", f"*{b.caption}* "
-                        f"([SVG]({figures_rel}/{b.svg.name}))", ""]
+                others = "".join(f" ([{f.upper()}]({figures_rel}/{p.name}))" for f, p in b.files.items()
+                                 if p != b.shown)
+                out += [f"![{b.alt}]({figures_rel}/{b.shown.name})", "", f"*{b.caption}*{others}", ""]
             elif isinstance(b, tuple) and b[0] == "pre":
                 out += ["```json", b[1], "```", ""]
             elif isinstance(b, tuple) and b[0] == "h":
@@ -411,20 +420,31 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write(folder: str | Path, out: str | Path | None = None) -> dict[str, Path]:
+def check_formats(formats) -> tuple[str, ...]:
+    """The figure formats as a tuple; ConfigError unless a non-empty list of plots.FORMATS."""
+    formats = tuple(dict.fromkeys(formats))
+    if not formats or any(f not in plots.FORMATS for f in formats):
+        raise ConfigError("formats", f"must be one or more of {', '.join(plots.FORMATS)}, got {list(formats)!r}")
+    return formats
+
+
+def write(folder: str | Path, out: str | Path | None = None,
+          formats: tuple[str, ...] = DEFAULT_FORMATS) -> dict[str, Path]:
     """Writes report.html, report.md and figures/ for a results folder.
 
     Args:
       folder: the results folder (read with `bench.read_run`; ResultsError if unusable).
       out: where to write (default: the results folder itself).
+      formats: the figures' file formats, of plots.FORMATS; report.html embeds the first.
 
     Returns:
       {"html": path, "md": path}.
     """
+    formats = check_formats(formats)
     tables, meta = read_run(folder)  # first: a bad folder is reported before anything is written
     out = Path(out) if out is not None else Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    sections, title = build(tables, meta, out / FIGURES)
+    sections, title = build(tables, meta, out / FIGURES, formats)
     paths = {"html": out / "report.html", "md": out / "report.md"}
     _write_text(paths["html"], render_html(sections, title))
     _write_text(paths["md"], render_markdown(sections, title))

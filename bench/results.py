@@ -29,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench import xla
+from bench import storage, xla
 
 SCHEMA_VERSION = 2  # 2: per-trajectory and per-program times (lane_*, program_*), every timed run kept
 TABLES = ("runs", "curves", "paths", "costs")
@@ -59,7 +59,7 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def write_table(path: Path, df: pd.DataFrame) -> None:
-    _write_atomic(path, lambda p: df.to_parquet(p, index=False))
+    _write_atomic(path, lambda p: storage.write_parquet(df, p))  # encodings: bench/storage.py
 
 
 def versions() -> dict[str, str]:

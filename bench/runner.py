@@ -13,7 +13,7 @@ import pandas as pd
 
 import optimizers
 import problems
-from bench import cells, costs, results, summary
+from bench import cells, costs, results, storage, summary
 from bench.suite import Suite
 
 COMPILE_THREADS = 2
@@ -55,7 +55,8 @@ def _run_problem(suite: Suite, plans: list[CellPlan], say: Callable[[str, bool],
         cell = cells.prepare(
             c.problem, c.optimizer, grid=suite.grid_for(optimizers.get(c.optimizer)), seeds=suite.seeds,
             steps=suite.steps, impl=c.impl, dtype=suite.dtype, targets=suite.targets, target=suite.target,
-            record_every=suite.record_every, record_path=suite.record_path, device=suite.device,
+            record_every=suite.record_every, device=suite.device,
+            record_path=True if suite.record_path == "all" else suite.record_path,
         )
         # the compiled cost of our step (optax's only in an optax-only suite): a compile of its own
         cost = costs.table(c.problem, c.optimizer, ("optax",) if c.impl == "optax" else ("gdbench",), suite.dtype,
@@ -93,6 +94,7 @@ def _run_problem(suite: Suite, plans: list[CellPlan], say: Callable[[str, bool],
             parts[name].append(df)
     parts["costs"] = list(cost_tables)
     tables = {k: pd.concat(v, ignore_index=True) for k, v in parts.items()}
+    tables = storage.compact(tables, all_paths=suite.record_path == "all")  # what the folder keeps
     phases["tables"] += time.perf_counter() - start
     return tables, run_id
 

@@ -48,7 +48,7 @@ TOP_KEYS = {
     "targets": "a list of numbers in (0, 1)",
     "target": "one of the targets",
     "record_every": "an integer >= 1",
-    "record_path": "true or false",
+    "record_path": "true, false or 'all'",
     "device": "'cpu' or 'gpu'",
     "grid": "a table {hyperparameter = [values] or {num, low, high, scale}}",
     "problems": "an array of tables [[problems]] with name and args",
@@ -81,7 +81,7 @@ class Suite:
     targets: tuple[float, ...] = cells.TARGETS
     target: float = cells.PRIMARY_TARGET
     record_every: int | None = None
-    record_path: bool | None = None
+    record_path: bool | str | None = None  # None: problems of dim <= 3; "all": every trajectory's path kept
     device: str | None = None
     description: str = ""
 
@@ -248,8 +248,9 @@ def parse(data: Mapping[str, Any], source: str) -> Suite:
     if "record_every" in data:
         kw["record_every"] = _int(source, "record_every", data["record_every"], 1)
     if "record_path" in data:
-        if not isinstance(data["record_path"], bool):
-            raise ConfigError(_where(source, "record_path"), f"must be true or false, got {data['record_path']!r}")
+        if not isinstance(data["record_path"], bool) and data["record_path"] != "all":
+            raise ConfigError(_where(source, "record_path"),
+                              f"must be {TOP_KEYS['record_path']}, got {data['record_path']!r}")
         kw["record_path"] = data["record_path"]
     if "device" in data:
         if data["device"] not in ("cpu", "gpu"):

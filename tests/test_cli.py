@@ -14,7 +14,7 @@ import pytest
 import optimizers
 import problems
 import bench
-from bench import cli, results, xla
+from bench import analysis, cli, results, xla
 
 TINY = """
 name = "tiny"
@@ -54,7 +54,13 @@ def test_tiny_suite_end_to_end(tmp_path, capsys):
     pd.testing.assert_frame_equal(bench.curves(str(folder)), tables["curves"])
     assert len(runs) == 2 * 2 * 2 * 2 * 2  # problems x optimizers x impls x learning rates x seeds
     assert runs.run_id.is_unique and set(tables["curves"].run_id) == set(runs.run_id)
-    assert set(tables["paths"].run_id) == set(runs[runs.problem == "rosenbrock"].run_id)
+    # paths: the 2-D problem's tuned configurations only (per optimizer and impl, every seed)
+    keys = ["instance", "optimizer", "impl", "config_id"]
+    ros = runs[runs.problem == "rosenbrock"]
+    tuned = ros.merge(analysis.best_configs(ros)[keys], on=keys)
+    assert set(tables["paths"].run_id) == set(tuned.run_id) and len(tuned) == 2 * 2 * 2  # optimizers x impls x seeds
+    assert tables["curves"]["loss"].dtype == "float32" and tables["paths"]["value"].dtype == "float32"
+    assert {p.suffix for p in (folder / "figures").iterdir()} == {".png"}  # one format by default
     assert meta["status"] == "complete" and meta["schema_version"] == results.SCHEMA_VERSION
     for key in ("suite", "versions", "git", "device", "dtype", "started_utc", "ended_utc"):
         assert key in meta
@@ -114,6 +120,7 @@ BAD_CONFIGS = [
     ('dtype = "float16"\n[[problems]]\nname = "rosenbrock"', "dtype: must be 'float32' or 'float64'"),
     ("seeds = []\n[[problems]]\nname = \"rosenbrock\"", "seeds"),
     ("steps = 10", "problems: must be a non-empty array"),
+    ('record_path = "some"\n[[problems]]\nname = "rosenbrock"', "record_path: must be true, false or 'all'"),
 ]
 
 
@@ -184,6 +191,26 @@ def test_overrides_reach_the_suite_and_rename_it():
 def test_version(capsys):
     code, out, _ = run(["--version"], capsys)
     assert code == 0 and out.startswith("gdbench ")
+
+
+def test_record_path_all_keeps_every_trajectory(tmp_path, capsys):
+    config = tmp_path / "all.toml"
+    config.write_text('name = "all"\nsteps = 30\nseeds = 2\noptimizers = ["gd"]\nimpls = ["gdbench"]\nrepeats = 1\n'
+                      'record_path = "all"\n[grid]\nlearning_rate = [0.001, 0.002]\n'
+                      '[[problems]]\nname = "rosenbrock"\nargs = { dim = 2 }\n')
+    code, _, err = run(["run", "--config", str(config), "--out", str(tmp_path / "runs"), "--no-progress"], capsys)
+    assert code == 0, err
+    (folder,) = (tmp_path / "runs").iterdir()
+    tables, meta = results.read_run(folder)
+    assert meta["suite"]["record_path"] == "all"
+    assert set(tables["paths"].run_id) == set(tables["runs"].run_id) and len(tables["runs"]) == 4
+
+
+@pytest.mark.parametrize("flags,message", [(["--formats", "gif"], "--formats: must be one or more of png, svg"),
+                                           (["--formats", ","], "--formats")])
+def test_bad_report_formats(tmp_path, capsys, flags, message):
+    code, _, err = run(["report", str(tmp_path / "none"), *flags], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
 
 
 def test_console_script_and_module(tmp_path):

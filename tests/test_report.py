@@ -29,12 +29,12 @@ def test_report_files(fixture_report):  # noqa: F811
     html = (fixture_report / "report.html").read_text()
     md = (fixture_report / "report.md").read_text()
     pngs = sorted(p.name for p in (fixture_report / "figures").glob("*.png"))
-    svgs = sorted(p.name for p in (fixture_report / "figures").glob("*.svg"))
     # profiles, data profiles, and per problem convergence + learning rates; paths for the 2-D one.
-    assert len(pngs) == 2 + 2 * 2 + 1 and [p[:-4] for p in pngs] == [s[:-4] for s in svgs]
+    assert len(pngs) == 2 + 2 * 2 + 1
+    assert sorted(p.name for p in (fixture_report / "figures").iterdir()) == pngs  # one format by default
     assert any(p.startswith("paths-rosenbrock") for p in pngs)
-    # Self-contained: every image a data URI, nothing fetched.
-    assert html.count('src="data:image/png;base64,') == len(pngs)
+    # Self-contained: every image a data URI, once, nothing fetched.
+    assert html.count('src="data:image/png;base64,') == len(pngs) and html.count("data:image/") == len(pngs)
     assert not re.search(r"""(src|href)=["']?(https?:|//|figures/)""", html)
     assert "default-src 'none'" in html
     # Summary first: winner per problem, then profiles, parity; problems; metadata.
@@ -47,6 +47,31 @@ def test_report_files(fixture_report):  # noqa: F811
     assert "not in grid" not in html  # the fixture's grid holds the default learning rate 1e-3
     for png in pngs:
         assert f"](figures/{png})" in md
+
+
+def test_figures_in_svg_and_png_the_first_embedded_once(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    from bench import plots
+
+    fig = Figure(figsize=(2, 1.5))
+    fig.subplots().plot([1, 2, 3], [3, 1, 2])
+    files = plots.save(fig, tmp_path, "f", ("svg", "png"))
+    assert list(files) == ["svg", "png"] and sorted(p.name for p in tmp_path.iterdir()) == ["f.png", "f.svg"]
+    assert files["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in files["svg"].read_bytes()[:400]
+    sections = [report.Section("S", blocks=[report.Image(files, "alt", "caption")])]
+    html = report.render_html(sections, "t")
+    assert html.count('src="data:image/svg+xml;base64,') == 1 and html.count("data:image/") == 1
+    md = report.render_markdown(sections, "t")
+    assert "![alt](figures/f.svg)" in md and "([PNG](figures/f.png))" in md
+    with pytest.raises(ValueError, match="formats"):
+        plots.save(fig, tmp_path, "g", ("gif",))
+    # the command passes its --formats through
+    seen = {}
+    monkeypatch.setattr(report, "write", lambda folder, out=None, formats=None: seen.update(formats=formats) or
+                        {"html": "h", "md": "m"})
+    assert cli.main(["report", str(tmp_path), "--formats", "svg,png"]) == 0
+    assert seen["formats"] == ("svg", "png")
 
 
 def test_summary_names_the_winner_and_the_problem_nobody_solved(fixture_report):  # noqa: F811
@@ -110,7 +135,7 @@ def test_an_empty_run_still_gets_a_report(tmp_path):
 def test_a_report_that_fails_to_draw_loses_no_results(tmp_path, monkeypatch):
     folder = copy_run(tmp_path / "run")
 
-    def broken(path, out=None):
+    def broken(path, out=None, formats=None):
         raise RuntimeError("no fonts")
 
     monkeypatch.setattr(report, "write", broken)
