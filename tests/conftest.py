@@ -1,7 +1,13 @@
-"""Shared test set-up: strict JAX, and float64 only where a test asks for it."""
+"""Shared test set-up: strict JAX, float64 only where a test asks for it, no compile cache."""
+
+import os
 
 import jax
 import pytest
+
+# No test writes to the user's compile cache: `gdbench run` in-process is run
+# with it off; tests of the cache give their subprocesses a folder of their own.
+os.environ["GDBENCH_CACHE_DIR"] = "off"
 
 # Strict numerics in every test: no silent rank broadcasting.
 jax.config.update("jax_numpy_rank_promotion", "raise")
