@@ -92,7 +92,8 @@ def test_second_process_hits_with_the_same_results(tmp_path):
     # the same sums with other vectors: at most the rounding of 64 float32 additions apart
     np.testing.assert_allclose(second["outs"][1], first["outs"][0], rtol=64 * 2**-24)
     # XLA_FLAGS are part of the key too
-    third, _ = compile_in_subprocess({**env, "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_cpu_enable_fast_math=false"}, "512")
+    flags = os.environ.get("XLA_FLAGS", "") + " --xla_cpu_enable_fast_math=false"
+    third, _ = compile_in_subprocess({**env, "XLA_FLAGS": flags}, "512")
     assert third["counts"]["hits"] == 0 and third["counts"]["misses"] == 1
 
 
@@ -191,7 +192,10 @@ def test_meta_records_the_folder_and_misses(tmp_path):
 def test_a_second_run_hits_every_program_with_the_same_results(tmp_path):
     env = {cache.ENV: str(tmp_path / "cache")}
     (cold, cold_runs), (warm, warm_runs) = (run_and_read(tmp_path, name, env) for name in ("cold", "warm"))
-    assert cold["misses"] >= 1 and warm == {"dir": env[cache.ENV], "hits": warm["hits"], "misses": 0} and warm["hits"] >= 1
+    assert cold["misses"] >= 1 and warm["dir"] == env[cache.ENV]
+    # every program found; not `hits == cold misses`: the count of lookups can differ by one
+    # between runs (the quick suite counted 79 misses cold, then 80 hits warm)
+    assert warm["misses"] == 0 and warm["hits"] >= 1
     pd.testing.assert_frame_equal(cold_runs[CONVERGENCE], warm_runs[CONVERGENCE])
 
 
