@@ -13,6 +13,10 @@ no longer apply them and warns once (`bench.xla.SettingsWarning`).
 `bench.xla_settings()` tells what is in force; GDBENCH_XLA_TUNING=0 turns the
 settings (and the warning) off. See docs/ARCHITECTURE.md for why the library,
 not only the CLI, applies them.
+
+`bench.enable_compile_cache()` stores compiled programs on disk for later
+processes (see `bench.cache`; `gdbench run` does it by default, the library
+only when asked, as it changes process-wide JAX settings).
 """
 
 import os
@@ -23,6 +27,7 @@ _xla.apply()
 
 from bench.errors import ConfigError  # noqa: E402
 from bench.results import ResultsError, read_run  # noqa: E402
+from bench.cache import enable as enable_compile_cache  # noqa: E402
 from bench.cells import PRIMARY_TARGET, TARGETS, SweepResult, run_sweep, sweep  # noqa: E402
 
 
@@ -47,5 +52,5 @@ def curves(source) -> "pandas.DataFrame":  # noqa: F821
                     f"got {type(source).__name__}")
 
 
-__all__ = ["ConfigError", "PRIMARY_TARGET", "ResultsError", "SweepResult", "TARGETS", "curves", "read_run",
-           "run_sweep", "sweep", "xla_settings"]
+__all__ = ["ConfigError", "PRIMARY_TARGET", "ResultsError", "SweepResult", "TARGETS", "curves",
+           "enable_compile_cache", "read_run", "run_sweep", "sweep", "xla_settings"]

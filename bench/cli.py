@@ -278,7 +278,9 @@ def main(argv: list[str] | None = None) -> int:
 
             return baseline.update(args.run, args.out)
         suite = _load_suite(args)
-        from bench import cells, runner
+        from bench import cache, cells, runner
+
+        cache.enable(warn=lambda message: print(f"gdbench: warning: {message}", file=sys.stderr))
 
         cells.devices_for(suite.device)  # an absent device is bad input, before anything is written
         runner.run_suite(suite, out_root=args.out, show_progress=not args.no_progress)

@@ -13,7 +13,7 @@ import pandas as pd
 
 import optimizers
 import problems
-from bench import cells, costs, results, storage, summary
+from bench import cache, cells, costs, results, storage, summary
 from bench.suite import Suite
 
 COMPILE_THREADS = 2
@@ -128,6 +128,7 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
     status = "complete"
     phases = {"compile": 0.0, "run": 0.0, "tables": 0.0, "write": 0.0}
     wall = time.perf_counter()
+    compile_cache = cache.Counter.start()
     try:
         with progress:
             task = progress.add_task("starting", total=len(todo_cells))
@@ -149,9 +150,9 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
         status = "interrupted"
     except Exception:
         # Keep what finished, say the run failed, and let the error surface.
-        _finish(folder, all_runs, suite, "failed", wall, len(todo_cells), phases)
+        _finish(folder, all_runs, suite, "failed", wall, len(todo_cells), phases, compile_cache)
         raise
-    path = _finish(folder, all_runs, suite, status, wall, len(todo_cells), phases)
+    path = _finish(folder, all_runs, suite, status, wall, len(todo_cells), phases, compile_cache)
     runs = pd.concat(all_runs, ignore_index=True) if all_runs else pd.DataFrame()
     summary.show(runs, suite, status, console)
     console.print(f"results: {path}")
@@ -162,7 +163,7 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
 
 
 def _finish(folder: results.RunFolder, all_runs: list[pd.DataFrame], suite: Suite, status: str, wall: float,
-            n_cells: int, phases: dict[str, float]) -> Path:
+            n_cells: int, phases: dict[str, float], compile_cache: cache.Counter) -> Path:
     runs = pd.concat(all_runs, ignore_index=True) if all_runs else pd.DataFrame()
     text = summary.text(runs, suite, status)
     return folder.finish(status, text, {
@@ -170,6 +171,7 @@ def _finish(folder: results.RunFolder, all_runs: list[pd.DataFrame], suite: Suit
         "wall_s": time.perf_counter() - wall,
         "phases_s": {k: round(v, 3) for k, v in phases.items()},  # wall seconds per phase
         "cells": n_cells,
+        "compile_cache": compile_cache.stop(),  # folder, hits, misses (bench/cache.py)
     })
 
 

@@ -1,12 +1,18 @@
-"""Shared test set-up: strict JAX, float64 only where a test asks for it, and the machine's devices.
+"""Shared test set-up: strict JAX, float64 only where a test asks for it, the machine's devices, no compile cache.
 
 A test of what happens on a machine without a GPU is marked `no_gpu`: it is
 skipped where JAX has one (`make gpu-check` runs the tests there). The
 terminal summary names the device JAX ran the tests on.
 """
 
+import os
+
 import jax
 import pytest
+
+# No test writes to the user's compile cache: `gdbench run` in-process is run
+# with it off; tests of the cache give their subprocesses a folder of their own.
+os.environ["GDBENCH_CACHE_DIR"] = "off"
 
 # Strict numerics in every test: no silent rank broadcasting.
 jax.config.update("jax_numpy_rank_promotion", "raise")
