@@ -340,6 +340,7 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
         mb = cell.minibatch
         on_batch = () if mb is None else (mb.loss, minibatch.DATA_AXES)  # what the optimizer evaluates
         steps_of = [optimizer_step(cell, n_lanes, make_tx, *on_batch) for make_tx in cell.make_txs]
+        keys = None if mb is None else minibatch.lane_keys(init["seeds"])
         f0 = loss_all(x0, data)
         thresholds = f_ref + targets[:, None] * (f0 - f_ref)[None, :]
         # A lane whose start is not finite is diverged at step 0 (level -1).
@@ -348,7 +349,7 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
         def minibatch_step(x, value, t):
             """The full loss for the books (computed at multiples of eval_every, else
             the last one), and the optimizer's data, value and gradient on a minibatch."""
-            opt_data = (data, minibatch.draw(mb, init["seeds"], t, data))
+            opt_data = (data, minibatch.draw(mb, keys, t, data))
             opt_value, grad = lane_functions(mb.loss, n_lanes, minibatch.DATA_AXES)[1](x, opt_data)
             if mb.eval_every > 1:
                 value = jax.lax.cond(t % mb.eval_every == 0, lambda x: loss_all(x, data), lambda x: value, x)

@@ -6,7 +6,7 @@ losses, first hits, best loss, divergence) are kept on the full-batch objective,
 evaluated every `eval_every` steps (`bench.engine`).
 
 Lane b's minibatch at step t is drawn with the key
-fold_in(fold_in(PRNGKey(seed_b), t), BATCH_STREAM): it depends on the lane's seed
+fold_in(fold_in(PRNGKey(seed_b), BATCH_STREAM), t): it depends on the lane's seed
 and the step only, not on how the lanes are laid out or split over devices, so a
 run is reproducible and the lanes of different configurations with the same seed
 see the same minibatches (common random numbers: their differences are the
@@ -50,15 +50,12 @@ class Minibatch:
         return self.fn(x, data, batch)
 
 
-def lane_keys(seeds: jax.Array, step: jax.Array) -> jax.Array:
-    """The (B, 2) keys of every lane's draw at `step`, from the lanes' (B,) seeds."""
-
-    def key(seed):
-        return jax.random.fold_in(jax.random.fold_in(jax.random.PRNGKey(seed), step), BATCH_STREAM)
-
-    return jax.vmap(key)(seeds)
+def lane_keys(seeds: jax.Array) -> jax.Array:
+    """The (B, 2) base keys of the lanes' draws, from their (B,) seeds: made once per run."""
+    return jax.vmap(lambda seed: jax.random.fold_in(jax.random.PRNGKey(seed), BATCH_STREAM))(seeds)
 
 
-def draw(mb: Minibatch, seeds: jax.Array, step: jax.Array, data: PyTree) -> PyTree:
-    """Every lane's minibatch at `step`, lanes-last."""
-    return jax.vmap(mb.sample, in_axes=(0, None), out_axes=-1)(lane_keys(seeds, step), data)
+def draw(mb: Minibatch, keys: jax.Array, step: jax.Array, data: PyTree) -> PyTree:
+    """Every lane's minibatch at `step` (drawn with fold_in(key, step)), lanes-last."""
+    step_keys = jax.vmap(jax.random.fold_in, in_axes=(0, None))(keys, step)
+    return jax.vmap(mb.sample, in_axes=(0, None), out_axes=-1)(step_keys, data)
