@@ -86,19 +86,31 @@ def test_minibatch_runs_are_reproducible_and_seeded():
     np.testing.assert_array_equal(a.loss.to_numpy(), b.loss.to_numpy())
     per_seed = [c.loss.to_numpy()[1:] for _, c in a.groupby("run_id")]  # step 0 is x_0 = 1 for every seed
     assert not np.array_equal(per_seed[0], per_seed[1]) and not np.array_equal(per_seed[1], per_seed[2])
-    # A lane's draws depend on its seed only: seed 1 alone, or after seed 0, or first, runs the same.
-    alone = _sweep(8, [1], grid, steps=40).curves.loss.to_numpy()
-    np.testing.assert_array_equal(alone, a.loc[a.run_id == 1, "loss"].to_numpy())
 
 
-def test_same_numbers_on_one_or_two_devices(monkeypatch):
+def _per_seed(result):
+    runs = result.runs.set_index("run_id")
+    return {(runs.seed[i], runs.learning_rate[i], runs.momentum[i]): c.loss.to_numpy()
+            for i, c in result.curves.groupby("run_id")}
+
+
+def test_draws_do_not_depend_on_lane_layout_or_devices(monkeypatch):
+    """A lane's minibatches depend on its seed and the step only.
+
+    Seeds 0-4 on one device against seeds 4-0 split over two: each seed's
+    curve is the same draw for draw. (Equal to rounding, not bit for bit: a
+    program with fewer lanes per device may vectorise the same arithmetic
+    differently; another draw would differ by O(1), the noise here.)
+    """
     if len(jax.devices()) < 2:
         pytest.skip("needs 2 devices")
     grid = {"learning_rate": [0.05, 0.3], "momentum": [0.0, 0.9]}
-    one = _sweep(4, range(5), grid, steps=40, device_count=1, monkeypatch=monkeypatch)
-    two = _sweep(4, range(5), grid, steps=40, device_count=2, monkeypatch=monkeypatch)
-    np.testing.assert_array_equal(one.curves.loss.to_numpy(), two.curves.loss.to_numpy())
-    np.testing.assert_array_equal(one.runs.final_loss.to_numpy(), two.runs.final_loss.to_numpy())
+    one = _per_seed(_sweep(4, [0, 1, 2, 3, 4], grid, steps=40, device_count=1, monkeypatch=monkeypatch))
+    two = _per_seed(_sweep(4, [4, 3, 2, 1, 0], grid, steps=40, device_count=2, monkeypatch=monkeypatch))
+    assert one.keys() == two.keys() and len(one) == 20
+    for key in one:
+        np.testing.assert_allclose(one[key], two[key], rtol=1e-5, err_msg=str(key))
+    print("bit-identical:", all(np.array_equal(one[k], two[k]) for k in one))
 
 
 def test_noise_needs_a_minibatch_and_scales_with_it():
