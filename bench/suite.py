@@ -393,6 +393,8 @@ def override(suite: Suite, **changes: Any) -> Suite:
     for entry in data.get("problems") or []:  # None stands for the default (or 'full') in TOML terms
         for k in [k for k, v in entry.items() if v is None]:
             del entry[k]
+        if changes.get("batch_size") is not None:  # an override applies to every problem
+            entry.pop("batch_size", None)
         if "batch_size" in entry:
             entry["batch_size"] = ["full" if b is None else b for b in entry["batch_size"]]
     if "batch_size" in data:

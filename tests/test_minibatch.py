@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import jax
 import numpy as np
 import pytest
@@ -117,3 +120,13 @@ def test_suite_batch_size_keys():
     with pytest.raises(ConfigError, match=r"problems\[1\].grad_noise.sigma: unknown key"):
         suite.parse({**base, "problems": [base["problems"][0], {"name": "rosenbrock", "grad_noise": {"sigma": 1}}]},
                     "s.toml")
+
+
+def test_cli_bad_batch_size_exits_2_writing_nothing(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "bench", "run", "--suite", "quick", "--problems", "logistic",
+                           "--batch-size", "16,0", "--out", str(tmp_path / "runs")], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        "gdbench: error: bench/suites/quick.toml: batch_size: must be an integer >= 1, 'full', or a list of them, "
+        "got [16, 0]"]
+    assert not (tmp_path / "runs").exists()
