@@ -14,7 +14,8 @@ Per lane the program returns, computed on the device:
   losses       the loss at the recorded steps (see `bench.schedule`)
   path         the parameters at the recorded steps (when asked)
   hits         for each target, the first step whose loss is at or under it
-               (checked at every step), -1 if never
+               (checked at every step; in minibatch mode at the steps the full
+               loss is computed, `Cell.minibatch`), -1 if never
   best_loss    the lowest finite loss reached before any divergence
   final_loss   the loss at the last point (the frozen point if diverged)
   grad_norm    the gradient's 2-norm at the last point
