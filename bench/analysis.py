@@ -84,14 +84,16 @@ def convergence_bands(runs: pd.DataFrame, curves: pd.DataFrame, impl: str | None
 
 def instance_problems(meta: Mapping[str, Any]) -> dict[str, Any]:
     """{instance label: problems.Problem} for the problems of a run's suite (as run)."""
-    import problems
     from bench.cells import problem_label
+    from bench.suite import build_problem
 
     out = {}
     for entry in (meta.get("suite") or {}).get("problems") or []:
         try:
-            p = problems.get(entry["name"], **dict(entry.get("args") or {}))
+            p = build_problem(entry)
         except (KeyError, TypeError, ValueError):
             continue  # a problem this version cannot rebuild: its figures are left out
-        out[problem_label(p)] = p
+        sizes = entry.get("batch_size") or (meta.get("suite") or {}).get("batch_size") or [None]
+        for b in sizes:  # each batch size is an instance of its own
+            out[problem_label(p, None if b in (None, "full") else b)] = p
     return out

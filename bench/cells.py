@@ -21,7 +21,7 @@ import pandas as pd
 
 import optimizers
 import problems
-from bench import engine, schedule
+from bench import engine, minibatch, schedule
 from bench.errors import ConfigError
 
 TARGETS = tuple(10.0 ** -k for k in range(1, 9))
@@ -47,6 +47,9 @@ MAX_ROUNDS = 1000
 #: to ~3x for the next few of a few-millisecond program (docs/METRICS.md).
 WARMUP_S = 0.025
 DTYPES = ("float32", "float64")
+#: In minibatch mode the full loss is computed (and stored, and checked against
+#: the targets) every this many steps unless record_every says otherwise.
+MINIBATCH_RECORD_EVERY = 10
 
 
 def target_column(target: float) -> str:
@@ -130,6 +133,30 @@ def precision(dtype: str):
         yield
 
 
+def check_batch_size(p: problems.Problem, batch_size) -> int | None:
+    """The minibatch size to run `p` with (None: full batch); ConfigError if it cannot be."""
+    if batch_size is None:
+        return None
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ConfigError("batch_size", f"must be an integer >= 1 or None (full batch), got {batch_size!r}")
+    if not p.stochastic:
+        raise ConfigError("batch_size", f"{p.name} has no minibatches (a deterministic problem; "
+                                        "problems.with_grad_noise gives it noisy gradients)")
+    n = p.info.get("n_samples")
+    if n is not None and batch_size > n:
+        raise ConfigError("batch_size", f"{batch_size} is larger than {p.name}'s data set ({n} examples)")
+    return int(batch_size)
+
+
+def batch_sizes(batch_size) -> list:
+    """A `batch_size` argument as a list of sizes (None: full batch): one cell each."""
+    if isinstance(batch_size, (list, tuple)):
+        if not batch_size:
+            raise ConfigError("batch_size", "must list at least one batch size")
+        return [None if b == "full" else b for b in batch_size]
+    return [batch_size]
+
+
 def devices_for(device: str | None) -> list:
     """The devices of a platform ('cpu' or 'gpu'), or of JAX's default one."""
     if device is None:
@@ -175,6 +202,7 @@ class CellRun:
     device_kind: str
     groups: list[Group]
     f_ref: float | None  # None: relative to the best loss reached (problem without f*)
+    batch_size: int | None = None  # None: full batch
 
     def execute(self, f_ref: float | None = None) -> None:
         """Runs every program once more (results only), e.g. with a new f_ref."""
@@ -223,9 +251,15 @@ class CellRun:
 
 def prepare(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench", dtype="float32",
             problem_args=None, targets=TARGETS, target=PRIMARY_TARGET, record_every=None,
-            record_path=None, device=None) -> CellRun:
-    """Validates the inputs and compiles the cell's programs (nothing run yet)."""
+            record_path=None, device=None, batch_size=None) -> CellRun:
+    """Validates the inputs and compiles the cell's programs (nothing run yet).
+
+    `batch_size` (one integer, or None for the full batch): see `sweep`.
+    """
     p = resolve_problem(problem, problem_args)
+    batch_size = check_batch_size(p, batch_size)
+    if batch_size is not None and record_every is None:
+        record_every = MINIBATCH_RECORD_EVERY
     spec = resolve_optimizer(optimizer)
     impls = IMPLS if impl == "both" else (impl,)
     for i in impls:
@@ -271,6 +305,9 @@ def prepare(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench
         f_ref = p.f_star
         groups = []
         keys = [jax.random.PRNGKey(s) for s in seeds]
+        mb = None
+        if batch_size is not None:
+            mb = minibatch.Minibatch(p.fn, _sampler(p, batch_size), eval_every=int(record_every))
         starts = [jax.tree.map(np.asarray, p.init(k, np_dtype)) for k in keys]
         for ids in by_static.values():
             static = {k: v for k, v in full[ids[0]].items() if k not in traced}
@@ -287,16 +324,25 @@ def prepare(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench
                 schedule=sched,
                 record_path=bool(record_path),
                 elementwise=spec.elementwise,
-                loss_first=p.dim <= LOSS_FIRST_MAX_DIM,
+                loss_first=p.dim <= LOSS_FIRST_MAX_DIM or mb is not None,
                 one_pass=len(ids) * len(seeds) * int(steps) >= ONE_PASS_MIN_LANE_STEPS,
+                minibatch=mb,
             )
             program = engine.compile_program(
-                cell, x0, hp, p.data, np.asarray(targets), 0.0 if f_ref is None else f_ref, devices, np_dtype
+                cell, x0, hp, p.data, np.asarray(targets), 0.0 if f_ref is None else f_ref, devices, np_dtype,
+                seeds=np.tile(np.asarray(seeds), len(ids)),
             )
             for k, i in enumerate(impls):
                 groups.append(Group(i, [full[j] for j in ids], ids, program.running(k)))
     return CellRun(p, spec, swept, seeds, int(steps), dtype, targets, float(target), sched, bool(record_path),
-                   devices[0].device_kind, groups, f_ref)
+                   devices[0].device_kind, groups, f_ref, batch_size)
+
+
+def _sampler(p: problems.Problem, batch_size: int):
+    def sample(key, data):
+        return p.sample_batch_fn(key, batch_size, data)
+
+    return sample
 
 
 def _tx_maker(factory, static: Mapping[str, Any]):
@@ -358,7 +404,7 @@ def tables(cell: CellRun, f_ref: float | None = None, run_id_start: int = 0) -> 
     f_ref_value = cell.f_ref if cell.f_ref is not None else (f_ref if f_ref is not None else cell.best_reached())
     f_ref_source = "f_star" if cell.f_ref is not None else "best_reached"
     ratio = time_ratio(cell.groups)
-    instance = problem_label(cell.problem)
+    instance = problem_label(cell.problem, cell.batch_size)
     points = cell.schedule.points()
     rows, curves, paths = [], [], []
     run_id = run_id_start
@@ -383,6 +429,7 @@ def tables(cell: CellRun, f_ref: float | None = None, run_id_start: int = 0) -> 
                 problem=cell.problem.name,
                 instance=instance,
                 dim=cell.problem.dim,
+                batch_size=cell.batch_size or 0,
                 optimizer=cell.spec.name,
                 impl=g.impl,
                 config_id=g.config_ids[c],
@@ -434,10 +481,13 @@ def tables(cell: CellRun, f_ref: float | None = None, run_id_start: int = 0) -> 
     return runs, curves_df, paths_df
 
 
-def problem_label(p: problems.Problem) -> str:
-    """A readable instance name, e.g. 'rosenbrock(dim=10)'."""
+def problem_label(p: problems.Problem, batch_size: int | None = None) -> str:
+    """A readable instance name, e.g. 'rosenbrock(dim=10)', 'logistic(...) batch=32'.
+
+    A minibatch size makes another instance: every analysis keeps it apart.
+    """
     args = ", ".join(f"{k}={v}" for k, v in p.args.items())
-    return f"{p.name}({args})"
+    return f"{p.name}({args})" + ("" if batch_size is None else f" batch={batch_size}")
 
 
 def _jsonable(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -464,18 +514,32 @@ class SweepResult:
 
 def run_sweep(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench", dtype="float32",
               problem_args=None, targets=TARGETS, target=PRIMARY_TARGET, record_every=None,
-              record_path=None, repeats=5, device=None) -> SweepResult:
+              record_path=None, repeats=5, device=None, batch_size=None) -> SweepResult:
     """Like `sweep`, returning the runs, curves and paths tables together."""
-    cell = prepare(problem, optimizer, grid=grid, seeds=seeds, steps=steps, impl=impl, dtype=dtype,
-                   problem_args=problem_args, targets=targets, target=target, record_every=record_every,
-                   record_path=record_path, device=device)
-    run_cell(cell, repeats=repeats)
-    return SweepResult(*tables(cell))
+    p = resolve_problem(problem, problem_args)
+    prepared = [prepare(p, optimizer, grid=grid, seeds=seeds, steps=steps, impl=impl, dtype=dtype,
+                        targets=targets, target=target, record_every=record_every, record_path=record_path,
+                        device=device, batch_size=b)
+                for b in batch_sizes(batch_size)]
+    for cell in prepared:
+        run_cell(cell, repeats=repeats, settle_f_ref=len(prepared) == 1)
+    f_ref = None
+    if len(prepared) > 1 and p.f_star is None:  # one reference for every batch size: the same objective
+        f_ref = min(cell.best_reached() for cell in prepared)
+        for cell in prepared:
+            cell.execute(f_ref)
+    parts, run_id = [], 0
+    for cell in prepared:
+        parts.append(tables(cell, f_ref=f_ref, run_id_start=run_id))
+        run_id += len(parts[-1][0])
+    if len(parts) == 1:
+        return SweepResult(*parts[0])
+    return SweepResult(*(pd.concat([part[k] for part in parts], ignore_index=True) for k in range(3)))
 
 
 def sweep(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench", dtype="float32",
           problem_args=None, targets=TARGETS, target=PRIMARY_TARGET, record_every=None,
-          record_path=None, repeats=5, device=None) -> pd.DataFrame:
+          record_path=None, repeats=5, device=None, batch_size=None) -> pd.DataFrame:
     """Runs one cell's grid x seeds as one compiled program; one row per trajectory.
 
     Args:
@@ -491,14 +555,20 @@ def sweep(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench",
       dtype: "float32" or "float64".
       targets: relative suboptimality levels whose first-hit steps are recorded.
       target: the primary target (steps_to_target, lane_time_to_target_s).
-      record_every: store the loss every k steps instead of the default schedule.
+      record_every: store the loss every k steps instead of the default schedule
+        (in minibatch mode: default 10, and the full loss is computed, and
+        checked against the targets, at these steps only).
       record_path: store parameter paths (default: for dim <= 3).
       repeats: timed executions after a warm-up; the median is the execution time.
       device: "cpu", "gpu", or None for JAX's default.
+      batch_size: None (full batch: exact gradients), an integer (each step's
+        gradient is a minibatch's, drawn per lane from its seed and the step;
+        the problem must be stochastic), or a list of them ("full" or None for
+        the full batch): one cell per batch size, each its own instance.
 
     Returns:
       The runs table (columns documented in results/README.md).
     """
     return run_sweep(problem, optimizer, grid=grid, seeds=seeds, steps=steps, impl=impl, dtype=dtype,
                      problem_args=problem_args, targets=targets, target=target, record_every=record_every,
-                     record_path=record_path, repeats=repeats, device=device).runs
+                     record_path=record_path, repeats=repeats, device=device, batch_size=batch_size).runs

@@ -91,6 +91,15 @@ def _seeds(text: str) -> list[int] | int:
     return parts[0] if len(parts) == 1 and "," not in text else parts
 
 
+def _batch_sizes(text: str) -> list:
+    """'16,64,full' -> [16, 64, 'full'] (checked with the suite)."""
+    parts = [t.strip() for t in text.split(",") if t.strip()]
+    try:
+        return [t if t == "full" else int(t) for t in parts]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated integers or 'full', got {text!r}")
+
+
 def _int(text: str) -> int:
     try:
         return int(text)
@@ -158,6 +167,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--grid", type=_grid_item, action="append", metavar="NAME=V1,V2,...",
                      help="sweep these values of a hyperparameter instead of the suite's grid for it "
                           "(repeatable), e.g. --grid learning_rate=1e-3,1e-2")
+    run.add_argument("--batch-size", type=_batch_sizes,
+                     help="minibatch sizes for every problem, comma-separated, 'full' for the full batch")
     run.add_argument("--out", default="results/runs", help="folder for the results (default: results/runs)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     sub.add_parser("list", help="list the registered optimizers, problems and suites")
@@ -199,6 +210,7 @@ def _load_suite(args):
     return suites.override(
         s, problems=args.problems, optimizers=args.optimizers, steps=args.steps, seeds=args.seeds,
         dtype=args.dtype, device=args.device, repeats=args.repeats, impls=impls, target=args.target, grid=grid,
+        batch_size=args.batch_size,
     )
 
 

@@ -14,7 +14,8 @@ Per lane the program returns, computed on the device:
   losses       the loss at the recorded steps (see `bench.schedule`)
   path         the parameters at the recorded steps (when asked)
   hits         for each target, the first step whose loss is at or under it
-               (checked at every step), -1 if never
+               (checked at every step; in minibatch mode at the steps the full
+               loss is computed, `Cell.minibatch`), -1 if never
   best_loss    the lowest finite loss reached before any divergence
   final_loss   the loss at the last point (the frozen point if diverged)
   grad_norm    the gradient's 2-norm at the last point
@@ -41,7 +42,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from bench import schedule, xla
+from bench import minibatch, schedule, xla
 from bench.schedule import Schedule
 
 PyTree = Any
@@ -75,6 +76,10 @@ class Cell:
       one_pass: do each block's bookkeeping in one pass when it can
         (`_bookkeeping`: faster steps, longer compilation), else always the
         exact way (`_exact_bookkeeping`). The results are the same.
+      minibatch: None (full batch), or how each step's minibatch is drawn
+        (`bench.minibatch`): the optimizer then sees a minibatch's value and
+        gradient, the books the full loss every `minibatch.eval_every` steps.
+        The lanes' seeds come in as `init["seeds"]`.
     """
 
     loss_fn: Callable[[PyTree, PyTree], jax.Array]
@@ -85,6 +90,7 @@ class Cell:
     elementwise: bool = False
     loss_first: bool = True
     one_pass: bool = True
+    minibatch: minibatch.Minibatch | None = None
 
 
 def _lanes_like(mask: jax.Array, a: jax.Array) -> jax.Array:
@@ -102,8 +108,11 @@ def _select(mask: jax.Array, new: PyTree, old: PyTree) -> PyTree:
     return jax.tree.map(lambda a, b: jnp.where(_lanes_like(mask, a), a, b), new, old)
 
 
-def lane_functions(loss_fn, n_lanes: int):
+def lane_functions(loss_fn, n_lanes: int, data_axes=None):
     """`(loss, value_and_grad)` of every lane of lanes-last pytrees: (B,) losses, lanes-last gradients.
+
+    `data_axes`: None where every lane shares `data`, else a prefix tree of
+    `data` marking the parts that hold one entry per lane (-1, lanes-last).
 
     The gradient is that of the SUM of the lane losses: lanes are independent,
     so it is each lane's gradient, and the backward pass stays lanes-last
@@ -114,17 +123,18 @@ def lane_functions(loss_fn, n_lanes: int):
     if n_lanes == 1:
         squeeze = partial(jax.tree.map, lambda a: a[..., 0])
         expand = partial(jax.tree.map, lambda a: a[..., None])
+        lane_data = (lambda d: d) if data_axes is None else partial(_squeeze_lanes, data_axes)
 
         def loss(x, data):
-            return loss_fn(squeeze(x), data)[None]
+            return loss_fn(squeeze(x), lane_data(data))[None]
 
         def value_and_grad(x, data):
-            value, grad = jax.value_and_grad(loss_fn)(squeeze(x), data)
+            value, grad = jax.value_and_grad(loss_fn)(squeeze(x), lane_data(data))
             return value[None], expand(grad)
 
         return loss, value_and_grad
 
-    per_lane = jax.vmap(loss_fn, in_axes=(-1, None), out_axes=-1)
+    per_lane = jax.vmap(loss_fn, in_axes=(-1, data_axes), out_axes=-1)
 
     def total(x, data):
         values = per_lane(x, data)
@@ -135,6 +145,12 @@ def lane_functions(loss_fn, n_lanes: int):
         return values, grad
 
     return per_lane, value_and_grad
+
+
+def _squeeze_lanes(data_axes, data):
+    """`data` of a single lane: the parts with lanes (axis -1) lose that axis."""
+    return jax.tree.map(lambda axis, d: d if axis is None else jax.tree.map(lambda a: a[..., 0], d),
+                        data_axes, data, is_leaf=lambda a: a is None)
 
 
 def _lane_norms(tree: PyTree) -> jax.Array:
@@ -154,8 +170,11 @@ def _extra_args(needs, value, grad, loss_fn, data) -> dict:
     return extra
 
 
-def optimizer_step(cell: Cell, n_lanes: int, make_tx):
+def optimizer_step(cell: Cell, n_lanes: int, make_tx, loss_fn=None, data_axes=None):
     """`(init, apply)` over all lanes: apply(x, state, hp, data, value, grad) -> (x', state').
+
+    `loss_fn` (default `cell.loss_fn`) and `data_axes` (see `lane_functions`)
+    are those of the loss the optimizer may evaluate (line searches).
 
     An elementwise optimizer (each coordinate's update depends on that
     coordinate and on scalars only) runs directly on the lanes-last arrays, its
@@ -164,7 +183,7 @@ def optimizer_step(cell: Cell, n_lanes: int, make_tx):
     (line search, Polyak: they reduce over the parameters) is vmapped lane by lane.
     """
     if cell.elementwise:
-        loss_all, _ = lane_functions(cell.loss_fn, n_lanes)
+        loss_all, _ = lane_functions(loss_fn or cell.loss_fn, n_lanes, data_axes)
 
         def init(x, hp):
             return make_tx(hp).init(x)
@@ -180,12 +199,12 @@ def optimizer_step(cell: Cell, n_lanes: int, make_tx):
         return make_tx(hp).init(x)
 
     def apply_lane(x, state, hp, data, value, grad):
-        extra = _extra_args(cell.needs, value, grad, cell.loss_fn, data)
+        extra = _extra_args(cell.needs, value, grad, loss_fn or cell.loss_fn, data)
         updates, state = make_tx(hp).update(grad, state, x, **extra)
         return optax.apply_updates(x, updates), state
 
     init = jax.vmap(init_lane, in_axes=-1, out_axes=-1)
-    apply = jax.vmap(apply_lane, in_axes=(-1, -1, -1, None, -1, -1), out_axes=-1)
+    apply = jax.vmap(apply_lane, in_axes=(-1, -1, -1, data_axes, -1, -1), out_axes=-1)
     return init, apply
 
 
@@ -319,18 +338,36 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
     def _run(x0, hp, data, targets, f_ref, init, which):
         n_lanes = jax.tree.leaves(x0)[0].shape[-1]
         loss_all, value_and_grad = lane_functions(cell.loss_fn, n_lanes)
-        steps_of = [optimizer_step(cell, n_lanes, make_tx) for make_tx in cell.make_txs]
+        mb = cell.minibatch
+        on_batch = () if mb is None else (mb.loss, minibatch.DATA_AXES)  # what the optimizer evaluates
+        steps_of = [optimizer_step(cell, n_lanes, make_tx, *on_batch) for make_tx in cell.make_txs]
+        keys = None if mb is None else minibatch.lane_keys(init["seeds"])
         f0 = loss_all(x0, data)
         thresholds = f_ref + targets[:, None] * (f0 - f_ref)[None, :]
         # A lane whose start is not finite is diverged at step 0 (level -1).
         div_level = jnp.where(jnp.isfinite(f0), DIVERGENCE_FACTOR * jnp.abs(f0), -1)
 
-        def stepper(apply_all, rows=None, alive=None, x_start=None):
+        def minibatch_step(x, value, t):
+            """The full loss for the books (computed at multiples of eval_every, else
+            the last one), and the optimizer's data, value and gradient on a minibatch."""
+            opt_data = (data, minibatch.draw(mb, keys, t, data))
+            opt_value, grad = lane_functions(mb.loss, n_lanes, minibatch.DATA_AXES)[1](x, opt_data)
+            if mb.eval_every > 1:
+                value = jax.lax.cond(t % mb.eval_every == 0, lambda x: loss_all(x, data), lambda x: value, x)
+            else:
+                value = loss_all(x, data)
+            return value, opt_data, opt_value, grad
+
+        def stepper(apply_all, t0, rows=None, alive=None, x_start=None):
             """One step; with `rows` (a dense run's), it also stores its point (see `_steps`)."""
 
             def step(i, carry):
                 x, state, value, vbuf, path = carry  # x is step t0 + i
-                if cell.loss_first:
+                opt_data, opt_value = data, None
+                if mb is not None:
+                    value, opt_data, opt_value, grad = minibatch_step(x, value, t0 + i)
+                    step_value = value
+                elif cell.loss_first:
                     # The loss goes to the block's buffer only: carrying it too
                     # would compute it twice per step (measured: one kernel more).
                     step_value, grad = value_and_grad(x, data)
@@ -341,7 +378,7 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
                 if rows is not None:
                     path = jax.tree.map(lambda b, a: jax.lax.dynamic_update_index_in_dim(b, a, rows[i], 0),
                                         path, _select(alive, x, x_start))
-                x, state = apply_all(x, state, hp, data, step_value, grad)
+                x, state = apply_all(x, state, hp, opt_data, step_value if mb is None else opt_value, grad)
                 if not cell.loss_first:
                     # The loss of the new point, computed right after it is made, and
                     # the gradient alone at the next step: at n = 1e6-1e7 this was
@@ -351,7 +388,7 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
 
             return step
 
-        def _steps(apply_all, dense, n, slots, rows, alive, x_start, carry):
+        def _steps(apply_all, t0, dense, n, slots, rows, alive, x_start, carry):
             """Steps 0 .. n-1 of a block from carry (x, state, value, vbuf, path), storing the path.
 
             Each stored point goes straight to its row of the path (a frozen lane
@@ -365,10 +402,10 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
             recording paths (`python -m bench.perf paths`).
             """
             if not cell.record_path:
-                return jax.lax.fori_loop(0, n, stepper(apply_all), carry)
+                return jax.lax.fori_loop(0, n, stepper(apply_all, t0), carry)
             if dense:
-                return jax.lax.fori_loop(0, n, stepper(apply_all, rows, alive, x_start), carry)
-            plain = stepper(apply_all)
+                return jax.lax.fori_loop(0, n, stepper(apply_all, t0, rows, alive, x_start), carry)
+            plain = stepper(apply_all, t0)
 
             def segment(j, seg_carry):
                 *inner, i0 = seg_carry
@@ -396,7 +433,7 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
             for k, (_, apply_all) in enumerate(steps_of):
                 n = length if len(steps_of) == 1 else jnp.where(which == k, length, 0)
                 x_end, state, value_end, vbuf, path = _steps(
-                    apply_all, dense, n, slots, rows, alive, x, (x_end, states[k], value_end, vbuf, path))
+                    apply_all, t0, dense, n, slots, rows, alive, x, (x_end, states[k], value_end, vbuf, path))
                 new_states.append(state)
             states = tuple(new_states)
             t = t0 + length
@@ -590,8 +627,11 @@ class Program:
 
 
 def compile_program(cell: Cell, x0: PyTree, hp: Mapping[str, np.ndarray], data: PyTree,
-                    targets: np.ndarray, f_ref: float, devices: list, dtype) -> Program:
+                    targets: np.ndarray, f_ref: float, devices: list, dtype,
+                    seeds: np.ndarray | None = None) -> Program:
     """Lowers and compiles `cell` ahead of time for lanes-last inputs x0 and hp.
+
+    `seeds`: each lane's seed, (B,) integers; needed in minibatch mode only.
 
     Lanes are padded (with copies of lane 0) to a multiple of the number of
     devices and split over them; the padding is dropped from the outputs.
@@ -612,6 +652,9 @@ def compile_program(cell: Cell, x0: PyTree, hp: Mapping[str, np.ndarray], data: 
     cast = lambda a: np.asarray(a, dtype) if np.asarray(a).dtype.kind == "f" else np.asarray(a)
     x0_lanes = jax.tree.map(lambda a: lanes(cast(a)), x0)
     init = initial_buffers(cell, x0_lanes, len(targets), dtype)
+    if cell.minibatch is not None:
+        seeds = np.asarray(seeds, np.int32)
+        init["seeds"] = np.concatenate([seeds, np.repeat(seeds[:1], pad)]) if pad else seeds
     args = (
         x0_lanes,
         {k: lanes(cast(v)) for k, v in hp.items()},

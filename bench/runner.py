@@ -25,20 +25,22 @@ class CellPlan:
     problem: problems.Problem
     optimizer: str
     impl: str  # "gdbench", "optax" or "both"
+    batch_size: int | None = None  # None: full batch
 
 
 def plan(suite: Suite) -> list[CellPlan]:
-    """The suite's cells in run order: problem by problem, optimizer by optimizer."""
+    """The suite's cells in run order: problem by problem (batch size by batch size), optimizer by optimizer."""
     out = []
     for i, entry in enumerate(suite.problems):
-        p = problems.get(entry.name, **entry.args)
-        for name in suite.optimizers:
-            if entry.optimizers is not None and name not in entry.optimizers:
-                continue
-            spec = optimizers.get(name)
-            impls = [m for m in suite.impls if m == "gdbench" or spec.twin is not None]
-            if impls:
-                out.append(CellPlan(i, p, name, "both" if len(impls) == 2 else impls[0]))
+        p = entry.build()
+        for b in suite.batch_sizes_for(entry):
+            for name in suite.optimizers:
+                if entry.optimizers is not None and name not in entry.optimizers:
+                    continue
+                spec = optimizers.get(name)
+                impls = [m for m in suite.impls if m == "gdbench" or spec.twin is not None]
+                if impls:
+                    out.append(CellPlan(i, p, name, "both" if len(impls) == 2 else impls[0], b))
     return out
 
 
@@ -55,12 +57,12 @@ def _run_problem(suite: Suite, plans: list[CellPlan], say: Callable[[str, bool],
         cell = cells.prepare(
             c.problem, c.optimizer, grid=suite.grid_for(optimizers.get(c.optimizer)), seeds=suite.seeds,
             steps=suite.steps, impl=c.impl, dtype=suite.dtype, targets=suite.targets, target=suite.target,
-            record_every=suite.record_every, device=suite.device,
+            record_every=suite.record_every, device=suite.device, batch_size=c.batch_size,
             record_path=True if suite.record_path == "all" else suite.record_path,
         )
         # the compiled cost of our step (optax's only in an optax-only suite): a compile of its own
         cost = costs.table(c.problem, c.optimizer, ("optax",) if c.impl == "optax" else ("gdbench",), suite.dtype,
-                           cells.problem_label(c.problem), cells.devices_for(suite.device)[0])
+                           cells.problem_label(c.problem, c.batch_size), cells.devices_for(suite.device)[0])
         return cell, cost
 
     # All of the problem's cells compile first, in 2 threads: one traces in
@@ -75,9 +77,10 @@ def _run_problem(suite: Suite, plans: list[CellPlan], say: Callable[[str, bool],
     phases["compile"] += time.perf_counter() - start
     start = time.perf_counter()
     for c, prepared in zip(plans, done):
-        say(f"{label} / {c.optimizer}", False)
+        name = c.optimizer if c.batch_size is None else f"{c.optimizer} (batch {c.batch_size})"
+        say(f"{label} / {name}", False)
         cells.run_cell(prepared, repeats=suite.repeats, settle_f_ref=False)  # f_ref: below, per problem
-        say(f"{label} / {c.optimizer}", True)
+        say(f"{label} / {name}", True)
     f_ref = None
     if plans and plans[0].problem.f_star is None:
         reached = [cell.best_reached() for cell in done]

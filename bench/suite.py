@@ -13,8 +13,11 @@
     name = "rosenbrock"
     args = { dim = 2 }
     optimizers = ["gd", "adam"]    # optional: only these of the suite's optimizers on this problem
+    # batch_size = [16, "full"]    # minibatch sizes (stochastic problems), one cell each
+    # grad_noise = { scale = 0.1, relative = false }  # noisy gradients (problems.with_grad_noise)
 
-Every key is checked before anything runs; a bad one raises `ConfigError`
+`batch_size` may also be given at the top level (for every problem without
+its own). Every key is checked before anything runs; a bad one raises `ConfigError`
 naming the file and the key, with a close match when there is one.
 """
 
@@ -50,18 +53,36 @@ TOP_KEYS = {
     "record_every": "an integer >= 1",
     "record_path": "true, false or 'all'",
     "device": "'cpu' or 'gpu'",
+    "batch_size": "an integer >= 1, 'full', or a list of them",
     "grid": "a table {hyperparameter = [values] or {num, low, high, scale}}",
     "problems": "an array of tables [[problems]] with name and args",
 }
-PROBLEM_KEYS = {"name", "args", "optimizers"}
+PROBLEM_KEYS = {"name", "args", "optimizers", "batch_size", "grad_noise"}
+GRAD_NOISE_KEYS = {"scale", "relative"}
 RANGE_KEYS = {"num", "low", "high", "scale"}
 
 
 @dataclasses.dataclass(frozen=True)
 class ProblemEntry:
+    """A problem of a suite. batch_size: its own sizes (None: the suite's)."""
+
     name: str
     args: dict[str, Any]
     optimizers: tuple[str, ...] | None = None  # None: all of the suite's optimizers
+    batch_size: tuple | None = None
+    grad_noise: dict[str, Any] | None = None
+
+    def build(self) -> problems.Problem:
+        """The problem instance (ValueError for bad arguments)."""
+        return build_problem(dataclasses.asdict(self))
+
+
+def build_problem(entry: Mapping[str, Any]) -> problems.Problem:
+    """The problem of a suite entry as a dict (also as meta.json records it)."""
+    p = problems.get(entry["name"], **dict(entry.get("args") or {}))
+    if entry.get("grad_noise"):
+        p = problems.with_grad_noise(p, **entry["grad_noise"])
+    return p
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +105,7 @@ class Suite:
     record_path: bool | str | None = None  # None: problems of dim <= 3; "all": every trajectory's path kept
     device: str | None = None
     description: str = ""
+    batch_size: tuple = (None,)  # None: full batch
 
     def grid_for(self, spec: optimizers.OptimizerSpec) -> dict[str, list[Any]]:
         """The grid's values for one optimizer (ranges resolved on its search space)."""
@@ -102,6 +124,10 @@ class Suite:
             space = np.geomspace if scale == "log" else np.linspace
             out[name] = [float(v) for v in space(low, high, value["num"])]
         return out
+
+    def batch_sizes_for(self, entry: ProblemEntry) -> tuple:
+        """The batch sizes of one problem's cells (None: full batch)."""
+        return entry.batch_size if entry.batch_size is not None else self.batch_size
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -139,6 +165,26 @@ def _name_list(source, key, value, known, kind):
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ConfigError(_where(source, key), f"unknown {kind} {v!r}{hint}")
     return tuple(value)
+
+
+def _batch_size(source: str, key: str, value) -> tuple:
+    """A batch_size value as a tuple of sizes (None: 'full')."""
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    if not values or any(v != "full" and v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1)
+                         for v in values):
+        raise ConfigError(_where(source, key), f"must be {TOP_KEYS['batch_size']}, got {value!r}")
+    return tuple(None if v == "full" else v for v in values)
+
+
+def _grad_noise(source: str, key: str, value) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(_where(source, key), f"must be a table {{scale, relative}}, got {value!r}")
+    for k in value:
+        if k not in GRAD_NOISE_KEYS:
+            raise _unknown(source, f"{key}.{k}", GRAD_NOISE_KEYS)
+    if "scale" not in value:
+        raise ConfigError(_where(source, key), "needs scale (and optionally relative)")
+    return dict(value)
 
 
 def _grid(source: str, value) -> dict[str, Any]:
@@ -194,7 +240,9 @@ def _problems(source: str, value) -> tuple[ProblemEntry, ...]:
         names = entry.get("optimizers")
         if names is not None:
             names = _name_list(source, f"{key}.optimizers", names, optimizers.names(), "optimizer")
-        out.append(ProblemEntry(name, dict(args), names))
+        batch = _batch_size(source, f"{key}.batch_size", entry["batch_size"]) if "batch_size" in entry else None
+        noise = _grad_noise(source, f"{key}.grad_noise", entry["grad_noise"]) if entry.get("grad_noise") else None
+        out.append(ProblemEntry(name, dict(args), names, batch, noise))
     return tuple(out)
 
 
@@ -256,6 +304,8 @@ def parse(data: Mapping[str, Any], source: str) -> Suite:
         if data["device"] not in ("cpu", "gpu"):
             raise ConfigError(_where(source, "device"), f"must be {TOP_KEYS['device']}, got {data['device']!r}")
         kw["device"] = data["device"]
+    if "batch_size" in data:
+        kw["batch_size"] = _batch_size(source, "batch_size", data["batch_size"])
     opts = _name_list(source, "optimizers", data.get("optimizers", "all"), optimizers.names(), "optimizer")
     grid = _grid(source, data.get("grid", {}))
     suite = Suite(name=name, source=source, problems=_problems(source, data.get("problems")),
@@ -268,9 +318,16 @@ def check(suite: Suite) -> None:
     """Checks what needs the registries: problem arguments, grid names and values."""
     for i, entry in enumerate(suite.problems):
         try:
-            problems.get(entry.name, **entry.args)
+            p = entry.build()
         except ValueError as e:
-            raise ConfigError(_where(suite.source, f"problems[{i}].args"), str(e)) from None
+            where = "grad_noise" if entry.grad_noise and "grad_noise" in str(e) else "args"
+            raise ConfigError(_where(suite.source, f"problems[{i}].{where}"), str(e)) from None
+        for b in suite.batch_sizes_for(entry):
+            try:
+                cells.check_batch_size(p, b)
+            except ConfigError as e:
+                key = "batch_size" if entry.batch_size is None else f"problems[{i}].batch_size"
+                raise ConfigError(_where(suite.source, key), f"{cells.problem_label(p)}: {e.message}") from None
     for name in suite.optimizers:
         spec = optimizers.get(name)
         for hp in suite.grid:
@@ -350,9 +407,18 @@ def override(suite: Suite, **changes: Any) -> Suite:
             else:
                 entries += [p for p in current if p["name"] == name] or [{"name": name, "args": {}}]
         data["problems"] = entries
-    for key in ("seeds", "targets", "impls", "optimizers"):
+    for key in ("seeds", "targets", "impls", "optimizers", "batch_size"):
         if isinstance(data.get(key), tuple):
             data[key] = list(data[key])
+    for entry in data.get("problems") or []:  # None stands for the default (or 'full') in TOML terms
+        for k in [k for k, v in entry.items() if v is None]:
+            del entry[k]
+        if changes.get("batch_size") is not None:  # an override applies to every problem
+            entry.pop("batch_size", None)
+        if "batch_size" in entry:
+            entry["batch_size"] = ["full" if b is None else b for b in entry["batch_size"]]
+    if "batch_size" in data:
+        data["batch_size"] = ["full" if b is None else b for b in data["batch_size"]]
     if changed and not suite.name.endswith(CUSTOM_SUFFIX):
         data["name"] = suite.name + CUSTOM_SUFFIX
     data = {k: v for k, v in data.items() if v is not None and not (k == "description" and v == "")}

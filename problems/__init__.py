@@ -8,6 +8,7 @@
 """
 
 from problems.problem import Problem, cast_like
+from problems.grad_noise import with_grad_noise
 from problems.registry import factory, get, names, register
 
 # Importing a module registers its problems.
@@ -15,8 +16,9 @@ from problems import classics as _classics  # noqa: E402,F401
 from problems import least_squares as _least_squares  # noqa: E402,F401
 from problems import logistic as _logistic  # noqa: E402,F401
 from problems import mlp as _mlp  # noqa: E402,F401
+from problems import noisy_quadratic as _noisy_quadratic  # noqa: E402,F401
 from problems import quadratic as _quadratic  # noqa: E402,F401
 from problems import rosenbrock as _rosenbrock  # noqa: E402,F401
 from problems import softmax_regression as _softmax_regression  # noqa: E402,F401
 
-__all__ = ["Problem", "cast_like", "factory", "get", "names", "register"]
+__all__ = ["Problem", "cast_like", "factory", "get", "names", "register", "with_grad_noise"]

@@ -163,6 +163,14 @@ def test_minibatches(case: Case, x64):
     fl = flat(case)
     v = fl.points(n=1)[0]
     x = fl.unravel(jnp.asarray(v))
+    if "n_samples" not in p.info:  # a noise model (noisy_quadratic): its batch is the gradient noise
+        noise = p.sample_batch(jax.random.PRNGKey(5), 16)
+        assert tree_equal(noise, p.sample_batch(jax.random.PRNGKey(5), 16))
+        assert not tree_equal(noise, p.sample_batch(jax.random.PRNGKey(6), 16))
+        g_batch = jax.grad(p.fn)(x, p.data, noise)
+        g_full = jax.grad(p.fn)(x, p.data, None)
+        np.testing.assert_allclose(ravel(g_batch) - ravel(g_full), ravel(noise), rtol=1e-10, atol=1e-12)
+        return
     n = p.info["n_samples"]
     minibatch_loss = jax.jit(p.fn)
     everything = jnp.arange(n, dtype=jnp.int32)

@@ -88,6 +88,9 @@ CASES: dict[str, list[Case]] = {
     "mlp": _cases(
         "mlp", {"dataset": "synthetic", **SMALL, "n_classes": 3, "hidden": (5, 4)}, {"hidden": 8, "l2": 1e-3}
     ),
+    "noisy_quadratic": _cases(
+        "noisy_quadratic", {"dim": 2, "condition_number": 10.0}, {"dim": 20, "noise": 0.5}, constant_hessian=True
+    ),
     "booth": _cases("booth", {}, constant_hessian=True),
     "matyas": _cases("matyas", {}, constant_hessian=True),
     "styblinski_tang": _cases("styblinski_tang", {"dim": 3}, optimum_tol=(1e-14, 1e-12)),
