@@ -127,6 +127,5 @@ def test_cli_bad_batch_size_exits_2_writing_nothing(tmp_path):
                            "--batch-size", "16,0", "--out", str(tmp_path / "runs")], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip().splitlines() == [
-        "gdbench: error: bench/suites/quick.toml: batch_size: must be an integer >= 1, 'full', or a list of them, "
-        "got [16, 0]"]
+        "gdbench: error: --batch-size: must be an integer >= 1, 'full', or a list of them, got [16, 0]"]
     assert not (tmp_path / "runs").exists()
