@@ -1,6 +1,6 @@
 """Performance measurements of the engine, side by side with plain JAX code.
 
-    python -m bench.perf sweep     # 256-config Adam sweep of Rosenbrock-2D: (a), (b), (c)
+    python -m bench.perf sweep     # 256-config Adam sweep of Rosenbrock-2D: (a), (b), (b*), (c)
     python -m bench.perf large     # quadratic n = 1e6, 1e7: engine vs a bare scan
     python -m bench.perf large --bandwidth   # ... and bytes moved per second vs a device copy
     python -m bench.perf parity    # every optimizer: our time per step / optax's
@@ -9,13 +9,20 @@
 
 `sweep` compares, in optimizer-steps per second,
   (a) a Python loop over a jitted optax step (one configuration at a time),
-  (b) `jit(vmap(scan))` of optax.adam storing every step's loss, default XLA settings,
-  (c) gdbench's engine as `bench.sweep` runs it (with its XLA:CPU settings).
-(b) and (c) run in separate processes, since (c)'s settings are process-wide,
-alternated (b c b c ...) over several rounds; each compiles, runs, warms up
-(at least 5 executions and 0.5 s, the same for both), and reports the median
-of its timed executions; the medians over rounds are compared.
-(c)'s losses at its recorded steps and its first hits must equal (b)'s bit for bit.
+  (b) `jit(vmap(scan))` of optax.adam storing every step's loss, JAX's default settings,
+  (b*) the same with the engine's settings: gdbench's process-wide XLA flags, lanes
+       sharded over the host devices with `shard_map`, the per-program compile options
+       (512-bit vectors); also a variant storing the loss every 100 steps with the first
+       hits kept in the loop carry,
+  (c) gdbench's engine as `bench.sweep` runs it (with its XLA:CPU settings), which also
+      finds exact first hits, divergence and the best loss on the device.
+(c)/(b) is what gdbench gives over a plain loop written with JAX's defaults;
+(c)/(b*) what its engine's design gives over the best plain loop with the same settings.
+Each runs in its own process, since the settings are process-wide, alternated
+(b b* b*' c c' c'' b b* ...) over several rounds; each compiles, runs, warms up (at
+least 5 executions and 0.5 s, the same for all), and reports the median of its timed
+executions; the medians over rounds are compared, and the ratios of each round printed.
+(b*)'s and (c)'s losses and first hits must equal (b)'s bit for bit (printed).
 
 Results print as Markdown for results/PERFORMANCE.md.
 """
@@ -136,6 +143,114 @@ def worker_b(configs: int, steps: int, repeats: int, out: str) -> dict:
             "xla_flags": os.environ.get("XLA_FLAGS", ""), "device": _device(list(result[0].devices()))}
 
 
+RECORD_EVERY = 100  # (b*) with first hits in the carry stores the loss every this many steps
+
+
+def _sharded_program(fn, lrs: np.ndarray):
+    """`fn` (one learning rate -> outputs) as a user gets the engine's set-up in plain JAX:
+    vmapped, its lanes split over the host devices with `shard_map` (the devices of a Mesh
+    of `jax.devices()`, as many as divide the lanes), compiled with gdbench's per-program
+    options (`bench.xla.compile_options`). Returns (compiled, sharded lrs, compile seconds, devices)."""
+    import jax
+    from jax.sharding import Mesh, NamedSharding
+    from jax.sharding import PartitionSpec as P
+
+    from bench import xla
+
+    devices = jax.devices()
+    n = max(d for d in range(1, len(devices) + 1) if len(lrs) % d == 0)
+    mesh = Mesh(np.asarray(devices[:n]), ("lanes",))
+    program = jax.jit(jax.shard_map(jax.vmap(fn), mesh=mesh, in_specs=P("lanes"), out_specs=P("lanes"),
+                                  check_vma=False))  # as the engine: x0 is the same on every device
+    lrs = jax.device_put(lrs, NamedSharding(mesh, P("lanes")))
+    start = time.perf_counter()
+    compiled = program.lower(lrs).compile(compiler_options=xla.compile_options(devices[0].platform))
+    return compiled, lrs, time.perf_counter() - start, devices[:n]
+
+
+def worker_bstar(configs: int, steps: int, repeats: int, out: str, variant: str) -> dict:
+    """(b*): (b) with the engine's settings: gdbench's process-wide XLA flags (this process
+    imported `bench`), lanes sharded over the host devices, 512-bit vectors where the CPU has them.
+
+    variant "every": every step's loss stored, as (b). Variant "hits": the loss stored every
+    RECORD_EVERY steps, and the target ladder's first hits kept in the loop carry (checked at
+    every step, the final point included), as a user would write to get what (c) reports
+    (without (c)'s divergence check, best loss and denser early recording).
+    """
+    import bench  # noqa: F401  (applies gdbench's XLA settings before JAX starts)
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    import problems
+
+    p = problems.get("rosenbrock", dim=2)
+    x0 = p.init(jax.random.PRNGKey(0))
+
+    def stepper(tx):
+        def step(x, state):
+            value, grad = jax.value_and_grad(p.loss)(x)
+            updates, state = tx.update(grad, state, x)
+            return optax.apply_updates(x, updates), state, value
+
+        return step
+
+    def every(lr):
+        tx = optax.adam(lr)
+        step = stepper(tx)
+
+        def body(carry, _):
+            x, state, value = step(*carry)
+            return (x, state), value
+
+        (x, _), losses = jax.lax.scan(body, (x0, tx.init(x0)), None, length=steps)
+        return x, jnp.append(losses, p.loss(x))
+
+    def with_hits(lr):
+        tx = optax.adam(lr)
+        step = stepper(tx)
+        levels = jnp.asarray(TARGETS, jnp.float32) * p.loss(x0)  # as first_hits: tau * f(x_0)
+
+        def check(hits, value, t):
+            return jnp.where((hits < 0) & (value <= levels), t, hits)
+
+        def one(t, carry):
+            x, state, hits = carry
+            x, state, value = step(x, state)
+            return x, state, check(hits, value, t)
+
+        def block(carry, t0):
+            value = p.loss(carry[0])  # the stored loss of step t0 (the step computes it again)
+            return jax.lax.fori_loop(t0, t0 + RECORD_EVERY, one, carry), value
+
+        carry = (x0, tx.init(x0), jnp.full(len(TARGETS), -1, jnp.int32))
+        blocks = steps // RECORD_EVERY
+        carry, losses = jax.lax.scan(block, carry, jnp.arange(blocks, dtype=jnp.int32) * RECORD_EVERY)
+        stored = [losses]
+        if steps % RECORD_EVERY:
+            stored.append(p.loss(carry[0])[None])
+            carry = jax.lax.fori_loop(blocks * RECORD_EVERY, steps, one, carry)
+        x, _, hits = carry
+        final = p.loss(x)
+        return x, jnp.concatenate([*stored, final[None]]), check(hits, final, steps)
+
+    compiled, lrs, compile_s, devices = _sharded_program({"every": every, "hits": with_hits}[variant],
+                                                         _lrs(configs))
+    result = jax.block_until_ready(compiled(lrs))
+    _warm_up(lambda: jax.block_until_ready(compiled(lrs)))
+    seconds = _median_time(lambda: jax.block_until_ready(compiled(lrs)), repeats)
+    np.savez(out, x=np.asarray(result[0]), losses=np.asarray(result[1]),
+             **({"hits": np.asarray(result[2])} if variant == "hits" else {}))
+    return {"steps_per_s": configs * steps / seconds, "seconds": seconds, "compile_s": compile_s,
+            "xla_flags": os.environ.get("XLA_FLAGS", ""), "device": _device(devices),
+            "compile_options": bench.xla.compile_options(devices[0].platform) or {}}
+
+
+def recorded_every(steps: int) -> np.ndarray:
+    """The steps (b*)-with-hits stores: every RECORD_EVERY steps, and the last."""
+    return np.append(np.arange(0, steps, RECORD_EVERY), steps)
+
+
 def worker_c(configs: int, steps: int, repeats: int, out: str, impl: str) -> dict:
     """(c): the engine, through bench.cells as bench.sweep and gdbench run use it."""
     import bench  # noqa: F401  (applies gdbench's XLA settings before JAX starts)
@@ -180,44 +295,71 @@ def _rates(rounds: list[dict]) -> str:
     return ", ".join(f"{r['steps_per_s']:.3g}" for r in rounds)
 
 
+def _ratios(num: list[dict], den: list[dict]) -> list[float]:
+    return [n["steps_per_s"] / d["steps_per_s"] for n, d in zip(num, den)]
+
+
+# (label, worker kind, --impl, with gdbench's XLA settings), run in this order in every round
+SWEEP_RUNS = {
+    "b": ("(b) jit(vmap(scan(optax.adam))), every loss stored, JAX's defaults", "b", "optax", False),
+    "bs": ("(b*) (b) with gdbench's settings: XLA flags, lanes sharded over the host devices, "
+           "512-bit vectors", "bstar", "every", True),
+    "bs_hits": (f"(b*) with losses every {RECORD_EVERY} steps, first hits in the carry", "bstar", "hits", True),
+    "c": ("(c) gdbench engine, optax's Adam", "c", "optax", True),
+    "c_ours": ("(c) gdbench engine, our Adam", "c", "gdbench", True),
+    "c_untuned": ("(c) without gdbench's XLA settings (GDBENCH_XLA_TUNING=0), optax's Adam", "c", "optax", False),
+}
+
+
 def sweep(args: argparse.Namespace) -> str:
     a = worker_a(args.configs, min(args.steps, 2000), 3)
-    rounds = {"b": [], "c": [], "c_ours": [], "c_untuned": []}
+    rounds = {k: [] for k in SWEEP_RUNS}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.rounds):
-            rounds["b"].append(_spawn("b", args, f"{tmp}/b.npz", tuned=False))
-            rounds["c"].append(_spawn("c", args, f"{tmp}/c.npz", tuned=True, impl="optax"))
-            rounds["c_ours"].append(_spawn("c", args, f"{tmp}/c_ours.npz", tuned=True, impl="gdbench"))
-            rounds["c_untuned"].append(_spawn("c", args, f"{tmp}/c_untuned.npz", tuned=False, impl="optax"))
-        b, c, c_ours = (np.load(f"{tmp}/{n}.npz") for n in ("b", "c", "c_ours"))
-        pts = c["points"]
+            for k, (_, kind, impl, tuned) in SWEEP_RUNS.items():
+                rounds[k].append(_spawn(kind, args, f"{tmp}/{k}.npz", tuned=tuned, impl=impl))
+        out = {k: np.load(f"{tmp}/{k}.npz") for k in SWEEP_RUNS}
+        b, bs, bs_hits, c, c_ours = (out[k] for k in ("b", "bs", "bs_hits", "c", "c_ours"))
+        pts, every = c["points"], recorded_every(args.steps)
         identical = {
-            "losses": bool(np.array_equal(c["losses"], b["losses"][:, pts])),
-            "first_hits": bool(np.array_equal(c["hits"], first_hits(b["losses"]))),
-            "ours_losses": bool(np.array_equal(c_ours["losses"], b["losses"][:, pts])),
+            "(c)'s losses at its recorded steps": np.array_equal(c["losses"], b["losses"][:, pts]),
+            "(c)'s first hits": np.array_equal(c["hits"], first_hits(b["losses"])),
+            "(c) with our Adam, losses": np.array_equal(c_ours["losses"], b["losses"][:, pts]),
+            "(b*)'s losses and final points": np.array_equal(bs["losses"], b["losses"])
+            and np.array_equal(bs["x"], b["x"]),
+            f"(b*) every {RECORD_EVERY}: losses": np.array_equal(bs_hits["losses"], b["losses"][:, every]),
+            f"(b*) every {RECORD_EVERY}: first hits": np.array_equal(bs_hits["hits"], first_hits(b["losses"])),
         }
     med = {k: float(np.median([r["steps_per_s"] for r in v])) for k, v in rounds.items()}
-    per_round = [c["steps_per_s"] / b["steps_per_s"] for b, c in zip(rounds["b"], rounds["c"])]
+    c_b, c_bs = _ratios(rounds["c"], rounds["b"]), _ratios(rounds["c"], rounds["bs"])
+    c_bsh = _ratios(rounds["c"], rounds["bs_hits"])
+
+    def row(k: str) -> str:
+        return (f"| {SWEEP_RUNS[k][0]} | {med[k]:.3g} | {med[k] / a['steps_per_s']:.0f}x | {med[k] / med['b']:.2f}x "
+                f"| {med[k] / med['bs']:.2f}x |")
+
+    def per_round(name: str, ratios: list[float]) -> str:
+        return f"{name} {', '.join(f'{r:.2f}' for r in ratios)} (median {np.median(ratios):.2f}x)"
+
     lines = [
         f"### Sweep throughput: {args.configs}-configuration Adam sweep of Rosenbrock-2D, {args.steps:,} steps",
         "",
         f"`python -m bench.perf sweep --configs {args.configs} --steps {args.steps} --rounds {args.rounds}`",
         "",
-        "| | optimizer-steps/s | vs (a) | vs (b) |",
-        "|---|---:|---:|---:|",
-        f"| (a) Python loop over a jitted optax step | {a['steps_per_s']:.3g} | 1 | |",
-        f"| (b) jit(vmap(scan(optax.adam))), every loss stored | {med['b']:.3g} | {med['b'] / a['steps_per_s']:.0f}x | 1 |",
-        f"| (c) gdbench engine, optax's Adam | {med['c']:.3g} | {med['c'] / a['steps_per_s']:.0f}x | {med['c'] / med['b']:.2f}x |",
-        f"| (c) gdbench engine, our Adam | {med['c_ours']:.3g} | {med['c_ours'] / a['steps_per_s']:.0f}x | {med['c_ours'] / med['b']:.2f}x |",
-        f"| (c) without gdbench's XLA settings (GDBENCH_XLA_TUNING=0), optax's Adam | {med['c_untuned']:.3g} "
-        f"| {med['c_untuned'] / a['steps_per_s']:.0f}x | {med['c_untuned'] / med['b']:.2f}x |",
+        "| | optimizer-steps/s | vs (a) | vs (b) | vs (b*) |",
+        "|---|---:|---:|---:|---:|",
+        f"| (a) Python loop over a jitted optax step | {a['steps_per_s']:.3g} | 1 | | |",
+        *(row(k) for k in SWEEP_RUNS),
         "",
-        f"Per-round (b): {_rates(rounds['b'])}; (c): {_rates(rounds['c'])}; "
-        f"(c)/(b) round by round: lowest {min(per_round):.2f}x, median {np.median(per_round):.2f}x. "
-        f"Compile: (b) {rounds['b'][0]['compile_s']:.2f} s, (c) {rounds['c'][0]['compile_s']:.2f} s. "
-        f"(b) ran on {rounds['b'][0]['device']}; (c) on {rounds['c'][0]['device']}.",
-        f"Bit-identical to (b): losses at the recorded steps {identical['losses']}, first hits {identical['first_hits']}, "
-        f"our Adam's losses {identical['ours_losses']}.",
+        f"Medians over {args.rounds} rounds, each round running the rows in this order, each in its own process. "
+        f"Per round, " + "; ".join([per_round("(c)/(b)", c_b), per_round("(c)/(b*)", c_bs),
+                                    per_round(f"(c)/(b* every {RECORD_EVERY})", c_bsh)]) + ".",
+        "Per-round steps/s: " + "; ".join(f"{k} {_rates(v)}" for k, v in rounds.items()) + ".",
+        f"Compile: (b) {rounds['b'][0]['compile_s']:.2f} s, (b*) {rounds['bs'][0]['compile_s']:.2f} s, "
+        f"(c) {rounds['c'][0]['compile_s']:.2f} s. (b) ran on {rounds['b'][0]['device']}; (b*) on "
+        f"{rounds['bs'][0]['device']} with compile options {rounds['bs'][0]['compile_options']}; "
+        f"(c) on {rounds['c'][0]['device']}.",
+        "Bit-identical to (b): " + ", ".join(f"{k} {bool(v)}" for k, v in identical.items()) + ".",
     ]
     return "\n".join(lines)
 
@@ -482,6 +624,7 @@ def main(argv=None) -> int:
     if args.what == "_worker":
         result = {"a": lambda: worker_a(args.configs, args.steps, args.repeats),
                   "b": lambda: worker_b(args.configs, args.steps, args.repeats, args.out),
+                  "bstar": lambda: worker_bstar(args.configs, args.steps, args.repeats, args.out, args.impl),
                   "c": lambda: worker_c(args.configs, args.steps, args.repeats, args.out, args.impl)}[args.kind]()
         print(json.dumps(result))
         return 0
