@@ -77,7 +77,7 @@ def write(run_path: str | Path, out: str | Path) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     for name, file in FILES.items():
-        results._write_atomic(out / file, lambda p, df=base[name]: df.to_csv(p, index=False, float_format="%.17g"))
+        results._write_atomic(out / file, lambda p, df=base[name]: df.to_csv(p, index=False, float_format="%.17g", na_rep="nan"))
     results.write_json(out / "meta.json", {**base_meta, "source_run": Path(run_path).name})
     return out
 

@@ -68,10 +68,12 @@ def resolve_problem(problem: str | problems.Problem, problem_args: Mapping[str, 
     return problems.get(problem, **dict(problem_args or {}))
 
 
-def resolve_optimizer(optimizer: str | optimizers.OptimizerSpec) -> optimizers.OptimizerSpec:
-    if isinstance(optimizer, optimizers.OptimizerSpec):
-        return optimizer
-    return optimizers.get(optimizer)
+def resolve_optimizer(optimizer) -> optimizers.OptimizerSpec:
+    """A registered name, an OptimizerSpec, a plain optax factory or a "module:attribute" reference."""
+    try:
+        return optimizers.resolve(optimizer)
+    except ValueError as e:
+        raise ConfigError("optimizer", str(e)) from None
 
 
 def expand_grid(spec: optimizers.OptimizerSpec, grid: Mapping[str, Sequence[Any]] | None) -> list[dict[str, Any]]:

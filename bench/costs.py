@@ -50,9 +50,13 @@ def count_fusions(hlo_text: str) -> int:
     return len(_FUSION.findall(hlo_text))
 
 
-def step_function(problem: problems.Problem, spec: optimizers.OptimizerSpec, impl: str):
-    """`(init, step)` of one lane with default hyperparameters: step(x, state, data) -> (x', state')."""
-    hp = dict(spec.defaults)
+def step_function(problem: problems.Problem, spec: optimizers.OptimizerSpec, impl: str, required=None):
+    """`(init, step)` of one lane with default hyperparameters: step(x, state, data) -> (x', state').
+
+    `required`: values for the hyperparameters without a default (a user's
+    factory, `optimizers.custom`), e.g. the first of the grid's.
+    """
+    hp = {**spec.defaults, **dict(required or {})}
     if "f_min" in spec.needs and problem.f_star is not None:
         hp["f_min"] = float(problem.f_star)
     tx = (spec.make if impl == "gdbench" else spec.baseline)(**hp)
@@ -76,14 +80,14 @@ def step_function(problem: problems.Problem, spec: optimizers.OptimizerSpec, imp
 
 
 def step_costs(problem: problems.Problem, optimizer: str, impl: str = "gdbench", dtype: str = "float32",
-               device=None) -> dict[str, float]:
+               device=None, required=None) -> dict[str, float]:
     """The compiled cost of one step (METRICS) of `optimizer` (`impl`: gdbench or optax) on `problem`."""
     from bench.cells import precision
 
-    spec = optimizers.get(optimizer)
+    spec = optimizers.resolve(optimizer)
     device = device or jax.devices()[0]
     with precision(dtype):
-        init, step = step_function(problem, spec, impl)
+        init, step = step_function(problem, spec, impl, required)
         x = jax.device_put(problem.init(jax.random.PRNGKey(0), np.dtype(dtype)), device)
         data = jax.device_put(problem.data, device)
         state = jax.jit(init)(x)
@@ -95,8 +99,12 @@ def step_costs(problem: problems.Problem, optimizer: str, impl: str = "gdbench",
     return out
 
 
-def table(problem: problems.Problem, optimizer: str, impls, dtype: str, instance: str, device=None) -> pd.DataFrame:
-    """The costs rows (COLUMNS) of one cell: one per implementation."""
+def table(problem: problems.Problem, optimizer: str, impls, dtype: str, instance: str, device=None,
+          grid=None) -> pd.DataFrame:
+    """The costs rows (COLUMNS) of one cell: one per implementation. A hyperparameter without
+    a default takes the first of its `grid` values."""
+    spec = optimizers.resolve(optimizer)
+    required = {k: v[0] for k, v in dict(grid or {}).items() if spec.defaults.get(k) is optimizers.custom.REQUIRED}
     rows = [{"problem": problem.name, "instance": instance, "optimizer": optimizer, "impl": impl, "dtype": dtype,
-             **step_costs(problem, optimizer, impl, dtype, device)} for impl in impls]
+             **step_costs(problem, optimizer, impl, dtype, device, required)} for impl in impls]
     return pd.DataFrame(rows, columns=list(COLUMNS))

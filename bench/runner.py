@@ -37,7 +37,7 @@ def plan(suite: Suite) -> list[CellPlan]:
             for name in suite.optimizers:
                 if entry.optimizers is not None and name not in entry.optimizers:
                     continue
-                spec = optimizers.get(name)
+                spec = optimizers.resolve(name)
                 impls = [m for m in suite.impls if m == "gdbench" or spec.twin is not None]
                 if impls:
                     out.append(CellPlan(i, p, name, "both" if len(impls) == 2 else impls[0], b))
@@ -55,14 +55,15 @@ def _run_problem(suite: Suite, plans: list[CellPlan], say: Callable[[str, bool],
     """
     def prepare(c: CellPlan) -> tuple[cells.CellRun, pd.DataFrame]:
         cell = cells.prepare(
-            c.problem, c.optimizer, grid=suite.grid_for(optimizers.get(c.optimizer)), seeds=suite.seeds,
+            c.problem, c.optimizer, grid=suite.grid_for(optimizers.resolve(c.optimizer)), seeds=suite.seeds,
             steps=suite.steps, impl=c.impl, dtype=suite.dtype, targets=suite.targets, target=suite.target,
             record_every=suite.record_every, device=suite.device, batch_size=c.batch_size,
             record_path=True if suite.record_path == "all" else suite.record_path,
         )
         # the compiled cost of our step (optax's only in an optax-only suite): a compile of its own
         cost = costs.table(c.problem, c.optimizer, ("optax",) if c.impl == "optax" else ("gdbench",), suite.dtype,
-                           cells.problem_label(c.problem, c.batch_size), cells.devices_for(suite.device)[0])
+                           cells.problem_label(c.problem, c.batch_size), cells.devices_for(suite.device)[0],
+                           suite.grid_for(optimizers.resolve(c.optimizer)))
         return cell, cost
 
     # All of the problem's cells compile first, in 2 threads: one traces in

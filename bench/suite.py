@@ -45,7 +45,7 @@ TOP_KEYS = {
     "steps": "an integer >= 1",
     "seeds": "a list of integers >= 0, or a count",
     "dtype": "'float32' or 'float64'",
-    "optimizers": "'all' or a list of optimizer names",
+    "optimizers": "'all' or a list of optimizer names or 'module:attribute' / 'file.py:attribute' references",
     "impls": "a list of 'gdbench' and/or 'optax'",
     "repeats": "an integer >= 1",
     "targets": "a list of numbers in (0, 1)",
@@ -160,7 +160,12 @@ def _name_list(source, key, value, known, kind):
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
         raise ConfigError(_where(source, key), f"must be 'all' or a non-empty list of {kind} names, got {value!r}")
     for v in value:
-        if v not in known:
+        if kind == "optimizer" and optimizers.custom.is_reference(v):  # "module:attribute", "file.py:attribute"
+            try:
+                optimizers.resolve(v)
+            except ValueError as e:
+                raise ConfigError(_where(source, key), str(e)) from None
+        elif v not in known:
             close = difflib.get_close_matches(v, list(known), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ConfigError(_where(source, key), f"unknown {kind} {v!r}{hint}")
@@ -329,7 +334,7 @@ def check(suite: Suite) -> None:
                 key = "batch_size" if entry.batch_size is None else f"problems[{i}].batch_size"
                 raise ConfigError(_where(suite.source, key), f"{cells.problem_label(p)}: {e.message}") from None
     for name in suite.optimizers:
-        spec = optimizers.get(name)
+        spec = optimizers.resolve(name)
         for hp in suite.grid:
             if hp not in spec.defaults:
                 close = difflib.get_close_matches(hp, list(spec.defaults), n=1)

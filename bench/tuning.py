@@ -130,7 +130,7 @@ def default_config(optimizer: str) -> dict | None:
     import optimizers
 
     try:
-        spec = optimizers.get(optimizer)
+        spec = optimizers.resolve(optimizer)
     except ValueError:
         return None
     return {k: _jsonable(v) for k, v in spec.defaults.items() if k not in spec.needs}
@@ -155,7 +155,7 @@ def one_shot(runs: pd.DataFrame, group: tuple[str, ...] = GROUP, level: float = 
     """The result at the optimizer's default hyperparameters, where the grid holds them.
 
     A configuration is the default one when its `hyperparams` JSON equals
-    `optimizers.get(name).defaults` (problem-supplied arguments aside). Where the
+    `optimizers.resolve(name).defaults` (problem-supplied arguments aside). Where the
     grid has no such configuration, `in_grid` is False, the measures are NaN and
     `note` says why: nothing is interpolated.
     """

@@ -3,6 +3,7 @@
     import optimizers
     optimizers.names()                       # sorted registered names
     spec = optimizers.get("adam")            # unknown name -> ValueError with close matches
+    spec = optimizers.resolve(my_factory)    # also a spec, a plain optax factory, "module:attribute"
     tx = spec.make(learning_rate=1e-3)       # ours
     ref = spec.baseline(learning_rate=1e-3)  # optax's twin
     optimizers.adam(learning_rate=1e-3)      # the factory, directly
@@ -15,6 +16,7 @@ from optimizers.adadelta import adadelta
 from optimizers.adagrad import adagrad
 from optimizers.adam import adam, adamw, nadam
 from optimizers.adamax import adamax
+from optimizers.custom import resolve
 from optimizers.amsgrad import amsgrad
 from optimizers.armijo import gd_armijo
 from optimizers.lion import lion
@@ -33,7 +35,7 @@ from optimizers.sign_sgd import sign_sgd
 from optimizers.yogi import yogi
 
 __all__ = [
-    "EXTRA_ARGS", "OptimizerSpec", "get", "names", "register", "signature_defaults",
+    "EXTRA_ARGS", "OptimizerSpec", "get", "names", "register", "resolve", "signature_defaults",
     "adabelief", "adadelta", "adagrad", "adam", "adamax", "adamw", "amsgrad", "gd", "gd_armijo",
     "lion", "momentum", "nadam", "nesterov", "polyak", "radam", "rmsprop", "sign_sgd", "yogi",
     "constant_schedule", "cosine_decay_schedule", "exponential_decay", "warmup_cosine_decay_schedule",
