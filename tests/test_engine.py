@@ -392,3 +392,11 @@ def test_warm_up_runs_are_not_timed(monkeypatch, first, then, warmups, timed):
     (group,) = cell.groups
     assert group.times == [then] * timed
     assert clock.calls == warmups + timed
+
+
+def test_every_swept_hyperparameter_is_a_column_to_group_by():
+    runs = bench.sweep("rosenbrock", "rmsprop", problem_args={"dim": 2}, steps=20, repeats=1,
+                       grid={"learning_rate": [1e-3, 1e-2], "decay": [0.8, 0.9], "centered": [False, True]})
+    assert runs.groupby(["decay", "centered"]).size().to_dict() == {
+        (0.8, False): 2, (0.8, True): 2, (0.9, False): 2, (0.9, True): 2}
+    assert runs["centered"].dtype == bool and runs["decay"].dtype == float
