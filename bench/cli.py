@@ -169,6 +169,13 @@ def _dry_run(suite) -> None:
         print(f"  {cells.problem_label(c.problem)} / {c.optimizer} ({c.impl}): {n} trajectories")
 
 
+def engine_busy() -> bool:
+    """Whether a program abandoned by an interrupt is still running (`engine._wait`)."""
+    from bench import engine
+
+    return any(t.name == engine.PROGRAM_THREAD and t.is_alive() for t in threading.enumerate())
+
+
 def _raise_terminated(signum, frame):
     raise Terminated
 
@@ -237,7 +244,14 @@ def main(argv: list[str] | None = None) -> int:
         path = getattr(e, "results_path", None)
         how = f"; resume with: gdbench run --resume {shlex.quote(str(path))}" if path else ""
         print(f"gdbench: interrupted; finished cells were saved{how}", file=sys.stderr)
-        return EXIT_TERMINATED if isinstance(e, Terminated) else EXIT_INTERRUPTED
+        code = EXIT_TERMINATED if isinstance(e, Terminated) else EXIT_INTERRUPTED
+        if engine_busy():
+            # The program it interrupted still runs in XLA and cannot be stopped;
+            # Python cannot shut down under it (it aborts), so the process ends here.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        return code
     except BrokenPipeError:  # the reader went away (`gdbench list | head`): not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
         return 0

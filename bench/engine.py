@@ -57,6 +57,7 @@ SUB_STEPS = 10  # a block's losses are summarised per this many steps (see `_boo
 #: timed span is the same in both (call and wait, measured where they happen).
 HELPER_THREAD_MIN_S = 0.25
 WAKE_S = 0.05
+PROGRAM_THREAD = "gdbench-program"  # the helper thread's name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -572,7 +573,7 @@ def _wait(compiled, args: tuple) -> tuple[float, Any]:
         finally:
             done.set()
 
-    threading.Thread(target=work, name="gdbench-program", daemon=True).start()
+    threading.Thread(target=work, name=PROGRAM_THREAD, daemon=True).start()
     while not done.wait(WAKE_S):
         pass
     if "error" in box:

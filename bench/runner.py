@@ -151,8 +151,12 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
         with progress:
             task = progress.add_task("starting", total=len(todo_cells), completed=len(stored_cells))
 
+            lines = show_progress and not console.is_terminal  # a log, not a bar: one line per step
+
             def say(text: str, advance: bool) -> None:
                 progress.update(task, description=text, advance=1 if advance else 0)
+                if lines and not advance:
+                    console.print(text, markup=False, highlight=False)
 
             for i in range(len(suite.problems)):
                 mine = [(k, c) for k, c in todo_cells if c.problem_index == i]
