@@ -186,8 +186,9 @@ PATHS = st.sampled_from(["missing", "file", "under_file", "out", "bad_run", "lis
 def command_lines(draw):
     kind = draw(st.sampled_from(["run_config", "run_flags", "report", "compare", "random"]))
     paths = draw(st.lists(PATHS, min_size=3, max_size=3))
-    if kind == "random":
-        return [draw(st.sampled_from(["run", "report", "compare", "list", "x"]))] + draw(st.lists(TEXT, max_size=4)), None
+    if kind == "random":  # `run` always with --dry-run: a valid command line must not start a suite
+        command = draw(st.sampled_from(["run", "report", "compare", "list", "x"]))
+        return [command] + draw(st.lists(TEXT, max_size=4)) + (["--dry-run"] if command == "run" else []), None
     if kind == "report":
         return ["report", f"@{paths[0]}"] + (["--out", f"@{paths[1]}"] if draw(st.booleans()) else []), None
     if kind == "compare":
