@@ -44,9 +44,14 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C (the finished cells kept), with its own exit code."""
 
 
+def one_line(text: str) -> str:
+    """`text` with its unprintable characters escaped (a key of the input may hold a line break)."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2, no usage dump
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {one_line(message)}\n")
 
 
 def _names(text: str) -> list[str]:
@@ -238,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
                 signal.signal(signal.SIGTERM, previous)
         return 0
     except (ConfigError, ResultsError) as e:
-        print(f"gdbench: error: {e}", file=sys.stderr)
+        print(f"gdbench: error: {one_line(str(e))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt as e:
         path = getattr(e, "results_path", None)

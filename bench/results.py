@@ -189,6 +189,8 @@ def read_run(path: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]
         raise ResultsError(f"{path}: not a results folder (no meta.json)") from None
     except (OSError, json.JSONDecodeError) as e:
         raise ResultsError(f"{path}/meta.json: unreadable ({e})") from None
+    if not isinstance(meta, dict):
+        raise ResultsError(f"{path}/meta.json: not a JSON object")
     if meta.get("schema_version") != SCHEMA_VERSION:
         raise ResultsError(
             f"{path}: results schema version {meta.get('schema_version')!r}, this gdbench reads version {SCHEMA_VERSION}"
