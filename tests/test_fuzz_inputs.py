@@ -252,8 +252,7 @@ def _problem_example(name: str, kwargs: dict) -> None:
         p = problems.get(name, **kwargs)
     except ValueError as e:
         assert str(e).strip() and "\n" not in str(e)
-        named = [k for k in kwargs if k in str(e)] or ["unknown problem"]
-        assert named, str(e)
+        assert any(k in str(e) or repr(k) in str(e) for k in kwargs), str(e)  # names it (quoted if odd)
         return
     x = p.init(__import__("jax").random.PRNGKey(0), jnp.float32)
     assert np.isfinite(float(p.fn(x, p.data, None)))
@@ -277,7 +276,7 @@ def _optimizer_example(name: str, hyperparams: dict) -> None:
     try:
         tx = spec.make(**hyperparams)
     except ValueError as e:
-        assert any(k in str(e) for k in hyperparams), str(e)
+        assert any(k in str(e) or repr(k) in str(e) for k in hyperparams), str(e)  # names it (quoted if odd)
         return
     params = {"w": jnp.ones(3)}
     state = tx.init(params)
