@@ -1,9 +1,10 @@
 """The `gdbench` command (also `python -m bench`).
 
-    gdbench run [--suite quick|standard|full | --config FILE] [overrides]
+    gdbench run [--suite quick|standard|full | --config FILE] [overrides] [--out DIR] [--dry-run]
         overrides: --problems rosenbrock:dim=50,beale --optimizers adam,sgd --steps N --seeds 3|0,1,2
                    --dtype float64 --device gpu --repeats N --impl gdbench|optax|both --target 1e-6
-                   --grid learning_rate=1e-3,1e-2 (a bad value is blamed on its flag)
+                   --grid learning_rate=1e-3,1e-2 --batch-size 16,full (a bad value is blamed on its flag)
+    gdbench run --resume RUN_DIR
     gdbench list
     gdbench report RESULTS_DIR [--out DIR] [--formats png,svg]
     gdbench compare RUN_A RUN_B [--fail-above RATIO] [--on time|steps|both] [--impl gdbench|optax]
@@ -18,23 +19,48 @@ corrupt or of another schema version is bad input too, and so are two runs of
 different suites. `compare` exits with 1 when a deterministic metric changed
 beyond what the platforms allow, or a ratio B/A exceeds --fail-above (for time,
 significantly at --alpha): a regression; 0 otherwise (bench/compare.py).
+
+`run` stores each cell in the run's folder as soon as it finishes. Ctrl-C
+(SIGINT) or SIGTERM stops it within a fraction of a second (a program being
+compiled is waited for), keeps the finished cells, prints the command that
+resumes it, and exits with 130 (143 for SIGTERM). `run --resume RUN_DIR` goes
+on with an interrupted or killed run (`<name>.partial`): its recorded suite,
+code version, libraries and devices must be this run's (else exit 2); the
+cells it stored are skipped, and the folder ends as an uninterrupted run's
+would, the same convergence columns included. `run --dry-run` validates
+everything and prints the plan, writing nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
+import signal
 import sys
+import threading
+from pathlib import Path
 
 from bench import xla
 
 EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_TERMINATED = 143  # 128 + SIGTERM
+DEFAULT_OUT = "results/runs"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C (the finished cells kept), with its own exit code."""
+
+
+def one_line(text: str) -> str:
+    """`text` with its unprintable characters escaped (a key of the input may hold a line break)."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2, no usage dump
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {one_line(message)}\n")
 
 
 def _names(text: str) -> list[str]:
@@ -169,7 +195,10 @@ def parser() -> argparse.ArgumentParser:
                           "(repeatable), e.g. --grid learning_rate=1e-3,1e-2")
     run.add_argument("--batch-size", type=_batch_sizes,
                      help="minibatch sizes for every problem, comma-separated, 'full' for the full batch")
-    run.add_argument("--out", default="results/runs", help="folder for the results (default: results/runs)")
+    run.add_argument("--out", default=None, help=f"folder for the results (default: {DEFAULT_OUT})")
+    run.add_argument("--resume", default=None, metavar="RUN_DIR",
+                     help="go on with an interrupted or killed run: skip its stored cells, run the others")
+    run.add_argument("--dry-run", action="store_true", help="validate and print the plan; run and write nothing")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     sub.add_parser("list", help="list the registered optimizers, problems and suites")
     rep = sub.add_parser("report", help="write report.html and report.md of a results folder")
@@ -201,17 +230,73 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+#: The run flags that override a suite key of the same name (--impl and --grid map onto impls and grid).
+OVERRIDES = ("problems", "optimizers", "steps", "seeds", "dtype", "device", "repeats", "target", "batch_size")
+
+
 def _load_suite(args):
+    from bench import resume
     from bench import suite as suites
 
+    given = (args.config or args.suite or args.impl or args.grid
+             or any(getattr(args, k) is not None for k in OVERRIDES))
+    if args.resume is not None:
+        if args.out is not None:
+            raise _bad("--out", "not with --resume (the run goes on in RUN_DIR)")
+        if not given:  # the recorded suite (the overrides were applied when it was recorded)
+            return resume.recorded_suite(resume.recorded(args.resume))
     s = suites.load(args.config) if args.config else suites.builtin(args.suite or "quick")
     impls = {"both": ["gdbench", "optax"], None: None}.get(args.impl, [args.impl])
     grid = {**s.grid, **dict(args.grid)} if args.grid else None
-    return suites.override(
-        s, problems=args.problems, optimizers=args.optimizers, steps=args.steps, seeds=args.seeds,
-        dtype=args.dtype, device=args.device, repeats=args.repeats, impls=impls, target=args.target, grid=grid,
-        batch_size=args.batch_size,
-    )
+    return suites.override(s, **{k: getattr(args, k) for k in OVERRIDES}, impls=impls, grid=grid)
+
+
+def _bad(where: str, message: str):
+    from bench.errors import ConfigError
+
+    return ConfigError(where, message)
+
+
+def _check_out(out: str) -> None:
+    """ConfigError unless the results folder can be made (nothing is created here)."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise _bad("--out", f"{out!r} exists and is not a directory")
+    existing = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise _bad("--out", f"{out!r} cannot be written ({existing} is not a writable directory)")
+
+
+def _dry_run(suite) -> None:
+    """Prints the cells the suite would run, after checking every configuration of each."""
+    import optimizers
+    from bench import cells, runner
+
+    todo = runner.plan(suite)
+    for c in todo:  # every configuration of every cell, as prepare checks them
+        spec = optimizers.resolve(c.optimizer)
+        for config in cells.expand_grid(spec, suite.grid_for(spec)):
+            try:
+                spec.make(**{**spec.defaults, **config})
+            except ValueError as e:
+                raise _bad(f"{suite.source}: grid ({spec.name})", str(e)) from None
+    print(f"suite {suite.name} ({suite.source}): {len(suite.problems)} problems, {len(todo)} cells, "
+          f"{suite.steps} steps, seeds {list(suite.seeds)}, dtype {suite.dtype}")
+    for c in todo:
+        spec = optimizers.resolve(c.optimizer)
+        n = len(cells.expand_grid(spec, suite.grid_for(spec))) * len(suite.seeds)
+        print(f"  {cells.problem_label(c.problem, c.batch_size)} / {c.optimizer} ({c.impl}): {n} trajectories")
+
+
+def engine_busy() -> bool:
+    """Whether a program abandoned by an interrupt is still running (`engine._wait`)."""
+    from bench import engine
+
+    return any(t.name == engine.PROGRAM_THREAD and t.is_alive() for t in threading.enumerate())
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated
 
 
 def _twin_label(twin) -> str:
@@ -292,17 +377,37 @@ def main(argv: list[str] | None = None) -> int:
         suite = _load_suite(args)
         from bench import cache, cells, runner
 
-        cache.enable(warn=lambda message: print(f"gdbench: warning: {message}", file=sys.stderr))
-
         cells.devices_for(suite.device)  # an absent device is bad input, before anything is written
-        runner.run_suite(suite, out_root=args.out, show_progress=not args.no_progress)
+        out = args.out if args.out is not None else DEFAULT_OUT
+        if args.resume is None:
+            _check_out(out)
+        if args.dry_run:
+            _dry_run(suite)
+            return 0
+        cache.enable(warn=lambda message: print(f"gdbench: warning: {message}", file=sys.stderr))
+        main_thread = threading.current_thread() is threading.main_thread()  # where signals can be handled
+        previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
+        try:
+            runner.run_suite(suite, out_root=out, show_progress=not args.no_progress, resume=args.resume)
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGTERM, previous)
         return 0
     except (ConfigError, ResultsError) as e:
-        print(f"gdbench: error: {e}", file=sys.stderr)
+        print(f"gdbench: error: {one_line(str(e))}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("gdbench: interrupted; finished cells were saved", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as e:
+        path = getattr(e, "results_path", None)
+        how = f"; resume with: gdbench run --resume {shlex.quote(str(path))}" if path else ""
+        print(f"gdbench: interrupted; finished cells were saved{how}", file=sys.stderr)
+        code = EXIT_TERMINATED if isinstance(e, Terminated) else EXIT_INTERRUPTED
+        if engine_busy():
+            # The program it interrupted still runs in XLA and cannot be stopped;
+            # Python cannot shut down under it (it aborts), so the process ends here.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        return code
     except BrokenPipeError:  # the reader went away (`gdbench list | head`): not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
         return 0

@@ -8,10 +8,13 @@ A run writes `results/runs/<UTC timestamp>-<suite>/`:
   meta.json       what is needed to reproduce and trust the run
   summary.txt     the end-of-run table
 
-While it runs the folder is named `<name>.partial`; each finished problem's
-tables land in `parts/` (each file written to a temporary name, then renamed),
-so an interruption loses only the problem in progress. Finishing merges the
-parts and renames the folder to its final name.
+While it runs the folder is named `<name>.partial`; each finished cell's
+tables land in `parts/` as `cell-<index>-<table>.parquet` (each file written to
+a temporary name, then renamed; the runs table last, so a cell is done when its
+runs file exists), so an interruption loses only the cells in progress.
+Finishing merges the parts in cell order (numbering the run ids from 0 across
+them) and renames the folder to its final name; a run that did not complete
+keeps `parts/`, so that it can be resumed (`RunFolder.reopen`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from bench import storage, xla
 SCHEMA_VERSION = 2  # 2: per-trajectory and per-program times (lane_*, program_*), every timed run kept
 TABLES = ("runs", "curves", "paths", "costs")
 OPTIONAL_TABLES = ("costs",)  # absent from folders written before it existed: read as empty
+PARTIAL = ".partial"
 
 
 class ResultsError(ValueError):
@@ -116,36 +120,78 @@ def device_info(devices: list) -> dict[str, Any]:
 
 
 class RunFolder:
-    """A results folder being written."""
+    """A results folder being written, one part per finished cell."""
 
     def __init__(self, root: Path, name: str, meta: dict[str, Any]):
         root.mkdir(parents=True, exist_ok=True)
         self.final = root / name
         if self.final.exists():
             raise FileExistsError(self.final)
-        self.path = root / f"{name}.partial"
+        self.path = root / f"{name}{PARTIAL}"
         (self.path / "parts").mkdir(parents=True)
         self.meta = {**meta, "schema_version": SCHEMA_VERSION, "status": "running"}
         write_json(self.path / "meta.json", self.meta)
-        self.n_parts = 0
 
-    def add(self, tables: dict[str, pd.DataFrame]) -> None:
-        """Stores one finished part (e.g. one problem's cells)."""
-        for name in TABLES:
-            write_table(self.path / "parts" / f"{self.n_parts:04d}-{name}.parquet", tables.get(name, pd.DataFrame()))
-        self.n_parts += 1
+    @classmethod
+    def reopen(cls, path: Path, resumed: dict[str, Any]) -> "RunFolder":
+        """An unfinished run's folder (`<name>.partial`, or an interrupted or
+        failed one that kept its parts), renamed `<name>.partial` to go on;
+        `resumed` is appended to meta's "resumed" list."""
+        path = Path(path)
+        name = path.name[: -len(PARTIAL)] if path.name.endswith(PARTIAL) else path.name
+        self = cls.__new__(cls)
+        self.final, self.path = path.with_name(name), path.with_name(name + PARTIAL)
+        if path == self.final:
+            if self.path.exists():
+                raise ResultsError(f"{path}: {self.path.name} exists too; resume that one")
+            os.replace(self.final, self.path)
+        elif self.final.exists():
+            raise ResultsError(f"{path}: {self.final.name} exists too (that run finished)")
+        self.meta = json.loads((self.path / "meta.json").read_text())
+        self.meta.update(status="running", resumed=[*self.meta.get("resumed", []), resumed])
+        write_json(self.path / "meta.json", self.meta)
+        return self
 
-    def finish(self, status: str, summary: str, extra_meta: dict[str, Any]) -> Path:
-        """Merges the parts, writes summary and meta, and gives the folder its name."""
+    def _part(self, index: int, name: str) -> Path:
+        return self.path / "parts" / f"cell-{index:05d}-{name}.parquet"
+
+    def done(self) -> set[int]:
+        """The indices of the cells whose tables are stored."""
+        return {int(p.name.split("-")[1]) for p in (self.path / "parts").glob("cell-*-runs.parquet")}
+
+    def read_part(self, index: int, name: str = "runs") -> pd.DataFrame:
+        return pd.read_parquet(self._part(index, name))
+
+    def add(self, index: int, tables: dict[str, pd.DataFrame]) -> None:
+        """Stores the tables of finished cell `index` (run ids local to the cell, from 0)."""
+        for name in (*TABLES[1:], TABLES[0]):  # runs last: it marks the cell done
+            write_table(self._part(index, name), tables[name])
+
+    def merged(self) -> dict[str, pd.DataFrame]:
+        """The stored cells' tables, in cell order, run ids numbered from 0 across them."""
+        out = {name: [] for name in TABLES}
+        offset = 0
+        for index in sorted(self.done()):
+            parts = {name: self.read_part(index, name) for name in TABLES}
+            for name, df in parts.items():
+                if len(df):
+                    if "run_id" in df:  # the costs table has none
+                        df = df.assign(run_id=df["run_id"] + offset)
+                    out[name].append(df)
+            offset += len(parts["runs"])
+        return {name: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for name, v in out.items()}
+
+    def finish(self, status: str, summary: str, extra_meta: dict[str, Any],
+               tables: dict[str, pd.DataFrame]) -> Path:
+        """Writes the merged tables, summary and meta, and gives the folder its
+        name; `parts/` is removed once the run is complete, kept otherwise."""
         for name in TABLES:
-            parts = [pd.read_parquet(self.path / "parts" / f"{i:04d}-{name}.parquet") for i in range(self.n_parts)]
-            parts = [p for p in parts if len(p)]
-            df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-            write_table(self.path / f"{name}.parquet", df)
+            write_table(self.path / f"{name}.parquet", tables[name])
         _write_atomic(self.path / "summary.txt", lambda p: p.write_text(summary))
         self.meta.update(extra_meta, status=status)
         write_json(self.path / "meta.json", self.meta)
-        shutil.rmtree(self.path / "parts")
+        if status == "complete":
+            shutil.rmtree(self.path / "parts")
         os.replace(self.path, self.final)
         return self.final
 
@@ -161,6 +207,8 @@ def read_run(path: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]
         raise ResultsError(f"{path}: not a results folder (no meta.json)") from None
     except (OSError, json.JSONDecodeError) as e:
         raise ResultsError(f"{path}/meta.json: unreadable ({e})") from None
+    if not isinstance(meta, dict):
+        raise ResultsError(f"{path}/meta.json: not a JSON object")
     if meta.get("schema_version") != SCHEMA_VERSION:
         raise ResultsError(
             f"{path}: results schema version {meta.get('schema_version')!r}, this gdbench reads version {SCHEMA_VERSION}"

@@ -44,74 +44,95 @@ def plan(suite: Suite) -> list[CellPlan]:
     return out
 
 
-def _run_problem(suite: Suite, plans: list[CellPlan], say: Callable[[str, bool], None], run_id: int,
-                 phases: dict[str, float]):
-    """Runs one problem's cells; returns its tables. Without f*, the targets are
-    relative to the best loss any of its cells reached (a last run of each).
+def _run_problem(suite: Suite, plans: list[tuple[int, CellPlan]], say: Callable[[str, bool], None],
+                 phases: dict[str, float], store: Callable[[int, dict], None], f_ref_stored: float | None = None):
+    """Runs some of one problem's cells, `store(index, tables)` for each as it is done.
+
+    With f*, a cell's tables are stored as soon as it has run. Without it, the
+    targets are relative to the best loss any of the problem's cells reached
+    (a last run of each), so its cells are stored together once that is
+    settled; `f_ref_stored` is the one of its cells stored before (a resumed
+    run), whose best losses it already holds: the result is the same as if
+    all of them had run now (the runs are deterministic).
 
     `say(text, advance)` reports progress: what is being done, and whether a
     cell has just finished. `phases` accumulates the wall seconds spent
-    compiling, running and making tables.
+    compiling, running, making tables and storing them.
     """
     def prepare(c: CellPlan) -> tuple[cells.CellRun, pd.DataFrame]:
+        grid = suite.grid_for(optimizers.resolve(c.optimizer))
         cell = cells.prepare(
-            c.problem, c.optimizer, grid=suite.grid_for(optimizers.resolve(c.optimizer)), seeds=suite.seeds,
+            c.problem, c.optimizer, grid=grid, seeds=suite.seeds,
             steps=suite.steps, impl=c.impl, dtype=suite.dtype, targets=suite.targets, target=suite.target,
             record_every=suite.record_every, device=suite.device, batch_size=c.batch_size,
             record_path=True if suite.record_path == "all" else suite.record_path,
         )
         # the compiled cost of our step (optax's only in an optax-only suite): a compile of its own
         cost = costs.table(c.problem, c.optimizer, ("optax",) if c.impl == "optax" else ("gdbench",), suite.dtype,
-                           cells.problem_label(c.problem, c.batch_size), cells.devices_for(suite.device)[0],
-                           suite.grid_for(optimizers.resolve(c.optimizer)))
+                           cells.problem_label(c.problem, c.batch_size), cells.devices_for(suite.device)[0], grid)
         return cell, cost
+
+    def finish(index: int, cell: cells.CellRun, cost: pd.DataFrame, f_ref: float | None) -> None:
+        start = time.perf_counter()
+        tables = dict(zip(("runs", "curves", "paths"), cells.tables(cell, f_ref=f_ref)), costs=cost)
+        tables = storage.compact(tables, all_paths=suite.record_path == "all")  # what the folder keeps
+        phases["tables"] += time.perf_counter() - start
+        start = time.perf_counter()
+        store(index, tables)
+        phases["write"] += time.perf_counter() - start
 
     # All of the problem's cells compile first, in 2 threads: one traces in
     # Python while XLA compiles the other's program (the quick suite compiled
     # in 31-34 s so, 37-41 s one by one). Then they run and are timed one by
     # one with nothing else running.
-    label = cells.problem_label(plans[0].problem)
+    label = cells.problem_label(plans[0][1].problem)
     say(f"{label}: compiling {len(plans)} cells", False)
     start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=COMPILE_THREADS) as pool:
-        done, cost_tables = zip(*pool.map(prepare, plans))
+    pool = ThreadPoolExecutor(max_workers=COMPILE_THREADS)
+    try:
+        done, cost_tables = zip(*pool.map(prepare, [c for _, c in plans]))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # an interrupt does not wait for the queued cells
     phases["compile"] += time.perf_counter() - start
-    start = time.perf_counter()
-    for c, prepared in zip(plans, done):
+    known_optimum = plans[0][1].problem.f_star is not None
+    for (index, c), prepared, cost in zip(plans, done, cost_tables):
         name = c.optimizer if c.batch_size is None else f"{c.optimizer} (batch {c.batch_size})"
         say(f"{label} / {name}", False)
+        start = time.perf_counter()
         cells.run_cell(prepared, repeats=suite.repeats, settle_f_ref=False)  # f_ref: below, per problem
+        phases["run"] += time.perf_counter() - start
+        if known_optimum:
+            finish(index, prepared, cost, None)
         say(f"{label} / {name}", True)
-    f_ref = None
-    if plans and plans[0].problem.f_star is None:
-        reached = [cell.best_reached() for cell in done]
+    if not known_optimum:
+        start = time.perf_counter()
+        reached = [cell.best_reached() for cell in done] + ([f_ref_stored] if f_ref_stored is not None else [])
         f_ref = float(np.nanmin(reached)) if np.isfinite(reached).any() else float("nan")
         for cell in done:
             cell.execute(f_ref)
-    phases["run"] += time.perf_counter() - start
-    start = time.perf_counter()
-    parts = {name: [] for name in results.TABLES}
-    for cell in done:
-        runs, curves, paths = cells.tables(cell, f_ref=f_ref, run_id_start=run_id)
-        run_id += len(runs)
-        for name, df in zip(results.TABLES, (runs, curves, paths)):
-            parts[name].append(df)
-    parts["costs"] = list(cost_tables)
-    tables = {k: pd.concat(v, ignore_index=True) for k, v in parts.items()}
-    tables = storage.compact(tables, all_paths=suite.record_path == "all")  # what the folder keeps
-    phases["tables"] += time.perf_counter() - start
-    return tables, run_id
+        phases["run"] += time.perf_counter() - start
+        for (index, _), cell, cost in zip(plans, done, cost_tables):
+            finish(index, cell, cost, f_ref)
 
 
 def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress: bool = True,
-              console=None) -> Path:
-    """Runs every cell of a validated suite and writes its results folder."""
+              console=None, resume: str | Path | None = None) -> Path:
+    """Runs every cell of a validated suite and writes its results folder.
+
+    With `resume` (an unfinished run's folder, see `bench.resume`), the cells
+    stored there are skipped and the folder is finished with the others;
+    ConfigError if it ran another suite or on other code or devices.
+    An interruption (KeyboardInterrupt) keeps the finished cells and is
+    raised again, with the folder as its `results_path` attribute.
+    """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    from bench import resume as resuming
+
     console = console or Console(stderr=True)
     devices = cells.devices_for(suite.device)
-    todo_cells = plan(suite)
+    todo_cells = list(enumerate(plan(suite)))
     started = results.utc_now()
     meta = {
         "suite": suite.to_dict(),
@@ -122,61 +143,72 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
         "dtype": suite.dtype,
         "started_utc": started.isoformat(),
     }
-    folder = results.RunFolder(Path(out_root), f"{results.stamp(started)}-{suite.name}", meta)
+    if resume is None:
+        folder = results.RunFolder(Path(out_root), f"{results.stamp(started)}-{suite.name}", meta)
+    else:
+        stored = resuming.recorded(resume)
+        resuming.check_suite(stored, suite, resume)
+        resuming.check_same(stored, meta, resume)
+        folder = results.RunFolder.reopen(Path(resume), {"command": meta["command"], "started_utc": meta["started_utc"]})
+    stored_cells = folder.done()
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("cells"),
         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, disable=not show_progress,
         refresh_per_second=4,  # drawing it competes with compilation for the cores
     )
-    all_runs = []
     status = "complete"
     phases = {"compile": 0.0, "run": 0.0, "tables": 0.0, "write": 0.0}
-    wall = time.perf_counter()
     compile_cache = cache.Counter.start()
+    wall = time.perf_counter()
     try:
         with progress:
-            task = progress.add_task("starting", total=len(todo_cells))
+            task = progress.add_task("starting", total=len(todo_cells), completed=len(stored_cells))
+
+            lines = show_progress and not console.is_terminal  # a log, not a bar: one line per step
 
             def say(text: str, advance: bool) -> None:
                 progress.update(task, description=text, advance=1 if advance else 0)
+                if lines and not advance:
+                    console.print(text, markup=False, highlight=False)
 
-            run_id = 0
             for i in range(len(suite.problems)):
-                todo = [c for c in todo_cells if c.problem_index == i]
+                mine = [(k, c) for k, c in todo_cells if c.problem_index == i]
+                todo = [(k, c) for k, c in mine if k not in stored_cells]
                 if not todo:
                     continue
-                tables, run_id = _run_problem(suite, todo, say, run_id, phases)
-                start = time.perf_counter()
-                folder.add(tables)
-                phases["write"] += time.perf_counter() - start
-                all_runs.append(tables["runs"])
-    except KeyboardInterrupt:
+                f_refs = [folder.read_part(k)["f_ref"].iloc[0] for k, c in mine
+                          if k in stored_cells and c.problem.f_star is None]
+                f_refs = [float(f) for f in f_refs if np.isfinite(f)]
+                _run_problem(suite, todo, say, phases, folder.add, min(f_refs) if f_refs else None)
+    except KeyboardInterrupt as e:
         status = "interrupted"
+        e.results_path, runs = _finish(folder, suite, status, wall, len(todo_cells), phases, compile_cache)
+        summary.show(runs, suite, status, console)
+        console.print(f"results: {e.results_path}")
+        raise  # no report: an interrupted run ends at once (`gdbench report` writes it later)
     except Exception:
         # Keep what finished, say the run failed, and let the error surface.
-        _finish(folder, all_runs, suite, "failed", wall, len(todo_cells), phases, compile_cache)
+        _finish(folder, suite, "failed", wall, len(todo_cells), phases, compile_cache)
         raise
-    path = _finish(folder, all_runs, suite, status, wall, len(todo_cells), phases, compile_cache)
-    runs = pd.concat(all_runs, ignore_index=True) if all_runs else pd.DataFrame()
+    path, runs = _finish(folder, suite, status, wall, len(todo_cells), phases, compile_cache)
     summary.show(runs, suite, status, console)
     console.print(f"results: {path}")
     _write_report(path, console)  # report.html and report.md (bench/report.py)
-    if status == "interrupted":
-        raise KeyboardInterrupt
     return path
 
 
-def _finish(folder: results.RunFolder, all_runs: list[pd.DataFrame], suite: Suite, status: str, wall: float,
-            n_cells: int, phases: dict[str, float], compile_cache: cache.Counter) -> Path:
-    runs = pd.concat(all_runs, ignore_index=True) if all_runs else pd.DataFrame()
-    text = summary.text(runs, suite, status)
-    return folder.finish(status, text, {
+def _finish(folder: results.RunFolder, suite: Suite, status: str, wall: float,
+            n_cells: int, phases: dict[str, float], compile_cache: cache.Counter) -> tuple[Path, pd.DataFrame]:
+    tables = folder.merged()
+    text = summary.text(tables["runs"], suite, status)
+    path = folder.finish(status, text, {
         "ended_utc": results.utc_now().isoformat(),
-        "wall_s": time.perf_counter() - wall,
+        "wall_s": time.perf_counter() - wall,  # of this session, when resumed
         "phases_s": {k: round(v, 3) for k, v in phases.items()},  # wall seconds per phase
         "cells": n_cells,
         "compile_cache": compile_cache.stop(),  # folder, hits, misses (bench/cache.py)
-    })
+    }, tables)
+    return path, tables["runs"]
 
 
 def _write_report(path: Path, console) -> None:

@@ -39,15 +39,23 @@ from bench import cells
 from bench.errors import ConfigError
 
 SUITES_PACKAGE = "bench.suites"
+#: Upper limits: past them a number is a typo, and honouring it would exhaust
+#: memory before anything ran (a count of seeds or grid points is a list made
+#: at once; steps index int32 arrays in the engine; each stored step is a row).
+MAX_STEPS = 10**9
+MAX_COUNT = 10_000  # seeds as a count, grid range points
+MAX_SEED = 2**32 - 1
+MAX_REPEATS = cells.MAX_ROUNDS
+MAX_RECORDED = 10**6  # steps / record_every
 TOP_KEYS = {
     "name": "a string",
     "description": "a string",
-    "steps": "an integer >= 1",
-    "seeds": "a list of integers >= 0, or a count",
+    "steps": f"an integer in [1, {MAX_STEPS}]",
+    "seeds": f"a list of integers in [0, {MAX_SEED}], or a count in [1, {MAX_COUNT}]",
     "dtype": "'float32' or 'float64'",
     "optimizers": "'all' or a list of optimizer names or 'module:attribute' / 'file.py:attribute' references",
     "impls": "a list of 'gdbench' and/or 'optax'",
-    "repeats": "an integer >= 1",
+    "repeats": f"an integer in [1, {MAX_REPEATS}]",
     "targets": "a list of numbers in (0, 1)",
     "target": "one of the targets",
     "record_every": "an integer >= 1",
@@ -146,9 +154,11 @@ def _unknown(source: str, key: str, allowed) -> ConfigError:
     return ConfigError(_where(source, key), f"unknown key; {hint}(allowed: {', '.join(sorted(allowed))})")
 
 
-def _int(source, key, value, minimum):
+def _int(source, key, value, minimum, maximum=None):
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(_where(source, key), f"must be an integer >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(_where(source, key), f"must be an integer in [{minimum}, {maximum}], got {value!r}")
     return value
 
 
@@ -211,7 +221,7 @@ def _grid(source: str, value) -> dict[str, Any]:
                     raise _unknown(source, f"{key}.{k}", RANGE_KEYS)
             if "num" not in spec:
                 raise ConfigError(_where(source, key), "a range needs num (and optionally low, high, scale)")
-            _int(source, f"{key}.num", spec["num"], 1)
+            _int(source, f"{key}.num", spec["num"], 1, MAX_COUNT)
             for k in ("low", "high"):
                 if k in spec and (isinstance(spec[k], bool) or not isinstance(spec[k], numbers.Real) or spec[k] <= 0):
                     raise ConfigError(_where(source, f"{key}.{k}"), f"must be a number > 0, got {spec[k]!r}")
@@ -265,15 +275,15 @@ def parse(data: Mapping[str, Any], source: str) -> Suite:
             raise ConfigError(_where(source, "description"), "must be a string")
         kw["description"] = data["description"]
     if "steps" in data:
-        kw["steps"] = _int(source, "steps", data["steps"], 1)
+        kw["steps"] = _int(source, "steps", data["steps"], 1, MAX_STEPS)
     if "repeats" in data:
-        kw["repeats"] = _int(source, "repeats", data["repeats"], 1)
+        kw["repeats"] = _int(source, "repeats", data["repeats"], 1, MAX_REPEATS)
     if "seeds" in data:
         seeds = data["seeds"]
         if isinstance(seeds, int) and not isinstance(seeds, bool):
-            seeds = list(range(_int(source, "seeds", seeds, 1)))
+            seeds = list(range(_int(source, "seeds", seeds, 1, MAX_COUNT)))
         if (not isinstance(seeds, list) or not seeds
-                or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds)):
+                or any(isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_SEED for s in seeds)):
             raise ConfigError(_where(source, "seeds"), f"must be {TOP_KEYS['seeds']}, got {data['seeds']!r}")
         kw["seeds"] = tuple(seeds)
     if "dtype" in data:
@@ -300,6 +310,9 @@ def parse(data: Mapping[str, Any], source: str) -> Suite:
         raise ConfigError(_where(source, "target"), f"the default target {cells.PRIMARY_TARGET} is not among the targets; set target")
     if "record_every" in data:
         kw["record_every"] = _int(source, "record_every", data["record_every"], 1)
+        if kw.get("steps", Suite.steps) // kw["record_every"] > MAX_RECORDED:
+            raise ConfigError(_where(source, "record_every"),
+                              f"stores more than {MAX_RECORDED} steps per trajectory; must be >= steps / {MAX_RECORDED}")
     if "record_path" in data:
         if not isinstance(data["record_path"], bool) and data["record_path"] != "all":
             raise ConfigError(_where(source, "record_path"),

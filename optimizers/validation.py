@@ -22,6 +22,7 @@ import jax
 import numpy as np
 
 INF = math.inf
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
 class Interval(NamedTuple):
@@ -95,10 +96,14 @@ def check(owner: str, name: str, value: Any, rule: Rule) -> None:
     try:
         if isinstance(value, (bool, str)) or value is None or callable(value):
             raise TypeError
+        if isinstance(value, int) and not INT32_MIN <= value <= INT32_MAX:
+            raise TypeError  # JAX makes a Python int an int32 (x64 off): this one would overflow in a step
         arr = np.asarray(value, dtype=np.float64)
+        if arr.ndim != 0:  # one value (a list would broadcast against the parameters, or be empty)
+            raise TypeError
     except jax.errors.TracerArrayConversionError:
         return  # traced: its value is not known here
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{owner}: {name} must be {'an integer' if rule.integer else 'a number'} in {rule}, "
                          f"got {value!r}") from None
     if not rule.admits(arr):

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from problems.validate import check_int
+from problems.validate import MAX_SEED, check_elements, check_int
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -61,9 +61,9 @@ def with_intercept(X: np.ndarray) -> np.ndarray:
 def check_dataset(problem: str, dataset, *, classes: tuple[int, ...] | None = None) -> str:
     """Validates a `dataset` argument: "synthetic" or a shipped real set with allowed class count."""
     allowed = [SYNTHETIC] + [n for n, (_, _, k) in REAL.items() if classes is None or k in classes]
-    if dataset not in allowed:
+    if not isinstance(dataset, str) or dataset not in allowed:
         why = ""
-        if dataset in REAL:
+        if isinstance(dataset, str) and dataset in REAL:
             why = f" ({dataset} has {REAL[dataset][2]} classes)"
         raise ValueError(
             f"{problem}: dataset must be one of {', '.join(map(repr, allowed))}, got {dataset!r}{why}"
@@ -83,10 +83,15 @@ def synthetic_args(problem: str, dataset: str, given: dict, defaults: dict) -> d
     every one of them must be left at None (its size is fixed), and {} is returned.
     """
     if dataset == SYNTHETIC:
-        return {
-            k: check_int(problem, k, defaults[k] if v is None else v, minimum=SYNTHETIC_MINIMUM[k])
+        out = {
+            k: check_int(problem, k, defaults[k] if v is None else v, minimum=SYNTHETIC_MINIMUM[k],
+                         **({"maximum": MAX_SEED} if k == "seed" else {}))
             for k, v in given.items()
         }
+        check_elements(problem, "n_samples and n_features", out["n_samples"], out["n_features"])
+        if "n_classes" in out:
+            check_elements(problem, "n_features and n_classes", out["n_features"], out["n_classes"])
+        return out
     for k, v in given.items():
         if v is not None:
             n, d, c = REAL[dataset]

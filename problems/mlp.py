@@ -29,7 +29,7 @@ from problems import datasets
 from problems.problem import Problem, cast_like
 from problems.registry import register
 from problems.softmax_regression import cross_entropy
-from problems.validate import check_float
+from problems.validate import MAX_SIZE, check_elements, check_float
 
 SYNTHETIC_DEFAULTS = {"n_samples": 1000, "n_features": 20, "n_classes": 5, "seed": 0}
 
@@ -54,11 +54,11 @@ def _check_hidden(hidden) -> tuple[int, ...]:
     if isinstance(hidden, numbers.Integral) and not isinstance(hidden, bool):
         hidden = (hidden,)
     ok = isinstance(hidden, (tuple, list)) and len(hidden) > 0 and all(
-        isinstance(h, numbers.Integral) and not isinstance(h, bool) and h >= 1 for h in hidden
+        isinstance(h, numbers.Integral) and not isinstance(h, bool) and 1 <= h <= MAX_SIZE for h in hidden
     )
     if not ok:
         raise ValueError(
-            f"mlp: hidden must be a layer width >= 1 or a non-empty tuple of them, got {hidden!r}"
+            f"mlp: hidden must be a layer width in [1, {MAX_SIZE}] or a non-empty tuple of them, got {hidden!r}"
         )
     return tuple(int(h) for h in hidden)
 
@@ -96,6 +96,8 @@ def mlp(
     )
     n_classes = synth["n_classes"] if dataset == datasets.SYNTHETIC else datasets.REAL[dataset][2]
     widths = (X.shape[1], *hidden, n_classes)
+    for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+        check_elements("mlp", "hidden", fan_in, fan_out)
     shapes = {}
     for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
         shapes[f"w{i}"] = (fan_in, fan_out)

@@ -19,7 +19,7 @@ import numpy as np
 
 from problems.problem import Problem, cast_like
 from problems.registry import register
-from problems.validate import check_float, check_int
+from problems.validate import MAX_SEED, check_elements, check_float, check_int
 
 
 def _loss(x, data, batch=None):
@@ -49,9 +49,11 @@ def quadratic(
     dim = check_int("quadratic", "dim", dim, minimum=1)
     condition_number = check_float("quadratic", "condition_number", condition_number, minimum=1.0)
     mu = check_float("quadratic", "mu", mu, minimum=0.0, inclusive=False)
-    seed = check_int("quadratic", "seed", seed, minimum=0)
+    seed = check_int("quadratic", "seed", seed, minimum=0, maximum=MAX_SEED)
     if not isinstance(rotate, bool):
         raise ValueError(f"quadratic: rotate must be true or false, got {rotate!r}")
+    if rotate:
+        check_elements("quadratic", "dim (rotated: a dense dim x dim matrix)", dim, dim)
     rng = np.random.default_rng(seed)
     eig = mu * np.geomspace(1.0, condition_number, dim) if dim > 1 else np.array([mu])
     x_star = rng.standard_normal(dim)

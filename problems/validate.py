@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
+#: The largest size a problem accepts (a dimension, a sample count, a width, or
+#: their product for a dense matrix): past it a number is a typo, and building
+#: the instance would exhaust memory, since its data are made at once.
+MAX_SIZE = 10**8
+MAX_SEED = 2**32 - 1
 
-def check_int(problem: str, name: str, value, *, minimum: int, multiple_of: int = 1) -> int:
+
+def check_int(problem: str, name: str, value, *, minimum: int, multiple_of: int = 1, maximum: int = MAX_SIZE) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{problem}: {name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{problem}: {name} must be an integer >= {minimum}, got {value!r}")
+    if not minimum <= value <= maximum:
+        raise ValueError(f"{problem}: {name} must be an integer in [{minimum}, {maximum}], got {value!r}")
     if value % multiple_of:
         raise ValueError(f"{problem}: {name} must be a multiple of {multiple_of}, got {value!r}")
     return int(value)
@@ -18,9 +25,20 @@ def check_int(problem: str, name: str, value, *, minimum: int, multiple_of: int 
 def check_float(problem: str, name: str, value, *, minimum: float, inclusive: bool = True) -> float:
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if ok:
-        value = float(value)
-        ok = value >= minimum if inclusive else value > minimum
+        try:
+            value = float(value)
+        except OverflowError:  # an integer too large for a float
+            ok = False
+        else:
+            ok = math.isfinite(value) and (value >= minimum if inclusive else value > minimum)
     if not ok:
         op = ">=" if inclusive else ">"
-        raise ValueError(f"{problem}: {name} must be a number {op} {minimum}, got {value!r}")
+        raise ValueError(f"{problem}: {name} must be a finite number {op} {minimum}, got {value!r}")
     return value
+
+
+def check_elements(problem: str, names: str, *sizes: int) -> None:
+    """ValueError when a dense array of these sizes would exceed MAX_SIZE elements."""
+    if math.prod(sizes) > MAX_SIZE:
+        raise ValueError(f"{problem}: {names} make a dense array of {math.prod(sizes):,} elements; "
+                         f"at most {MAX_SIZE:,} are allowed")
