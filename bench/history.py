@@ -39,7 +39,6 @@ from __future__ import annotations
 import dataclasses
 import html
 import io
-import json
 import os
 import re
 from pathlib import Path
@@ -50,7 +49,7 @@ import pandas as pd
 
 from bench import changepoints, tuning
 from bench.errors import ConfigError
-from bench.results import SCHEMA_VERSION, ResultsError
+from bench.results import ResultsError, read_meta, read_table
 
 METRICS = {"steps": "steps to target (tuned)", "program_step_s": "time per step (s)"}
 COLUMNS = ["suite", "machine", "instance", "optimizer", "impl", "metric", "point", "commit", "started_utc", "run",
@@ -96,22 +95,7 @@ def run_metrics(runs: pd.DataFrame) -> pd.DataFrame:
 
 def _read(path: Path) -> tuple[dict[str, Any], pd.DataFrame]:
     """meta.json and runs.parquet of a results folder (the rest of `read_run`'s tables are not needed)."""
-    try:
-        meta = json.loads((path / "meta.json").read_text())
-    except FileNotFoundError:
-        raise ResultsError(f"{path}: not a results folder (no meta.json)") from None
-    except (OSError, json.JSONDecodeError) as e:
-        raise ResultsError(f"{path}/meta.json: unreadable ({e})") from None
-    if not isinstance(meta, dict) or meta.get("schema_version") != SCHEMA_VERSION:
-        version = meta.get("schema_version") if isinstance(meta, dict) else None
-        raise ResultsError(f"{path}: results schema version {version!r}, this gdbench reads version {SCHEMA_VERSION}")
-    try:
-        runs = pd.read_parquet(path / "runs.parquet")
-    except FileNotFoundError:
-        raise ResultsError(f"{path}: missing runs.parquet") from None
-    except Exception as e:  # pyarrow raises several types for corrupt files
-        raise ResultsError(f"{path}/runs.parquet: unreadable ({type(e).__name__})") from None
-    return meta, runs
+    return read_meta(path), read_table(path, "runs")
 
 
 def collect(runs_dir: str | Path) -> tuple[list[Run], list[str]]:

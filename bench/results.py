@@ -196,11 +196,9 @@ class RunFolder:
         return self.final
 
 
-def read_run(path: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    """Reads a results folder: ({runs, curves, paths, costs}, meta); ResultsError if unusable."""
+def read_meta(path: str | Path) -> dict[str, Any]:
+    """A results folder's meta.json, checked to be of this schema version; ResultsError if not."""
     path = Path(path)
-    if not path.is_dir():
-        raise ResultsError(f"{path}: not a results folder (no such directory)")
     try:
         meta = json.loads((path / "meta.json").read_text())
     except FileNotFoundError:
@@ -213,18 +211,29 @@ def read_run(path: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]
         raise ResultsError(
             f"{path}: results schema version {meta.get('schema_version')!r}, this gdbench reads version {SCHEMA_VERSION}"
         )
-    tables = {}
-    for name in TABLES:
-        try:
-            tables[name] = pd.read_parquet(path / f"{name}.parquet")
-        except FileNotFoundError:
-            if name in OPTIONAL_TABLES:
-                tables[name] = pd.DataFrame()
-                continue
-            raise ResultsError(f"{path}: missing {name}.parquet") from None
-        except Exception as e:  # pyarrow raises several types for corrupt files
-            raise ResultsError(f"{path}/{name}.parquet: unreadable ({type(e).__name__})") from None
-    return tables, meta
+    return meta
+
+
+def read_table(path: str | Path, name: str) -> pd.DataFrame:
+    """One table of a results folder (an absent optional one is empty); ResultsError if unusable."""
+    path = Path(path)
+    try:
+        return pd.read_parquet(path / f"{name}.parquet")
+    except FileNotFoundError:
+        if name in OPTIONAL_TABLES:
+            return pd.DataFrame()
+        raise ResultsError(f"{path}: missing {name}.parquet") from None
+    except Exception as e:  # pyarrow raises several types for corrupt files
+        raise ResultsError(f"{path}/{name}.parquet: unreadable ({type(e).__name__})") from None
+
+
+def read_run(path: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """Reads a results folder: ({runs, curves, paths, costs}, meta); ResultsError if unusable."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ResultsError(f"{path}: not a results folder (no such directory)")
+    meta = read_meta(path)
+    return {name: read_table(path, name) for name in TABLES}, meta
 
 
 def command_line() -> str:

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import math
-import os
 import tempfile
 from pathlib import Path
 
