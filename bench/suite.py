@@ -138,9 +138,19 @@ class Suite:
         return entry.batch_size if entry.batch_size is not None else self.batch_size
 
     def to_dict(self) -> dict[str, Any]:
+        """The suite as a suite file's table (what meta.json records): `parse` of it gives the same suite."""
+        def sizes(batch):
+            return ["full" if b is None else b for b in batch]
+
         d = dataclasses.asdict(self)
-        d["problems"] = [{k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(p).items()
-                          if not (k == "optimizers" and v is None)} for p in self.problems]
+        d["batch_size"] = sizes(self.batch_size)
+        d["problems"] = []
+        for p in self.problems:
+            entry = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(p).items()
+                     if v is not None}
+            if "batch_size" in entry:
+                entry["batch_size"] = sizes(entry["batch_size"])
+            d["problems"].append(entry)
         return d
 
 

@@ -85,7 +85,7 @@ def test_grad_noise_is_unbiased_with_the_documented_scale():
         np.testing.assert_allclose(q.loss(x), p.loss(x))  # full batch: the exact problem
     with pytest.raises(ValueError, match="has minibatches of its own"):
         problems.with_grad_noise(problems.get("logistic", **BC), 0.1)
-    with pytest.raises(ValueError, match="grad_noise scale must be a number >= 0"):
+    with pytest.raises(ValueError, match="grad_noise scale must be a finite number >= 0"):
         problems.with_grad_noise(p, -1.0)
 
 
