@@ -63,12 +63,12 @@ CI_RUNS := results/runs/ci-gate
 
 gate: $(STAMP)
 	rm -rf $(CI_RUNS)
-	$(BIN)/gdbench run --suite ci --no-progress --out $(CI_RUNS) >/dev/null
+	$(BIN)/gdbench run --suite ci --no-progress --no-report --out $(CI_RUNS) >/dev/null
 	$(BIN)/gdbench compare results/baseline $(CI_RUNS)/*-ci
 
 baseline: $(STAMP)
 	rm -rf $(CI_RUNS)
-	$(BIN)/gdbench run --suite ci --no-progress --out $(CI_RUNS) >/dev/null
+	$(BIN)/gdbench run --suite ci --no-progress --no-report --out $(CI_RUNS) >/dev/null
 	$(BIN)/gdbench baseline $(CI_RUNS)/*-ci --out results/baseline
 
 clean:

@@ -200,6 +200,8 @@ def parser() -> argparse.ArgumentParser:
                      help="go on with an interrupted or killed run: skip its stored cells, run the others")
     run.add_argument("--dry-run", action="store_true", help="validate and print the plan; run and write nothing")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--no-report", action="store_true",
+                     help="write the tables only, no report.html (a CI gate; `gdbench report` writes it later)")
     sub.add_parser("list", help="list the registered optimizers, problems and suites")
     rep = sub.add_parser("report", help="write report.html and report.md of a results folder")
     rep.add_argument("results_dir", help="a results folder written by gdbench run")
@@ -388,7 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         main_thread = threading.current_thread() is threading.main_thread()  # where signals can be handled
         previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
         try:
-            runner.run_suite(suite, out_root=out, show_progress=not args.no_progress, resume=args.resume)
+            runner.run_suite(suite, out_root=out, show_progress=not args.no_progress, resume=args.resume,
+                             report=not args.no_report)
         finally:
             if main_thread:
                 signal.signal(signal.SIGTERM, previous)

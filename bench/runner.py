@@ -116,8 +116,11 @@ def _run_problem(suite: Suite, plans: list[tuple[int, CellPlan]], say: Callable[
 
 
 def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress: bool = True,
-              console=None, resume: str | Path | None = None) -> Path:
+              console=None, resume: str | Path | None = None, report: bool = True) -> Path:
     """Runs every cell of a validated suite and writes its results folder.
+
+    `report=False` skips report.html/report.md (and its figures): a CI gate
+    needs the tables only, and `gdbench report` writes the report later.
 
     With `resume` (an unfinished run's folder, see `bench.resume`), the cells
     stored there are skipped and the folder is finished with the others;
@@ -193,7 +196,8 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
     path, runs = _finish(folder, suite, status, wall, len(todo_cells), phases, compile_cache)
     summary.show(runs, suite, status, console)
     console.print(f"results: {path}")
-    _write_report(path, console)  # report.html and report.md (bench/report.py)
+    if report:
+        _write_report(path, console)  # report.html and report.md (bench/report.py)
     return path
 
 

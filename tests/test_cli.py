@@ -198,9 +198,11 @@ def test_record_path_all_keeps_every_trajectory(tmp_path, capsys):
     config.write_text('name = "all"\nsteps = 30\nseeds = 2\noptimizers = ["gd"]\nimpls = ["gdbench"]\nrepeats = 1\n'
                       'record_path = "all"\n[grid]\nlearning_rate = [0.001, 0.002]\n'
                       '[[problems]]\nname = "rosenbrock"\nargs = { dim = 2 }\n')
-    code, _, err = run(["run", "--config", str(config), "--out", str(tmp_path / "runs"), "--no-progress"], capsys)
+    code, out, err = run(["run", "--config", str(config), "--out", str(tmp_path / "runs"), "--no-progress",
+                          "--no-report"], capsys)
     assert code == 0, err
     (folder,) = (tmp_path / "runs").iterdir()
+    assert not (folder / "report.html").exists() and not (folder / "figures").exists() and "report:" not in out
     tables, meta = results.read_run(folder)
     assert meta["suite"]["record_path"] == "all"
     assert set(tables["paths"].run_id) == set(tables["runs"].run_id) and len(tables["runs"]) == 4
