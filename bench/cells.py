@@ -40,6 +40,8 @@ ONE_PASS_MIN_LANE_STEPS = 1_000_000
 #: it has run this long in all (at most MAX_ROUNDS rounds).
 MIN_TIME_S = 0.025
 MAX_ROUNDS = 1000
+#: seeds the order in which a round runs a cell's programs (`CellRun.time`)
+ROUND_ORDER_SEED = 0
 #: Warm-up before timing, untimed: at least one run of each program (whose
 #: outputs are the results), and more until it has run WARMUP_S in all. A
 #: program's first runs are slower than its steady state (its output buffers
@@ -220,7 +222,13 @@ class CellRun:
 
     def time(self, repeats: int, keep_outputs: bool = False, min_time: float = MIN_TIME_S,
              warmup: float = WARMUP_S) -> None:
-        """Warm-up, then timed runs, the programs interleaved (A B A B ...).
+        """Warm-up, then timed runs, the programs interleaved (A B, B A, ...).
+
+        Each round runs every program once, in an order drawn afresh per
+        round (a fixed pseudo-random sequence): with a fixed order, a
+        disturbance that recurs in step with the rounds (another process's
+        time slices, a frequency change) would fall on the same program every
+        time and bias their ratio; in random order it falls on each alike.
 
         Warm-up: untimed rounds, at least one and more until each program has
         run `warmup` seconds, so that what is timed is the compiled program's
@@ -237,9 +245,11 @@ class CellRun:
         with precision(self.dtype):
             for timed, least, enough in ((False, 1, warmup), (True, repeats, min_time)):
                 spent = [0.0] * len(self.groups)
+                order = np.random.default_rng(ROUND_ORDER_SEED)
                 r = 0
                 while r < least or (r < MAX_ROUNDS and min(spent) < enough):
-                    for i, g in enumerate(self.groups):
+                    for i in order.permutation(len(self.groups)):
+                        g = self.groups[i]
                         seconds, out = g.program.launch()
                         spent[i] += seconds
                         if timed:

@@ -402,3 +402,18 @@ def test_every_swept_hyperparameter_is_a_column_to_group_by():
     assert runs.groupby(["decay", "centered"]).size().to_dict() == {
         (0.8, False): 2, (0.8, True): 2, (0.9, False): 2, (0.9, True): 2}
     assert runs["centered"].dtype == bool and runs["decay"].dtype == float
+
+
+def test_each_round_runs_every_program_once_in_a_varying_order(monkeypatch):
+    """Interleaving without a fixed order: a disturbance in step with the rounds must not fall on one program."""
+    cell = cells.prepare("rosenbrock", "gd", problem_args={"dim": 2}, grid={"learning_rate": [1e-3]}, steps=10,
+                         impl="both")
+    calls = []
+    monkeypatch.setattr(engine.Program, "launch", lambda program, f_ref=None: (calls.append(program) or 0.01, None))
+    cell.time(repeats=20, min_time=0.0, warmup=0.0)
+    ours, theirs = (g.program for g in cell.groups)
+    rounds = [calls[i:i + 2] for i in range(2, len(calls), 2)]  # after the one warm-up round
+    assert len(rounds) == 20 and all({id(p) for p in r} == {id(ours), id(theirs)} for r in rounds)
+    firsts = sum(r[0] is ours for r in rounds)
+    assert 0 < firsts < 20  # both orders occur (a fixed sequence: the same every run)
+    assert len(cell.groups[0].times) == len(cell.groups[1].times) == 20
