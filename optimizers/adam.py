@@ -162,6 +162,7 @@ register(OptimizerSpec.declared(
     name="nadam",
     elementwise=True,
     twin=optax.nadam,
+    twin_call="optax.nadam",  # a functools.partial of optax.adam: no name of its own
     rule="as adam with mhat = b1 * m/(1-b1^(t+1)) + (1-b1) * g/(1-b1^t)",
     paper="Dozat 2016 (ICLR workshop)",
     notes="constant b1 (no momentum schedule), Adam's bias corrections (optax's form).",
