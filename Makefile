@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: bench test test-slow test-portable perf perf-json gpu-check clean browser baseline gate
+.PHONY: bench test test-slow test-portable perf perf-json gpu-check clean browser baseline gate readme
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ browser:
 	   (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1)) || \
 	  echo "chromium could not be installed: the report's browser test will be skipped"; \
 	else echo "chromium not installed (needs root and apt): the report's browser test will be skipped"; fi
+
+# README.md's optimizer table, regenerated from the registry (optimizers/table.py).
+readme: $(STAMP)
+	$(BIN)/python -m optimizers.table --write README.md
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow

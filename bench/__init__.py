@@ -3,6 +3,8 @@
     import bench
     df = bench.sweep(problem="rosenbrock", problem_args={"dim": 2}, optimizer="adam",
                      grid={"learning_rate": [1e-3, 1e-2, 1e-1]}, seeds=[0, 1, 2], steps=2000)
+    spec = bench.SweepSpec("rosenbrock", "adam", problem_args={"dim": 2}, steps=2000)
+    res = bench.run_sweep(spec)  # the same from a spec: runs, curves and paths tables
 
 Importing `bench` changes JAX for the whole process. Before JAX has started
 its backends, it adds gdbench's XLA:CPU settings to XLA_FLAGS: one CPU device
@@ -28,7 +30,7 @@ _xla.apply()
 from bench.errors import ConfigError  # noqa: E402
 from bench.results import ResultsError, read_run  # noqa: E402
 from bench.cache import enable as enable_compile_cache  # noqa: E402
-from bench.cells import PRIMARY_TARGET, TARGETS, SweepResult, run_sweep, sweep  # noqa: E402
+from bench.cells import PRIMARY_TARGET, TARGETS, SweepResult, SweepSpec, run_sweep, sweep  # noqa: E402
 
 
 def xla_settings() -> dict:
@@ -52,5 +54,5 @@ def curves(source) -> "pandas.DataFrame":  # noqa: F821
                     f"got {type(source).__name__}")
 
 
-__all__ = ["ConfigError", "PRIMARY_TARGET", "ResultsError", "SweepResult", "TARGETS", "curves",
+__all__ = ["ConfigError", "PRIMARY_TARGET", "ResultsError", "SweepResult", "SweepSpec", "TARGETS", "curves",
            "enable_compile_cache", "read_run", "run_sweep", "sweep", "xla_settings"]

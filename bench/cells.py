@@ -174,6 +174,78 @@ def devices_for(device: str | None) -> list:
         raise ConfigError("device", f"{device!r} is not available on this machine (available: {', '.join(available)})") from None
 
 
+@dataclasses.dataclass(frozen=True)
+class SweepSpec:
+    """One sweep: a problem x an optimizer, a grid x seeds, and how to run and record it.
+
+    The fields are `sweep`'s arguments (see there for each), with its
+    defaults. `prepare` compiles one (`batch_size` one integer or None),
+    `run_sweep` runs one (`batch_size` may list several: one cell each), and
+    a suite makes one per cell (`Suite.sweep_spec`). `validated` checks them.
+    """
+
+    problem: str | problems.Problem
+    optimizer: Any  # a registered name, an OptimizerSpec, a plain optax factory or a "module:attribute"
+    grid: Mapping[str, Sequence[Any]] | None = None
+    seeds: int | Sequence[int] = (0,)
+    steps: int = 1000
+    impl: str = "gdbench"
+    dtype: str = "float32"
+    problem_args: Mapping[str, Any] | None = None
+    targets: Sequence[float] = TARGETS
+    target: float = PRIMARY_TARGET
+    record_every: int | None = None
+    record_path: bool | None = None
+    device: str | None = None
+    batch_size: Any = None  # None (full batch), an integer, or (run_sweep only) a list of them
+
+    def validated(self) -> SweepSpec:
+        """The same sweep, checked, its inputs resolved; ConfigError naming the first bad field.
+
+        In the result the problem is a `problems.Problem` (problem_args None),
+        the optimizer an `OptimizerSpec`, seeds a tuple of integers, targets
+        sorted from the loosest, and record_every and record_path have their
+        defaults filled in. The grid's values are checked when its
+        configurations are built (`prepare`).
+        """
+        p = resolve_problem(self.problem, self.problem_args)
+        batch_size = check_batch_size(p, self.batch_size)
+        record_every = self.record_every
+        if batch_size is not None and record_every is None:
+            record_every = MINIBATCH_RECORD_EVERY
+        spec = resolve_optimizer(self.optimizer)
+        impls = IMPLS if self.impl == "both" else (self.impl,)
+        for i in impls:
+            if i not in IMPLS:
+                raise ConfigError("impl", f"must be one of gdbench, optax, both; got {self.impl!r}")
+        if "optax" in impls and spec.twin is None:
+            raise ConfigError("impl", f"{spec.name} has no optax twin")
+        steps = self.steps
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
+            raise ConfigError("steps", f"must be an integer >= 1, got {steps!r}")
+        seeds = seed_list(self.seeds)
+        if not seeds or any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0 for s in seeds):
+            raise ConfigError("seeds", f"must be a non-empty list of integers >= 0, got {seeds!r}")
+        targets = tuple(sorted((float(t) for t in self.targets), reverse=True))
+        if not targets or any(not 0 < t < 1 for t in targets):
+            raise ConfigError("targets", f"must be numbers in (0, 1), got {targets!r}")
+        if self.target not in targets:
+            raise ConfigError("target", f"must be one of the targets {targets!r}, got {self.target!r}")
+        try:
+            schedule.make(int(steps), record_every)
+        except ValueError as e:
+            raise ConfigError("record_every", str(e)) from None
+        record_path = p.dim <= 3 if self.record_path is None else self.record_path
+        devices_for(self.device)
+        if self.dtype not in DTYPES:
+            raise ConfigError("dtype", f"must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        return dataclasses.replace(
+            self, problem=p, problem_args=None, optimizer=spec, seeds=tuple(seeds), steps=int(steps),
+            targets=targets, target=float(self.target), record_every=record_every, record_path=bool(record_path),
+            batch_size=batch_size,
+        )
+
+
 # --------------------------------------------------------------------------- cells
 
 
@@ -261,41 +333,15 @@ class CellRun:
                 self.groups[i].outputs = self.groups[i].program.fetch(out)
 
 
-def prepare(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench", dtype="float32",
-            problem_args=None, targets=TARGETS, target=PRIMARY_TARGET, record_every=None,
-            record_path=None, device=None, batch_size=None) -> CellRun:
-    """Validates the inputs and compiles the cell's programs (nothing run yet).
-
-    `batch_size` (one integer, or None for the full batch): see `sweep`.
-    """
-    p = resolve_problem(problem, problem_args)
-    batch_size = check_batch_size(p, batch_size)
-    if batch_size is not None and record_every is None:
-        record_every = MINIBATCH_RECORD_EVERY
-    spec = resolve_optimizer(optimizer)
-    impls = IMPLS if impl == "both" else (impl,)
-    for i in impls:
-        if i not in IMPLS:
-            raise ConfigError("impl", f"must be one of gdbench, optax, both; got {impl!r}")
-    if "optax" in impls and spec.twin is None:
-        raise ConfigError("impl", f"{spec.name} has no optax twin")
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
-        raise ConfigError("steps", f"must be an integer >= 1, got {steps!r}")
-    seeds = seed_list(seeds)
-    if not seeds or any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0 for s in seeds):
-        raise ConfigError("seeds", f"must be a non-empty list of integers >= 0, got {seeds!r}")
-    targets = tuple(sorted((float(t) for t in targets), reverse=True))
-    if not targets or any(not 0 < t < 1 for t in targets):
-        raise ConfigError("targets", f"must be numbers in (0, 1), got {targets!r}")
-    if target not in targets:
-        raise ConfigError("target", f"must be one of the targets {targets!r}, got {target!r}")
-    try:
-        sched = schedule.make(int(steps), record_every)
-    except ValueError as e:
-        raise ConfigError("record_every", str(e)) from None
-    if record_path is None:
-        record_path = p.dim <= 3
-    devices = devices_for(device)
+def prepare(sweep: SweepSpec) -> CellRun:
+    """Validates one cell's sweep (`SweepSpec.validated`) and compiles its programs (nothing run yet)."""
+    sweep = sweep.validated()
+    p, spec, grid, seeds, steps = sweep.problem, sweep.optimizer, sweep.grid, list(sweep.seeds), sweep.steps
+    dtype, targets, target, batch_size = sweep.dtype, sweep.targets, sweep.target, sweep.batch_size
+    record_path, record_every = sweep.record_path, sweep.record_every
+    impls = IMPLS if sweep.impl == "both" else (sweep.impl,)
+    sched = schedule.make(steps, record_every)
+    devices = devices_for(sweep.device)
 
     configs = expand_grid(spec, grid)
     swept = list(dict(grid or {}))
@@ -524,15 +570,11 @@ class SweepResult:
     paths: pd.DataFrame
 
 
-def run_sweep(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench", dtype="float32",
-              problem_args=None, targets=TARGETS, target=PRIMARY_TARGET, record_every=None,
-              record_path=None, repeats=5, device=None, batch_size=None) -> SweepResult:
-    """Like `sweep`, returning the runs, curves and paths tables together."""
-    p = resolve_problem(problem, problem_args)
-    prepared = [prepare(p, optimizer, grid=grid, seeds=seeds, steps=steps, impl=impl, dtype=dtype,
-                        targets=targets, target=target, record_every=record_every, record_path=record_path,
-                        device=device, batch_size=b)
-                for b in batch_sizes(batch_size)]
+def run_sweep(sweep: SweepSpec, repeats: int = 5) -> SweepResult:
+    """Runs a `SweepSpec` as `sweep` does, returning the runs, curves and paths tables together."""
+    p = resolve_problem(sweep.problem, sweep.problem_args)
+    prepared = [prepare(dataclasses.replace(sweep, problem=p, problem_args=None, batch_size=b))
+                for b in batch_sizes(sweep.batch_size)]
     for cell in prepared:
         run_cell(cell, repeats=repeats, settle_f_ref=len(prepared) == 1)
     f_ref = None
@@ -581,6 +623,7 @@ def sweep(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench",
     Returns:
       The runs table (columns documented in results/README.md).
     """
-    return run_sweep(problem, optimizer, grid=grid, seeds=seeds, steps=steps, impl=impl, dtype=dtype,
+    spec = SweepSpec(problem, optimizer, grid=grid, seeds=seeds, steps=steps, impl=impl, dtype=dtype,
                      problem_args=problem_args, targets=targets, target=target, record_every=record_every,
-                     record_path=record_path, repeats=repeats, device=device, batch_size=batch_size).runs
+                     record_path=record_path, device=device, batch_size=batch_size)
+    return run_sweep(spec, repeats=repeats).runs

@@ -256,9 +256,9 @@ def worker_c(configs: int, steps: int, repeats: int, out: str, impl: str) -> dic
     import bench  # noqa: F401  (applies gdbench's XLA settings before JAX starts)
     from bench import cells
 
-    cell = cells.prepare("rosenbrock", "adam", problem_args={"dim": 2},
+    cell = cells.prepare(cells.SweepSpec("rosenbrock", "adam", problem_args={"dim": 2},
                          grid={"learning_rate": [float(v) for v in _lrs(configs)]}, seeds=[0], steps=steps,
-                         impl=impl, record_path=False)
+                         impl=impl, record_path=False))
     cells.run_cell(cell, repeats=1)  # the results, as bench.sweep gets them
     (group,) = cell.groups
     _warm_up(group.program.time)
@@ -399,8 +399,9 @@ def large(args: argparse.Namespace) -> str:
             return jax.jit(run).lower(x0, data).compile()
 
         bare_c, loss_c = scan(False), scan(True)  # loss_c: the bare scan plus f(x) of each new point
-        cell = cells.prepare(p, "adam", grid={"learning_rate": [1e-3]}, seeds=[0], steps=steps, impl="optax",
-                             record_path=False)
+        cell = cells.prepare(cells.SweepSpec(p, "adam", grid={"learning_rate": [1e-3]}, seeds=[0], steps=steps,
+                                             impl="optax",
+                             record_path=False))
         cell.execute()
         (group,) = cell.groups
         runs = {"bare": lambda: jax.block_until_ready(bare_c(x0, data)),
@@ -515,9 +516,9 @@ def parity(args: argparse.Namespace) -> str:
         lr = float(np.sqrt(np.prod(spec.search_space["learning_rate"][:2]))) if "learning_rate" in spec.search_space \
             else spec.defaults.get("learning_rate")
         lrs = [lr * f for f in np.geomspace(0.1, 1.0, args.parity_configs)]
-        cell = cells.prepare(args.parity_problem, name, problem_args=args.parity_args,
+        cell = cells.prepare(cells.SweepSpec(args.parity_problem, name, problem_args=args.parity_args,
                              grid={"learning_rate": lrs}, seeds=[0], steps=args.parity_steps, impl="both",
-                             record_path=False)
+                             record_path=False))
         cell.execute()
         for g in cell.groups:
             _warm_up(g.program.time, seconds=0.2, at_least=3)
@@ -560,9 +561,9 @@ def paths(args: argparse.Namespace) -> str:
 
     programs = {}
     for record in (False, True):
-        cell = cells.prepare("rosenbrock", "adam", problem_args={"dim": 2},
+        cell = cells.prepare(cells.SweepSpec("rosenbrock", "adam", problem_args={"dim": 2},
                              grid={"learning_rate": [float(v) for v in _lrs(args.configs)]}, seeds=[0],
-                             steps=args.steps, record_path=record)
+                             steps=args.steps, record_path=record))
         (group,) = cell.groups
         programs[record] = group.program
     same_losses = bool(np.array_equal(programs[False]()["losses"], programs[True]()["losses"]))

@@ -26,7 +26,7 @@ VARIANTS = {
 def measure(steps: int, rounds: int) -> str:
     common = dict(grid={"learning_rate": list(np.geomspace(1e-2, 1.0, 16))}, seeds=range(4), steps=steps,
                   problem_args={"dataset": "breast_cancer"})
-    programs = {name: cells.prepare("logistic", "gd", **common, **kw).groups[0].program
+    programs = {name: cells.prepare(cells.SweepSpec("logistic", "gd", **common, **kw)).groups[0].program
                 for name, kw in VARIANTS.items()}
     times = {name: [] for name in programs}
     for _ in range(rounds):

@@ -60,13 +60,9 @@ def _run_problem(suite: Suite, plans: list[tuple[int, CellPlan]], say: Callable[
     compiling, running, making tables and storing them.
     """
     def prepare(c: CellPlan) -> tuple[cells.CellRun, pd.DataFrame]:
-        grid = suite.grid_for(optimizers.resolve(c.optimizer))
-        cell = cells.prepare(
-            c.problem, c.optimizer, grid=grid, seeds=suite.seeds,
-            steps=suite.steps, impl=c.impl, dtype=suite.dtype, targets=suite.targets, target=suite.target,
-            record_every=suite.record_every, device=suite.device, batch_size=c.batch_size,
-            record_path=True if suite.record_path == "all" else suite.record_path,
-        )
+        sweep = suite.sweep_spec(c.problem, c.optimizer, c.impl, c.batch_size)
+        grid = sweep.grid
+        cell = cells.prepare(sweep)
         # the compiled cost of our step (optax's only in an optax-only suite): a compile of its own
         cost = costs.table(c.problem, c.optimizer, ("optax",) if c.impl == "optax" else ("gdbench",), suite.dtype,
                            cells.problem_label(c.problem, c.batch_size), cells.devices_for(suite.device)[0], grid)

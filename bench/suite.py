@@ -133,6 +133,16 @@ class Suite:
             out[name] = [float(v) for v in space(low, high, value["num"])]
         return out
 
+    def sweep_spec(self, problem: problems.Problem, optimizer: str, impl: str,
+                   batch_size: int | None = None) -> cells.SweepSpec:
+        """The sweep of one cell: `problem` (built) x `optimizer` run by `impl`, with the suite's settings."""
+        return cells.SweepSpec(
+            problem, optimizer, grid=self.grid_for(optimizers.resolve(optimizer)), seeds=self.seeds,
+            steps=self.steps, impl=impl, dtype=self.dtype, targets=self.targets, target=self.target,
+            record_every=self.record_every, device=self.device, batch_size=batch_size,
+            record_path=True if self.record_path == "all" else self.record_path,
+        )
+
     def batch_sizes_for(self, entry: ProblemEntry) -> tuple:
         """The batch sizes of one problem's cells (None: full batch)."""
         return entry.batch_size if entry.batch_size is not None else self.batch_size

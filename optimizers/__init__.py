@@ -9,6 +9,7 @@
     optimizers.adam(learning_rate=1e-3)      # the factory, directly
 
 Importing the package registers every optimizer (each module registers its own).
+`python -m optimizers.table` prints the README's optimizer table from the registry.
 """
 
 from optimizers.adabelief import adabelief

@@ -10,7 +10,7 @@ from optimizers import moments
 from optimizers import validation as check
 from optimizers.adam import ScaleByAdamState, nesterov_mu_hat
 from optimizers.learning_rate import LearningRate, scale_by_learning_rate
-from optimizers.registry import OptimizerSpec, register, signature_defaults
+from optimizers.registry import OptimizerSpec, register
 
 
 def scale_by_belief(
@@ -42,12 +42,12 @@ def scale_by_belief(
 
 
 @check.hyperparameters(
-    learning_rate=check.STEP_SIZE,
-    b1=check.DECAY,
-    b2=check.DECAY,
-    eps=check.NONNEGATIVE,
-    eps_root=check.NONNEGATIVE,
-    nesterov=check.SWITCH,
+    learning_rate=check.Hyperparameter(check.STEP_SIZE, search=(1e-5, 1.0, "log")),
+    b1=check.Hyperparameter(check.DECAY, search=(0.5, 0.99, "linear")),
+    b2=check.Hyperparameter(check.DECAY, search=(0.9, 0.9999, "linear")),
+    eps=check.Hyperparameter(check.NONNEGATIVE, search=(1e-16, 1e-8, "log")),
+    eps_root=check.Hyperparameter(check.NONNEGATIVE),
+    nesterov=check.Hyperparameter(check.SWITCH, choices=(False, True)),
 )
 def adabelief(
     learning_rate: LearningRate = 1e-3,
@@ -70,15 +70,11 @@ def adabelief(
     return optax.chain(scale_by_belief(b1, b2, eps, eps_root, nesterov=nesterov), scale_by_learning_rate(learning_rate))
 
 
-register(OptimizerSpec(
+register(OptimizerSpec.declared(
+    adabelief,
     name="adabelief",
     elementwise=True,
-    factory=adabelief,
     twin=optax.adabelief,
-    defaults=signature_defaults(adabelief),
-    search_space={"learning_rate": (1e-5, 1.0, "log"), "b1": (0.5, 0.99, "linear"),
-                  "b2": (0.9, 0.9999, "linear"), "eps": (1e-16, 1e-8, "log")},
-    choices={"nesterov": (False, True)},
     rule="m = b1*m + (1-b1)*g; s = b2*s + (1-b2)*(g-m)^2 + eps_root; x -= lr * mhat / (sqrt(shat) + eps)",
     paper="Zhuang et al. 2020, arXiv:2010.07468",
     notes="as the paper's Algorithm 2 (eps_root added to s and stored).",

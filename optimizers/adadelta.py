@@ -11,7 +11,7 @@ import optax
 from optimizers import moments
 from optimizers import validation as check
 from optimizers.learning_rate import LearningRate, scale_by_learning_rate
-from optimizers.registry import OptimizerSpec, register, signature_defaults
+from optimizers.registry import OptimizerSpec, register
 from optimizers.weight_decay import add_decayed_weights
 
 
@@ -41,10 +41,10 @@ def scale_by_adadelta(
 
 
 @check.hyperparameters(
-    learning_rate=check.STEP_SIZE,
-    rho=check.DECAY,
-    eps=check.NONNEGATIVE,
-    weight_decay=check.NONNEGATIVE_OR_SCHEDULE,
+    learning_rate=check.Hyperparameter(check.STEP_SIZE, search=(1e-3, 10.0, "log")),
+    rho=check.Hyperparameter(check.DECAY, search=(0.5, 0.999, "linear")),
+    eps=check.Hyperparameter(check.NONNEGATIVE, search=(1e-8, 1e-3, "log")),
+    weight_decay=check.Hyperparameter(check.NONNEGATIVE_OR_SCHEDULE),
 )
 def adadelta(
     learning_rate: LearningRate = 1.0,
@@ -66,13 +66,11 @@ def adadelta(
     )
 
 
-register(OptimizerSpec(
+register(OptimizerSpec.declared(
+    adadelta,
     name="adadelta",
     elementwise=True,
-    factory=adadelta,
     twin=optax.adadelta,
-    defaults=signature_defaults(adadelta),
-    search_space={"learning_rate": (1e-3, 10.0, "log"), "rho": (0.5, 0.999, "linear"), "eps": (1e-8, 1e-3, "log")},
     rule="dx = sqrt(E[dx^2] + eps) / sqrt(E[g^2] + eps) * g; x -= lr * dx",
     paper="Zeiler 2012, arXiv:1212.5701",
     notes="lr = 1 by default (the paper has none; optax's None would ascend).",

@@ -11,7 +11,7 @@ import optax
 from optimizers import moments
 from optimizers import validation as check
 from optimizers.learning_rate import LearningRate, scale_by_learning_rate
-from optimizers.registry import OptimizerSpec, register, signature_defaults
+from optimizers.registry import OptimizerSpec, register
 
 
 class ScaleByAdagradState(NamedTuple):
@@ -39,9 +39,9 @@ def scale_by_adagrad(
 
 
 @check.hyperparameters(
-    learning_rate=check.STEP_SIZE,
-    initial_accumulator_value=check.NONNEGATIVE,
-    eps=check.NONNEGATIVE,
+    learning_rate=check.Hyperparameter(check.STEP_SIZE, search=(1e-4, 10.0, "log")),
+    initial_accumulator_value=check.Hyperparameter(check.NONNEGATIVE, search=(1e-3, 1.0, "log")),
+    eps=check.Hyperparameter(check.NONNEGATIVE, search=(1e-10, 1e-4, "log")),
 )
 def adagrad(
     learning_rate: LearningRate = 0.1,
@@ -61,17 +61,11 @@ def adagrad(
     return optax.chain(scale_by_adagrad(initial_accumulator_value, eps), scale_by_learning_rate(learning_rate))
 
 
-register(OptimizerSpec(
+register(OptimizerSpec.declared(
+    adagrad,
     name="adagrad",
     elementwise=True,
-    factory=adagrad,
     twin=optax.adagrad,
-    defaults=signature_defaults(adagrad),
-    search_space={
-        "learning_rate": (1e-4, 10.0, "log"),
-        "initial_accumulator_value": (1e-3, 1.0, "log"),
-        "eps": (1e-10, 1e-4, "log"),
-    },
     rule="s += g^2; x -= lr * g / sqrt(s + eps)",
     paper="Duchi, Hazan & Singer 2011 (JMLR 12)",
     notes="eps inside the sqrt; s starts at initial_accumulator_value = 0.1 (optax, TensorFlow), not 0.",

@@ -11,7 +11,7 @@ import optax
 from optimizers import moments
 from optimizers import validation as check
 from optimizers.learning_rate import LearningRate, scale_by_learning_rate
-from optimizers.registry import OptimizerSpec, register, signature_defaults
+from optimizers.registry import OptimizerSpec, register
 from optimizers.weight_decay import add_decayed_weights
 
 
@@ -58,14 +58,18 @@ def scale_by_adam(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
-@check.hyperparameters(
-    learning_rate=check.STEP_SIZE,
-    b1=check.DECAY,
-    b2=check.DECAY,
-    eps=check.NONNEGATIVE,
-    eps_root=check.NONNEGATIVE,
-    nesterov=check.SWITCH,
+#: The hyperparameters Adam's family shares: rules, search ranges and choices (defaults: each signature).
+ADAM_HYPERPARAMETERS = dict(
+    learning_rate=check.Hyperparameter(check.STEP_SIZE, search=(1e-5, 1.0, "log")),
+    b1=check.Hyperparameter(check.DECAY, search=(0.5, 0.99, "linear")),
+    b2=check.Hyperparameter(check.DECAY, search=(0.9, 0.9999, "linear")),
+    eps=check.Hyperparameter(check.NONNEGATIVE, search=(1e-10, 1e-4, "log")),
+    eps_root=check.Hyperparameter(check.NONNEGATIVE),
 )
+NESTEROV = check.Hyperparameter(check.SWITCH, choices=(False, True))
+
+
+@check.hyperparameters(**ADAM_HYPERPARAMETERS, nesterov=NESTEROV)
 def adam(
     learning_rate: LearningRate = 1e-3,
     b1: jax.typing.ArrayLike = 0.9,
@@ -91,13 +95,7 @@ def adam(
     return optax.chain(scale_by_adam(b1, b2, eps, eps_root, nesterov=nesterov), scale_by_learning_rate(learning_rate))
 
 
-@check.hyperparameters(
-    learning_rate=check.STEP_SIZE,
-    b1=check.DECAY,
-    b2=check.DECAY,
-    eps=check.NONNEGATIVE,
-    eps_root=check.NONNEGATIVE,
-)
+@check.hyperparameters(**ADAM_HYPERPARAMETERS)
 def nadam(
     learning_rate: LearningRate = 1e-3,
     b1: jax.typing.ArrayLike = 0.9,
@@ -117,13 +115,9 @@ def nadam(
 
 
 @check.hyperparameters(
-    learning_rate=check.STEP_SIZE,
-    b1=check.DECAY,
-    b2=check.DECAY,
-    eps=check.NONNEGATIVE,
-    eps_root=check.NONNEGATIVE,
-    weight_decay=check.NONNEGATIVE_OR_SCHEDULE,
-    nesterov=check.SWITCH,
+    **ADAM_HYPERPARAMETERS,
+    weight_decay=check.Hyperparameter(check.NONNEGATIVE_OR_SCHEDULE, search=(1e-6, 1e-1, "log")),
+    nesterov=NESTEROV,
 )
 def adamw(
     learning_rate: LearningRate = 1e-3,
@@ -152,46 +146,32 @@ def adamw(
     )
 
 
-ADAM_SPACE = {
-    "learning_rate": (1e-5, 1.0, "log"),
-    "b1": (0.5, 0.99, "linear"),
-    "b2": (0.9, 0.9999, "linear"),
-    "eps": (1e-10, 1e-4, "log"),
-}
 ADAM_RULE = "m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2; x -= lr * mhat / (sqrt(vhat + eps_root) + eps)"
-NESTEROV = {"nesterov": (False, True)}
 
-register(OptimizerSpec(
+register(OptimizerSpec.declared(
+    adam,
     name="adam",
     elementwise=True,
-    factory=adam,
     twin=optax.adam,
-    defaults=signature_defaults(adam),
-    search_space=ADAM_SPACE,
-    choices=NESTEROV,
     rule=ADAM_RULE,
     paper="Kingma & Ba 2015, arXiv:1412.6980",
     notes="eps outside the sqrt as in the paper; optional eps_root inside it (0 by default).",
 ))
-register(OptimizerSpec(
+register(OptimizerSpec.declared(
+    nadam,
     name="nadam",
     elementwise=True,
-    factory=nadam,
     twin=optax.nadam,
-    defaults=signature_defaults(nadam),
-    search_space=ADAM_SPACE,
+    twin_call="optax.nadam",  # a functools.partial of optax.adam: no name of its own
     rule="as adam with mhat = b1 * m/(1-b1^(t+1)) + (1-b1) * g/(1-b1^t)",
     paper="Dozat 2016 (ICLR workshop)",
     notes="constant b1 (no momentum schedule), Adam's bias corrections (optax's form).",
 ))
-register(OptimizerSpec(
+register(OptimizerSpec.declared(
+    adamw,
     name="adamw",
     elementwise=True,
-    factory=adamw,
     twin=optax.adamw,
-    defaults=signature_defaults(adamw),
-    search_space={**ADAM_SPACE, "weight_decay": (1e-6, 1e-1, "log")},
-    choices=NESTEROV,
     rule="adam step with u = mhat / (sqrt(vhat + eps_root) + eps) + weight_decay * x",
     paper="Loshchilov & Hutter 2019, arXiv:1711.05101",
     notes="weight decay is multiplied by lr (optax, PyTorch).",

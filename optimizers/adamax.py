@@ -11,7 +11,7 @@ import optax
 from optimizers import moments
 from optimizers import validation as check
 from optimizers.learning_rate import LearningRate, scale_by_learning_rate
-from optimizers.registry import OptimizerSpec, register, signature_defaults
+from optimizers.registry import OptimizerSpec, register
 
 
 class ScaleByAdamaxState(NamedTuple):
@@ -42,7 +42,12 @@ def scale_by_adamax(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
-@check.hyperparameters(learning_rate=check.STEP_SIZE, b1=check.DECAY, b2=check.DECAY, eps=check.NONNEGATIVE)
+@check.hyperparameters(
+    learning_rate=check.Hyperparameter(check.STEP_SIZE, search=(1e-5, 1.0, "log")),
+    b1=check.Hyperparameter(check.DECAY, search=(0.5, 0.99, "linear")),
+    b2=check.Hyperparameter(check.DECAY, search=(0.9, 0.9999, "linear")),
+    eps=check.Hyperparameter(check.NONNEGATIVE),
+)
 def adamax(
     learning_rate: LearningRate = 1e-3,
     b1: jax.typing.ArrayLike = 0.9,
@@ -60,13 +65,11 @@ def adamax(
     return optax.chain(scale_by_adamax(b1, b2, eps), scale_by_learning_rate(learning_rate))
 
 
-register(OptimizerSpec(
+register(OptimizerSpec.declared(
+    adamax,
     name="adamax",
     elementwise=True,
-    factory=adamax,
     twin=optax.adamax,
-    defaults=signature_defaults(adamax),
-    search_space={"learning_rate": (1e-5, 1.0, "log"), "b1": (0.5, 0.99, "linear"), "b2": (0.9, 0.9999, "linear")},
     rule="m = b1*m + (1-b1)*g; u = max(b2*u, |g| + eps); x -= lr * mhat / u",
     paper="Kingma & Ba 2015, arXiv:1412.6980 (section 7.1)",
     notes="eps added to |g| inside the max (the paper has none).",

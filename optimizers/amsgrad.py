@@ -10,8 +10,9 @@ import optax
 
 from optimizers import moments
 from optimizers import validation as check
+from optimizers.adam import ADAM_HYPERPARAMETERS
 from optimizers.learning_rate import LearningRate, scale_by_learning_rate
-from optimizers.registry import OptimizerSpec, register, signature_defaults
+from optimizers.registry import OptimizerSpec, register
 
 
 class ScaleByAmsgradState(NamedTuple):
@@ -49,13 +50,7 @@ def scale_by_amsgrad(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
-@check.hyperparameters(
-    learning_rate=check.STEP_SIZE,
-    b1=check.DECAY,
-    b2=check.DECAY,
-    eps=check.NONNEGATIVE,
-    eps_root=check.NONNEGATIVE,
-)
+@check.hyperparameters(**ADAM_HYPERPARAMETERS)
 def amsgrad(
     learning_rate: LearningRate = 1e-3,
     b1: jax.typing.ArrayLike = 0.9,
@@ -76,14 +71,11 @@ def amsgrad(
     return optax.chain(scale_by_amsgrad(b1, b2, eps, eps_root), scale_by_learning_rate(learning_rate))
 
 
-register(OptimizerSpec(
+register(OptimizerSpec.declared(
+    amsgrad,
     name="amsgrad",
     elementwise=True,
-    factory=amsgrad,
     twin=optax.amsgrad,
-    defaults=signature_defaults(amsgrad),
-    search_space={"learning_rate": (1e-5, 1.0, "log"), "b1": (0.5, 0.99, "linear"),
-                  "b2": (0.9, 0.9999, "linear"), "eps": (1e-10, 1e-4, "log")},
     rule="adam moments; vmax = max(vmax, vhat); x -= lr * mhat / (sqrt(vmax + eps_root) + eps)",
     paper="Reddi, Kale & Kumar 2018, arXiv:1904.09237",
     notes="max over the bias-corrected vhat, mhat bias-corrected (optax); the paper corrects neither.",

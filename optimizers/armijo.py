@@ -11,7 +11,7 @@ import optax
 
 from optimizers import validation as check
 from optimizers.learning_rate import LearningRate, scale_by_learning_rate
-from optimizers.registry import OptimizerSpec, register, signature_defaults
+from optimizers.registry import OptimizerSpec, register
 
 
 class ArmijoState(NamedTuple):
@@ -78,12 +78,12 @@ def scale_by_armijo(
 
 
 @check.hyperparameters(
-    learning_rate=check.STEP_SIZE,
-    max_backtracking_steps=check.COUNT,
-    slope_rtol=check.FRACTION,
-    decrease_factor=check.FRACTION,
-    increase_factor=check.AT_LEAST_ONE,
-    max_learning_rate=check.POSITIVE,
+    learning_rate=check.Hyperparameter(check.STEP_SIZE, search=(1e-3, 10.0, "log")),
+    max_backtracking_steps=check.Hyperparameter(check.COUNT),
+    slope_rtol=check.Hyperparameter(check.FRACTION, search=(1e-5, 0.5, "log")),
+    decrease_factor=check.Hyperparameter(check.FRACTION, search=(0.2, 0.8, "linear")),
+    increase_factor=check.Hyperparameter(check.AT_LEAST_ONE, search=(1.0, 3.0, "linear")),
+    max_learning_rate=check.Hyperparameter(check.POSITIVE),
 )
 def gd_armijo(
     learning_rate: LearningRate = 1.0,
@@ -129,18 +129,12 @@ def _twin(learning_rate, max_backtracking_steps, slope_rtol, decrease_factor, in
     )
 
 
-register(OptimizerSpec(
+register(OptimizerSpec.declared(
+    gd_armijo,
     name="gd_armijo",
     elementwise=False,  # reduces over all parameters
-    factory=gd_armijo,
     twin=_twin,
-    defaults=signature_defaults(gd_armijo),
-    search_space={
-        "learning_rate": (1e-3, 10.0, "log"),
-        "slope_rtol": (1e-5, 0.5, "log"),
-        "decrease_factor": (0.2, 0.8, "linear"),
-        "increase_factor": (1.0, 3.0, "linear"),
-    },
+    twin_call="optax.chain(optax.sgd(lr), optax.scale_by_backtracking_linesearch(...))",
     needs=frozenset({"value", "grad", "value_fn"}),
     rule="t = first of t0*d^k with f(x - t*lr*g) <= f(x) - c*t*lr*|g|^2; x -= t * lr * g",
     paper="Armijo 1966 (Pacific J. Math. 16)",

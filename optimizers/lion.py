@@ -11,7 +11,7 @@ import optax
 from optimizers import moments
 from optimizers import validation as check
 from optimizers.learning_rate import LearningRate, scale_by_learning_rate
-from optimizers.registry import OptimizerSpec, register, signature_defaults
+from optimizers.registry import OptimizerSpec, register
 from optimizers.weight_decay import add_decayed_weights
 
 
@@ -38,10 +38,10 @@ def scale_by_lion(b1: jax.typing.ArrayLike = 0.9, b2: jax.typing.ArrayLike = 0.9
 
 
 @check.hyperparameters(
-    learning_rate=check.STEP_SIZE,
-    b1=check.DECAY,
-    b2=check.DECAY,
-    weight_decay=check.NONNEGATIVE_OR_SCHEDULE,
+    learning_rate=check.Hyperparameter(check.STEP_SIZE, search=(1e-6, 1e-1, "log")),
+    b1=check.Hyperparameter(check.DECAY, search=(0.5, 0.99, "linear")),
+    b2=check.Hyperparameter(check.DECAY, search=(0.9, 0.999, "linear")),
+    weight_decay=check.Hyperparameter(check.NONNEGATIVE_OR_SCHEDULE, search=(1e-6, 1e-1, "log")),
 )
 def lion(
     learning_rate: LearningRate = 1e-4,
@@ -60,14 +60,11 @@ def lion(
     return optax.chain(scale_by_lion(b1, b2), add_decayed_weights(weight_decay), scale_by_learning_rate(learning_rate))
 
 
-register(OptimizerSpec(
+register(OptimizerSpec.declared(
+    lion,
     name="lion",
     elementwise=True,
-    factory=lion,
     twin=optax.lion,
-    defaults=signature_defaults(lion),
-    search_space={"learning_rate": (1e-6, 1e-1, "log"), "b1": (0.5, 0.99, "linear"),
-                  "b2": (0.9, 0.999, "linear"), "weight_decay": (1e-6, 1e-1, "log")},
     rule="x -= lr * (sign(b1*m + (1-b1)*g) + weight_decay * x); m = b2*m + (1-b2)*g",
     paper="Chen et al. 2023, arXiv:2302.06675",
 ))

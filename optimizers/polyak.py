@@ -12,7 +12,7 @@ import optax
 from optimizers import moments
 from optimizers import validation as check
 from optimizers.learning_rate import LearningRate
-from optimizers.registry import OptimizerSpec, register, signature_defaults
+from optimizers.registry import OptimizerSpec, register
 
 #: Below this |u|^2 + eps the step is 0 (optax's cut-off: float64 machine epsilon).
 TINY = float(np.finfo(float).eps)
@@ -25,11 +25,11 @@ class PolyakState(NamedTuple):
 
 
 @check.hyperparameters(
-    learning_rate=check.STEP_SIZE,
-    scaling=check.POSITIVE,
-    f_min=check.FINITE,
-    eps=check.NONNEGATIVE,
-    variant=("sps", "sps+"),
+    learning_rate=check.Hyperparameter(check.STEP_SIZE, search=(1e-4, 1e4, "log")),
+    scaling=check.Hyperparameter(check.POSITIVE, search=(0.1, 10.0, "log")),
+    f_min=check.Hyperparameter(check.FINITE),
+    eps=check.Hyperparameter(check.NONNEGATIVE),
+    variant=check.Hyperparameter(("sps", "sps+"), choices=("sps", "sps+")),
 )
 def polyak(
     learning_rate: LearningRate = 1.0,
@@ -92,15 +92,13 @@ def _twin(learning_rate, scaling, f_min, eps, variant):
     return optax.polyak_sgd(max_learning_rate=learning_rate, scaling=scaling, f_min=f_min, eps=eps, variant=variant)
 
 
-register(OptimizerSpec(
+register(OptimizerSpec.declared(
+    polyak,
     name="polyak",
     elementwise=False,  # reduces over all parameters
-    factory=polyak,
     twin=_twin,
-    defaults=signature_defaults(polyak),
-    search_space={"learning_rate": (1e-4, 1e4, "log"), "scaling": (0.1, 10.0, "log")},
+    twin_call="optax.polyak_sgd(max_learning_rate=lr, ...)",
     needs=frozenset({"value", "f_min"}),
-    choices={"variant": ("sps", "sps+")},
     rule="x -= min((f(x) - f_min) / (|g|^2 + eps), lr) * g",
     paper="Polyak 1987; Loizou et al. 2021, arXiv:2002.10542",
     notes="lr is the cap (optax's max_learning_rate); |.|^2 of the scaled direction scaling*g.",

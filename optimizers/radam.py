@@ -8,9 +8,9 @@ import optax
 
 from optimizers import moments
 from optimizers import validation as check
-from optimizers.adam import ScaleByAdamState, nesterov_mu_hat
+from optimizers.adam import NESTEROV, ScaleByAdamState, nesterov_mu_hat
 from optimizers.learning_rate import LearningRate, scale_by_learning_rate
-from optimizers.registry import OptimizerSpec, register, signature_defaults
+from optimizers.registry import OptimizerSpec, register
 
 
 def scale_by_radam(
@@ -46,13 +46,13 @@ def scale_by_radam(
 
 
 @check.hyperparameters(
-    learning_rate=check.STEP_SIZE,
-    b1=check.DECAY,
-    b2=check.DECAY,
-    eps=check.NONNEGATIVE,
-    eps_root=check.NONNEGATIVE,
-    threshold=check.NONNEGATIVE,
-    nesterov=check.SWITCH,
+    learning_rate=check.Hyperparameter(check.STEP_SIZE, search=(1e-5, 1.0, "log")),
+    b1=check.Hyperparameter(check.DECAY, search=(0.5, 0.99, "linear")),
+    b2=check.Hyperparameter(check.DECAY, search=(0.99, 0.9999, "linear")),
+    eps=check.Hyperparameter(check.NONNEGATIVE, search=(1e-10, 1e-4, "log")),
+    eps_root=check.Hyperparameter(check.NONNEGATIVE),
+    threshold=check.Hyperparameter(check.NONNEGATIVE, search=(4.0, 6.0, "linear")),
+    nesterov=NESTEROV,
 )
 def radam(
     learning_rate: LearningRate = 1e-3,
@@ -79,15 +79,11 @@ def radam(
     )
 
 
-register(OptimizerSpec(
+register(OptimizerSpec.declared(
+    radam,
     name="radam",
     elementwise=True,
-    factory=radam,
     twin=optax.radam,
-    defaults=signature_defaults(radam),
-    search_space={"learning_rate": (1e-5, 1.0, "log"), "b1": (0.5, 0.99, "linear"),
-                  "b2": (0.99, 0.9999, "linear"), "eps": (1e-10, 1e-4, "log"), "threshold": (4.0, 6.0, "linear")},
-    choices={"nesterov": (False, True)},
     rule="adam moments; x -= lr * (r_t * mhat / (sqrt(vhat) + eps) if rho_t >= threshold else mhat)",
     paper="Liu et al. 2020, arXiv:1908.03265",
     notes="switches to the rectified step at rho_t >= threshold = 5 (optax); the paper uses rho_t > 4.",

@@ -2,7 +2,11 @@
 
 Each entry is an `OptimizerSpec`: our factory, its optax twin, default
 hyperparameters, a search space for tuning, and the extra update arguments it
-needs (so a generic loop can drive any optimizer).
+needs (so a generic loop can drive any optimizer). A registered optimizer's
+defaults, search space and choices are not written in its spec: they come
+from its factory (`OptimizerSpec.declared`), where each hyperparameter is
+written once (its default in the signature, its rule, search range and
+choices in the `validation.hyperparameters` declaration).
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ class OptimizerSpec:
       choices: the discrete hyperparameters (boolean switches, variants) and
         the values each may take, e.g. {"centered": (False, True)}.
       notes: where it departs from the paper to match optax (documentation).
+      twin_call: how the docs write the twin when it is not an optax
+        function of the same keywords, e.g. "optax.sgd(lr, momentum, nesterov=True)".
       elementwise: each coordinate's update depends only on that coordinate's
         gradient and state and on scalars (step count, hyperparameters). The
         harness then runs a whole grid at once by broadcasting hyperparameters
@@ -56,6 +62,28 @@ class OptimizerSpec:
     choices: Mapping[str, tuple[Any, ...]] = dataclasses.field(default_factory=dict)
     notes: str = ""
     elementwise: bool = False
+    twin_call: str = ""
+
+    @classmethod
+    def declared(cls, factory: Callable[..., optax.GradientTransformation], **fields: Any) -> OptimizerSpec:
+        """The spec of a factory decorated with `validation.hyperparameters`.
+
+        Its defaults are the factory signature's, its search space and choices
+        those declared; `fields` are the others (name, twin, rule, ...). Every
+        parameter of the factory must be declared.
+        """
+        declared = getattr(factory, "hyperparameters", {})
+        defaults = signature_defaults(factory)
+        undeclared = [n for n in defaults if n not in declared]
+        if undeclared:
+            raise ValueError(f"optimizer {fields.get('name')!r}: {factory.__name__} does not declare {undeclared}")
+        return cls(
+            factory=factory,
+            defaults=defaults,
+            search_space={n: h.search for n, h in declared.items() if h.search is not None},
+            choices={n: h.choices for n, h in declared.items() if h.choices is not None},
+            **fields,
+        )
 
     def _merged(self, hyperparams: Mapping[str, Any]) -> dict[str, Any]:
         for key in hyperparams:

@@ -11,7 +11,7 @@ import optax
 from optimizers import moments
 from optimizers import validation as check
 from optimizers.learning_rate import LearningRate, scale_by_learning_rate
-from optimizers.registry import OptimizerSpec, register, signature_defaults
+from optimizers.registry import OptimizerSpec, register
 from optimizers.sgd import scale_by_momentum
 
 
@@ -71,15 +71,17 @@ def scale_by_rms(
 
 
 @check.hyperparameters(
-    learning_rate=check.STEP_SIZE,
-    decay=check.DECAY,
-    eps=check.NONNEGATIVE,
-    initial_scale=check.NONNEGATIVE,
-    momentum=check.OPTIONAL_DECAY,
-    centered=check.SWITCH,
-    nesterov=check.SWITCH,
-    eps_in_sqrt=check.SWITCH,
-    bias_correction=check.SWITCH,
+    learning_rate=check.Hyperparameter(check.STEP_SIZE, search=(1e-5, 1.0, "log")),
+    decay=check.Hyperparameter(check.DECAY, search=(0.5, 0.999, "linear")),
+    eps=check.Hyperparameter(check.NONNEGATIVE, search=(1e-10, 1e-4, "log")),
+    initial_scale=check.Hyperparameter(check.NONNEGATIVE),
+    momentum=check.Hyperparameter(check.OPTIONAL_DECAY, search=(0.0, 0.99, "linear")),
+    centered=check.Hyperparameter(check.SWITCH, choices=(False, True)),
+    nesterov=check.Hyperparameter(check.SWITCH, choices=(False, True)),
+    eps_in_sqrt=check.Hyperparameter(check.SWITCH, choices=(True, False)),
+    # not among the tuning choices: with `centered` the first debiased variance
+    # is 0, so the first step is g / sqrt(eps) (as in optax).
+    bias_correction=check.Hyperparameter(check.SWITCH),
 )
 def rmsprop(
     learning_rate: LearningRate = 1e-3,
@@ -128,21 +130,11 @@ def rmsprop(
     return optax.chain(*parts)
 
 
-register(OptimizerSpec(
+register(OptimizerSpec.declared(
+    rmsprop,
     name="rmsprop",
     elementwise=True,
-    factory=rmsprop,
     twin=optax.rmsprop,
-    defaults=signature_defaults(rmsprop),
-    search_space={
-        "learning_rate": (1e-5, 1.0, "log"),
-        "decay": (0.5, 0.999, "linear"),
-        "eps": (1e-10, 1e-4, "log"),
-        "momentum": (0.0, 0.99, "linear"),
-    },
-    # bias_correction is left out of the tuning choices: with `centered` the first
-    # debiased variance is 0, so the first step is g / sqrt(eps) (as in optax).
-    choices={"centered": (False, True), "nesterov": (False, True), "eps_in_sqrt": (True, False)},
     rule="nu = decay * nu + (1 - decay) * g^2; x -= lr * g / sqrt(nu + eps)",
     paper="Tieleman & Hinton 2012 (Coursera lecture 6.5); centered: Graves 2013, arXiv:1308.0850",
     notes="eps inside the sqrt (eps_in_sqrt=True); nu starts at initial_scale = 0; momentum is applied after lr.",

@@ -10,7 +10,7 @@ import optax
 from optimizers import moments
 from optimizers import validation as check
 from optimizers.learning_rate import LearningRate, scale_by_learning_rate
-from optimizers.registry import OptimizerSpec, register, signature_defaults
+from optimizers.registry import OptimizerSpec, register
 
 
 class MomentumState(NamedTuple):
@@ -45,7 +45,11 @@ def scale_by_momentum(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
-@check.hyperparameters(learning_rate=check.STEP_SIZE)
+LEARNING_RATE = check.Hyperparameter(check.STEP_SIZE, search=(1e-5, 1.0, "log"))
+MOMENTUM = check.Hyperparameter(check.DECAY, search=(0.0, 0.99, "linear"))
+
+
+@check.hyperparameters(learning_rate=LEARNING_RATE)
 def gd(learning_rate: LearningRate = 1e-3) -> optax.GradientTransformation:
     """Gradient descent: x <- x - lr g.
 
@@ -56,7 +60,9 @@ def gd(learning_rate: LearningRate = 1e-3) -> optax.GradientTransformation:
     return scale_by_learning_rate(learning_rate)
 
 
-@check.hyperparameters(learning_rate=check.STEP_SIZE, momentum=check.DECAY, nesterov=check.SWITCH)
+@check.hyperparameters(
+    learning_rate=LEARNING_RATE, momentum=MOMENTUM, nesterov=check.Hyperparameter(check.SWITCH, choices=(False, True))
+)
 def momentum(
     learning_rate: LearningRate = 1e-3,
     momentum: jax.typing.ArrayLike = 0.9,
@@ -75,7 +81,7 @@ def momentum(
     return optax.chain(scale_by_momentum(momentum, nesterov=nesterov), scale_by_learning_rate(learning_rate))
 
 
-@check.hyperparameters(learning_rate=check.STEP_SIZE, momentum=check.DECAY)
+@check.hyperparameters(learning_rate=LEARNING_RATE, momentum=MOMENTUM)
 def nesterov(learning_rate: LearningRate = 1e-3, momentum: jax.typing.ArrayLike = 0.9) -> optax.GradientTransformation:
     """Nesterov momentum: v <- g + momentum v; x <- x - lr (g + momentum v).
 
@@ -93,37 +99,30 @@ def nesterov(learning_rate: LearningRate = 1e-3, momentum: jax.typing.ArrayLike 
     return optax.chain(scale_by_momentum(momentum, nesterov=True), scale_by_learning_rate(learning_rate))
 
 
-LR = {"learning_rate": (1e-5, 1.0, "log")}
-MOMENTUM = {"momentum": (0.0, 0.99, "linear")}
-
-register(OptimizerSpec(
+register(OptimizerSpec.declared(
+    gd,
     name="gd",
     elementwise=True,
-    factory=gd,
     twin=optax.sgd,
-    defaults=signature_defaults(gd),
-    search_space=LR,
+    twin_call="optax.sgd(lr)",
     rule="x -= lr * g",
     paper="Cauchy 1847",
 ))
-register(OptimizerSpec(
+register(OptimizerSpec.declared(
+    momentum,
     name="momentum",
     elementwise=True,
-    factory=momentum,
     twin=lambda learning_rate, momentum, nesterov: optax.sgd(learning_rate, momentum, nesterov=nesterov),
-    defaults=signature_defaults(momentum),
-    search_space={**LR, **MOMENTUM},
-    choices={"nesterov": (False, True)},
+    twin_call="optax.sgd(lr, momentum, nesterov=nesterov)",
     rule="v = momentum * v + g; x -= lr * v",
     paper="Polyak 1964",
 ))
-register(OptimizerSpec(
+register(OptimizerSpec.declared(
+    nesterov,
     name="nesterov",
     elementwise=True,
-    factory=nesterov,
     twin=lambda learning_rate, momentum: optax.sgd(learning_rate, momentum, nesterov=True),
-    defaults=signature_defaults(nesterov),
-    search_space={**LR, **MOMENTUM},
+    twin_call="optax.sgd(lr, momentum, nesterov=True)",
     rule="v = momentum * v + g; x -= lr * (g + momentum * v)",
     paper="Nesterov 1983; Sutskever et al. 2013",
     notes="Sutskever's form (gradient at x, as optax and PyTorch), not Nesterov's look-ahead gradient.",

@@ -8,7 +8,7 @@ import optax
 
 from optimizers import validation as check
 from optimizers.learning_rate import LearningRate, scale_by_learning_rate
-from optimizers.registry import OptimizerSpec, register, signature_defaults
+from optimizers.registry import OptimizerSpec, register
 
 
 def scale_by_sign() -> optax.GradientTransformation:
@@ -21,7 +21,7 @@ def scale_by_sign() -> optax.GradientTransformation:
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
 
 
-@check.hyperparameters(learning_rate=check.STEP_SIZE)
+@check.hyperparameters(learning_rate=check.Hyperparameter(check.STEP_SIZE, search=(1e-6, 1e-1, "log")))
 def sign_sgd(learning_rate: LearningRate = 1e-3) -> optax.GradientTransformation:
     """signSGD: x <- x - lr sign(g).
 
@@ -32,13 +32,11 @@ def sign_sgd(learning_rate: LearningRate = 1e-3) -> optax.GradientTransformation
     return optax.chain(scale_by_sign(), scale_by_learning_rate(learning_rate))
 
 
-register(OptimizerSpec(
+register(OptimizerSpec.declared(
+    sign_sgd,
     name="sign_sgd",
     elementwise=True,
-    factory=sign_sgd,
     twin=optax.sign_sgd,
-    defaults=signature_defaults(sign_sgd),
-    search_space={"learning_rate": (1e-6, 1e-1, "log")},
     rule="x -= lr * sign(g)",
     paper="Bernstein et al. 2018, arXiv:1802.04434",
 ))

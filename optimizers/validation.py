@@ -1,17 +1,29 @@
-"""Checks of concrete hyperparameters, declared once per factory.
+"""A factory's hyperparameters, declared once: the values each may take and where tuning looks.
 
-    @check.hyperparameters(learning_rate=check.STEP_SIZE, b1=check.DECAY, nesterov=check.SWITCH)
-    def adam(...): ...
+    @check.hyperparameters(
+        learning_rate=check.Hyperparameter(check.STEP_SIZE, search=(1e-5, 1.0, "log")),
+        b1=check.Hyperparameter(check.DECAY, search=(0.5, 0.99, "linear")),
+        nesterov=check.Hyperparameter(check.SWITCH, choices=(False, True)),
+    )
+    def adam(learning_rate=1e-3, b1=0.9, *, nesterov=False): ...
+
+The default of each is the factory's signature's (written there only); the
+declaration holds the rest. From it come the factory's checks of concrete
+arguments, and a registered optimizer's search space and choices
+(`OptimizerSpec.declared`). A bare rule (`value=check.FINITE`) declares a
+hyperparameter that is not tuned (the schedules' arguments).
 
 Each failure is one ValueError naming the factory, the parameter, its value and
 the allowed range, e.g. ``adam: b1 must be in [0, 1), got 1.5``. Traced values
 (inside `jit`, `vmap`, or `optax.inject_hyperparams` under `jit`) cannot be
 checked and are not: the checks run when a factory is called, never in a step.
-The rules stay on the factory as `factory.rules` (tests and docs read them).
+The declarations stay on the factory as `factory.hyperparameters`, their rules
+as `factory.rules` (tests and docs read them).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import math
@@ -78,6 +90,23 @@ COUNT = Interval(0.0, INF, integer=True)
 SWITCH = (False, True)
 
 
+@dataclasses.dataclass(frozen=True)
+class Hyperparameter:
+    """One hyperparameter of a factory (its default is the factory signature's).
+
+    Attributes:
+      allowed: the values a call may give it (an Interval, or a tuple of values).
+      search: (low, high, "log" | "linear"): the range a tuning sweep draws it
+        from, or None (not tuned as a number).
+      choices: the discrete values a tuning sweep tries (switches, variants),
+        or None.
+    """
+
+    allowed: Rule
+    search: tuple[float, float, str] | None = None
+    choices: tuple[Any, ...] | None = None
+
+
 def _show(value: Any) -> str:
     arr = np.asarray(value)
     if arr.ndim == 0 and arr.dtype.kind in "biuf":
@@ -111,24 +140,52 @@ def check(owner: str, name: str, value: Any, rule: Rule) -> None:
                          f"got {_show(value)}")
 
 
-def hyperparameters(**rules: Rule) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator: checks a factory's concrete arguments against `rules` on each call."""
+def _declaration_errors(name: str, h: Hyperparameter, default: Any) -> list[str]:
+    """What is wrong with one declaration: a default, search end or choice its rule refuses."""
+    errors = []
+    values = ([] if default is inspect.Parameter.empty else [("default", default)])
+    if h.search is not None:
+        low, high, scale = h.search
+        if not (low < high and scale in ("log", "linear") and (scale == "linear" or low > 0)):
+            errors.append(f"{name}'s search {h.search} is not (low < high, 'log' (low > 0) or 'linear')")
+        values += [("search low", low), ("search high", high)]
+    values += [("choice", c) for c in h.choices or ()]
+    for what, value in values:
+        try:
+            check("", name, value, h.allowed)
+        except ValueError:
+            errors.append(f"{name}'s {what} {value!r} is not in {h.allowed}")
+    return errors
+
+
+def hyperparameters(**declared: Hyperparameter | Rule) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: declares a factory's hyperparameters and checks its concrete arguments on each call.
+
+    Each keyword names a parameter of the factory: a `Hyperparameter`, or a bare
+    rule for one that is not tuned. A default, search range end or choice that
+    its own rule refuses is a TypeError here, when the module is imported.
+    """
+    declared = {n: h if isinstance(h, Hyperparameter) else Hyperparameter(h) for n, h in declared.items()}
 
     def wrap(factory: Callable[..., Any]) -> Callable[..., Any]:
         signature = inspect.signature(factory)
-        unknown = set(rules) - set(signature.parameters)
+        unknown = set(declared) - set(signature.parameters)
         if unknown:
             raise TypeError(f"{factory.__name__}: rules for unknown parameters {sorted(unknown)}")
+        errors = [e for n, h in declared.items() for e in _declaration_errors(n, h, signature.parameters[n].default)]
+        if errors:
+            raise TypeError(f"{factory.__name__}: declaration refused by its own rules: {'; '.join(errors)}")
 
         @functools.wraps(factory)
         def checked(*args: Any, **kwargs: Any) -> Any:
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
-            for name, rule in rules.items():
-                check(factory.__name__, name, bound.arguments[name], rule)
+            for name, h in declared.items():
+                check(factory.__name__, name, bound.arguments[name], h.allowed)
             return factory(*args, **kwargs)
 
-        checked.rules = dict(rules)
+        checked.hyperparameters = dict(declared)
+        checked.rules = {n: h.allowed for n, h in declared.items()}
         return checked
 
     return wrap

@@ -10,7 +10,7 @@ from optimizers import moments
 from optimizers import validation as check
 from optimizers.adam import ScaleByAdamState
 from optimizers.learning_rate import LearningRate, scale_by_learning_rate
-from optimizers.registry import OptimizerSpec, register, signature_defaults
+from optimizers.registry import OptimizerSpec, register
 
 
 def scale_by_yogi(
@@ -38,7 +38,12 @@ def scale_by_yogi(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
-@check.hyperparameters(learning_rate=check.STEP_SIZE, b1=check.DECAY, b2=check.DECAY, eps=check.NONNEGATIVE)
+@check.hyperparameters(
+    learning_rate=check.Hyperparameter(check.STEP_SIZE, search=(1e-5, 1.0, "log")),
+    b1=check.Hyperparameter(check.DECAY, search=(0.5, 0.99, "linear")),
+    b2=check.Hyperparameter(check.DECAY, search=(0.9, 0.9999, "linear")),
+    eps=check.Hyperparameter(check.NONNEGATIVE, search=(1e-6, 1e-2, "log")),
+)
 def yogi(
     learning_rate: LearningRate = 1e-2,
     b1: jax.typing.ArrayLike = 0.9,
@@ -56,14 +61,11 @@ def yogi(
     return optax.chain(scale_by_yogi(b1, b2, eps), scale_by_learning_rate(learning_rate))
 
 
-register(OptimizerSpec(
+register(OptimizerSpec.declared(
+    yogi,
     name="yogi",
     elementwise=True,
-    factory=yogi,
     twin=optax.yogi,
-    defaults=signature_defaults(yogi),
-    search_space={"learning_rate": (1e-5, 1.0, "log"), "b1": (0.5, 0.99, "linear"),
-                  "b2": (0.9, 0.9999, "linear"), "eps": (1e-6, 1e-2, "log")},
     rule="m = b1*m + (1-b1)*g; v -= (1-b2) * sign(v - g^2) * g^2; x -= lr * mhat / (sqrt(vhat) + eps)",
     paper="Zaheer et al. 2018 (NeurIPS)",
     notes="m and v start at 1e-6 and are bias-corrected (optax).",

@@ -72,8 +72,8 @@ CASES = [
 def test_first_hits_equal_plain_loop(x64, opt, prob, args, lrs, steps):
     p = problems.get(prob, **args)
     spec = optimizers.get(opt)
-    res = bench.run_sweep(p, spec, grid={"learning_rate": lrs}, seeds=[0, 1], steps=steps, dtype="float64",
-                          repeats=1, record_path=True)
+    res = bench.run_sweep(bench.SweepSpec(p, spec, grid={"learning_rate": lrs}, seeds=[0, 1], steps=steps,
+                                          dtype="float64", record_path=True), repeats=1)
     runs = res.runs
     assert len(runs) == 4
     hit_cols = [cells.target_column(t) for t in TARGETS]
@@ -110,7 +110,8 @@ def test_extra_argument_optimizers_equal_plain_loop(x64, opt):
     p = problems.get("rosenbrock", dim=2)
     spec = optimizers.get(opt)
     lrs = [0.01, 1.0] if opt == "polyak" else [0.05, 1.0]
-    res = bench.run_sweep(p, spec, grid={"learning_rate": lrs}, seeds=[0], steps=1000, dtype="float64", repeats=1)
+    res = bench.run_sweep(bench.SweepSpec(p, spec, grid={"learning_rate": lrs}, seeds=[0], steps=1000,
+                                          dtype="float64"), repeats=1)
     hit_cols = [cells.target_column(t) for t in TARGETS]
     n_hits = []
     for row in res.runs.itertuples():
@@ -154,12 +155,14 @@ def test_batched_sweep_equals_one_by_one():
     grid = [3e-3, 3e-2, 0.3]
     seeds = [0, 1]
     p = problems.get("rosenbrock", dim=3, perturb=0.1)
-    together = bench.run_sweep(p, "adam", grid={"learning_rate": grid}, seeds=seeds, steps=1200, repeats=1)
+    together = bench.run_sweep(bench.SweepSpec(p, "adam", grid={"learning_rate": grid}, seeds=seeds,
+                                               steps=1200), repeats=1)
     cols = ["final_loss", "best_loss", "grad_norm", "diverged_step",
             *[cells.target_column(t) for t in TARGETS]]
     for lr in grid:
         for seed in seeds:
-            alone = bench.run_sweep(p, "adam", grid={"learning_rate": [lr]}, seeds=[seed], steps=1200, repeats=1)
+            alone = bench.run_sweep(bench.SweepSpec(p, "adam", grid={"learning_rate": [lr]}, seeds=[seed],
+                                                    steps=1200), repeats=1)
             row = together.runs[(together.runs.learning_rate == lr) & (together.runs.seed == seed)]
             pd.testing.assert_frame_equal(row[cols].reset_index(drop=True), alone.runs[cols])
             a = together.curves[together.curves.run_id == row.run_id.item()].loss.to_numpy()
@@ -170,8 +173,8 @@ def test_divergent_lane_is_frozen_and_the_others_go_on(x64):
     p = problems.get("quadratic", dim=10, condition_number=100.0)
     big = 3.0 / p.info["L"]  # |1 - lr L| = 2: the top eigendirection doubles every step
     small = 0.5 / p.info["L"]
-    res = bench.run_sweep(p, "gd", grid={"learning_rate": [small, big]}, seeds=[0], steps=400, dtype="float64",
-                          repeats=1)
+    res = bench.run_sweep(bench.SweepSpec(p, "gd", grid={"learning_rate": [small, big]}, seeds=[0], steps=400,
+                                          dtype="float64"), repeats=1)
     ok, bad = res.runs.iloc[0], res.runs.iloc[1]
     _, _, _, div = reference(p, optimizers.gd, (), {"learning_rate": big}, 0, 60)
     assert div > 0
@@ -184,8 +187,8 @@ def test_divergent_lane_is_frozen_and_the_others_go_on(x64):
     assert len(frozen) > 100 and np.array_equal(frozen, np.full_like(frozen, frozen[0]), equal_nan=True)
     assert np.array_equal(bad.final_loss, frozen[0], equal_nan=True)
     assert np.isfinite(bad.best_loss) and bad.best_loss <= curve.loss.iloc[0]
-    alone = bench.run_sweep(p, "gd", grid={"learning_rate": [small]}, seeds=[0], steps=400, dtype="float64",
-                            repeats=1)
+    alone = bench.run_sweep(bench.SweepSpec(p, "gd", grid={"learning_rate": [small]}, seeds=[0], steps=400,
+                                            dtype="float64"), repeats=1)
     assert alone.runs.final_loss[0] == ok.final_loss
 
 
@@ -199,8 +202,8 @@ def test_paths_at_stored_steps_equal_plain_loop(x64, monkeypatch):
     # Every step up to 120, then 20 more: block 0 is a dense run, blocks 1-4 sparse ones.
     monkeypatch.setattr(schedule, "make", lambda steps, every=None: schedule.Schedule(
         steps, tuple(int(s) for s in np.unique(np.r_[np.arange(121), np.linspace(121, steps, 20).astype(int)]))))
-    res = bench.run_sweep(p, "gd", grid={"learning_rate": lrs}, seeds=[0], steps=steps, dtype="float64",
-                          repeats=1, record_path=True)
+    res = bench.run_sweep(bench.SweepSpec(p, "gd", grid={"learning_rate": lrs}, seeds=[0], steps=steps,
+                                          dtype="float64", record_path=True), repeats=1)
     stored = schedule.make(steps).points()
     widths = [r.slots.shape[1] for r in schedule.plan(schedule.make(steps))]
     assert widths[0] == schedule.BLOCK_STEPS and max(widths[1:]) < schedule.BLOCK_STEPS / 2  # dense, then sparse
@@ -236,9 +239,9 @@ def test_unknown_optimum_is_relative_to_best_reached():
 
 
 def test_columns_and_parquet_round_trip(tmp_path):
-    res = bench.run_sweep("quadratic", "adam", problem_args={"dim": 2, "condition_number": 10.0},
+    res = bench.run_sweep(bench.SweepSpec("quadratic", "adam", problem_args={"dim": 2, "condition_number": 10.0},
                           grid={"learning_rate": [0.01, 0.1], "b1": [0.8, 0.9]}, seeds=[0, 1], steps=100,
-                          impl="both", repeats=2)
+                          impl="both"), repeats=2)
     runs = res.runs
     required = ["problem", "optimizer", "impl", "seed", "learning_rate", "b1", "steps", "final_loss", "best_loss",
                 "target", "steps_to_target", "lane_time_to_target_s", "program_time_to_target_s",
@@ -298,8 +301,8 @@ def test_an_absent_gpu_is_a_config_error():
 def test_results_come_from_the_timed_runs():
     """No run of its own for the results: the first of the interleaved timed runs
     gives them, and they equal a fresh run's."""
-    cell = cells.prepare("quadratic", "adam", problem_args={"dim": 4, "condition_number": 10.0},
-                         grid={"learning_rate": [0.01, 0.1]}, seeds=[0, 1], steps=150, impl="both")
+    cell = cells.prepare(cells.SweepSpec("quadratic", "adam", problem_args={"dim": 4, "condition_number": 10.0},
+                         grid={"learning_rate": [0.01, 0.1]}, seeds=[0, 1], steps=150, impl="both"))
     ours, twin = cell.groups
     assert ours.program.compiled is twin.program.compiled  # one program, run as either
     cells.run_cell(cell, repeats=3)
@@ -337,8 +340,8 @@ def test_every_optimizer_through_the_engine(x64, name):
     low, high, _ = spec.search_space["learning_rate"]
     lrs = [float(np.sqrt(low * high)), float(high) / 10]
     impl = "both" if spec.twin is not None else "gdbench"
-    res = bench.run_sweep(p, spec, grid={"learning_rate": lrs}, seeds=[0], steps=200, dtype="float64", impl=impl,
-                          repeats=1)
+    res = bench.run_sweep(bench.SweepSpec(p, spec, grid={"learning_rate": lrs}, seeds=[0], steps=200,
+                                          dtype="float64", impl=impl), repeats=1)
     for row in res.runs.itertuples():
         hp = {"learning_rate": row.learning_rate, **({"f_min": 0.0} if "f_min" in spec.needs else {})}
         factory = spec.make if row.impl == "gdbench" else spec.baseline
@@ -387,7 +390,8 @@ class _Clock:
     (0.001, 0.001, 25, 25),  # a millisecond program: 25 ms of warm-up, then 25 ms timed
 ])
 def test_warm_up_runs_are_not_timed(monkeypatch, first, then, warmups, timed):
-    cell = cells.prepare("rosenbrock", "gd", problem_args={"dim": 2}, grid={"learning_rate": [1e-3]}, steps=10)
+    cell = cells.prepare(cells.SweepSpec("rosenbrock", "gd", problem_args={"dim": 2},
+                                         grid={"learning_rate": [1e-3]}, steps=10))
     clock = _Clock(first, then)
     monkeypatch.setattr(engine.Program, "launch", lambda program, f_ref=None: clock())
     cell.time(repeats=3)

@@ -128,8 +128,8 @@ def test_engine_results_are_the_same_with_and_without_the_one_pass(x64, monkeypa
     out = {}
     for one_pass, threshold in [(True, 0), (False, 10**12)]:
         monkeypatch.setattr(cells, "ONE_PASS_MIN_LANE_STEPS", threshold)
-        res = bench.run_sweep(p, opt, grid=grid, seeds=[0, 1], steps=3000, dtype="float64", repeats=1,
-                              record_path=True)
+        res = bench.run_sweep(bench.SweepSpec(p, opt, grid=grid, seeds=[0, 1], steps=3000, dtype="float64",
+                              record_path=True), repeats=1)
         assert (res.runs["steps_to_1e-8"] < 3000).any() and (opt != "gd" or res.runs.diverged.any())
         out[one_pass] = res
     timing = ["lane_step_s", "program_step_s", "program_step_times_s", "exec_s", "compile_s",

@@ -42,9 +42,9 @@ def test_every_optimizer_long_horizon(x64, name, prob, args):
     low, high, _ = spec.search_space["learning_rate"]
     lrs = [float(np.sqrt(low * high)), float(high) / 10]
     impl = "both" if spec.twin is not None else "gdbench"
-    kw = dict(grid={"learning_rate": lrs}, seeds=[1], steps=STEPS, dtype="float64", impl=impl, repeats=1)
-    dense = bench.run_sweep(p, spec, record_every=1, **kw)
-    sparse = bench.run_sweep(p, spec, **kw)
+    kw = dict(grid={"learning_rate": lrs}, seeds=[1], steps=STEPS, dtype="float64", impl=impl)
+    dense = bench.run_sweep(bench.SweepSpec(p, spec, record_every=1, **kw), repeats=1)
+    sparse = bench.run_sweep(bench.SweepSpec(p, spec, **kw), repeats=1)
     assert dense.curves.groupby("run_id").size().eq(STEPS + 1).all()
     assert sparse.curves.step.nunique() < STEPS  # past step 1,000 only every other step is stored
     for d, s in zip(dense.runs.itertuples(), sparse.runs.itertuples()):

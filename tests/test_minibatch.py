@@ -27,7 +27,7 @@ BC = {"dataset": "breast_cancer"}
 ])
 def test_bad_batch_sizes_are_one_line_config_errors(batch_size, problem, args, message):
     with pytest.raises(ConfigError) as e:
-        cells.prepare(problem, "gd", problem_args=args, steps=10, batch_size=batch_size)
+        cells.prepare(cells.SweepSpec(problem, "gd", problem_args=args, steps=10, batch_size=batch_size))
     assert str(e.value).startswith(message) and "\n" not in str(e.value)
 
 
@@ -35,8 +35,8 @@ def test_books_are_the_full_loss_every_record_every_steps():
     """Stored losses are f(x_t) of the full batch at t = 0, 10, 20, ...; first hits are
     among those steps; the final loss and gradient norm are the full ones."""
     p = problems.get("logistic", **BC)
-    res = cells.run_sweep(p, "gd", grid={"learning_rate": [0.5]}, seeds=[0, 1], steps=95, batch_size=16,
-                          record_path=True, repeats=1)
+    res = cells.run_sweep(cells.SweepSpec(p, "gd", grid={"learning_rate": [0.5]}, seeds=[0, 1], steps=95, batch_size=16,
+                          record_path=True), repeats=1)
     runs, curves, paths = res.runs, res.curves, res.paths
     assert list(curves.step.unique()) == list(range(0, 95, 10)) + [95]
     assert (runs.batch_size == 16).all() and runs.instance.str.endswith(" batch=16").all()
@@ -53,16 +53,16 @@ def test_books_are_the_full_loss_every_record_every_steps():
         level = p.f_star + 0.1 * (stored[0] - p.f_star)
         assert stored[steps.index(first)] <= level and np.all(stored[: steps.index(first)] > level)
     # Minibatch steps are not full-batch steps: the same run without a batch size differs.
-    exact = cells.run_sweep(p, "gd", grid={"learning_rate": [0.5]}, seeds=[0, 1], steps=95, record_every=10,
-                            repeats=1).curves
+    exact = cells.run_sweep(cells.SweepSpec(p, "gd", grid={"learning_rate": [0.5]}, seeds=[0, 1], steps=95,
+                                            record_every=10), repeats=1).curves
     assert not np.allclose(exact.loss.to_numpy()[2:], curves.loss.to_numpy()[2:], rtol=1e-3)
 
 
 @pytest.mark.slow
 def test_batch_size_list_is_one_cell_each_with_a_shared_reference():
-    res = cells.run_sweep("mlp", "adam", seeds=[0], steps=30, batch_size=[16, "full"], repeats=1,
+    res = cells.run_sweep(cells.SweepSpec("mlp", "adam", seeds=[0], steps=30, batch_size=[16, "full"],
                           problem_args={"dataset": "synthetic", "n_samples": 60, "n_features": 4,
-                                        "n_classes": 3, "hidden": 5})
+                                        "n_classes": 3, "hidden": 5}), repeats=1)
     assert list(res.runs.batch_size) == [16, 0] and list(res.runs.run_id) == [0, 1]
     assert res.runs.f_ref.nunique() == 1 and res.runs.f_ref_source.eq("best_reached").all()
     assert res.runs.instance.nunique() == 2

@@ -27,8 +27,8 @@ CHECKED = (10, 30, 60, 100)
 def _sweep(batch_size, seeds, grid, steps=STEPS, device_count=None, monkeypatch=None):
     if device_count is not None:
         monkeypatch.setattr(cells, "devices_for", lambda device: jax.devices()[:device_count])
-    return cells.run_sweep("noisy_quadratic", "momentum", grid=grid, seeds=seeds, steps=steps,
-                           problem_args=NQM, batch_size=batch_size, record_every=10, repeats=1)
+    return cells.run_sweep(cells.SweepSpec("noisy_quadratic", "momentum", grid=grid, seeds=seeds, steps=steps,
+                           problem_args=NQM, batch_size=batch_size, record_every=10), repeats=1)
 
 
 def _check_against_theory(batch_sizes, grid, seeds=256):
@@ -71,8 +71,9 @@ def test_mean_loss_matches_the_closed_form_at_three_batch_sizes():
 
 def test_full_batch_is_the_exact_gradient():
     """Without a batch size the gradient is exact: GD's loss is the noiseless recursion (noise 0)."""
-    result = cells.run_sweep("noisy_quadratic", "gd", grid={"learning_rate": [0.3]}, seeds=[0, 1], steps=50,
-                             problem_args=NQM, repeats=1)
+    result = cells.run_sweep(cells.SweepSpec("noisy_quadratic", "gd", grid={"learning_rate": [0.3]}, seeds=[0, 1],
+                                             steps=50,
+                             problem_args=NQM), repeats=1)
     h = curvatures(NQM["dim"], NQM["condition_number"])
     exact = expected_loss(h, 0.0, 1, 0.3, 50)
     for _, curve in result.curves.groupby("run_id"):
@@ -82,8 +83,9 @@ def test_full_batch_is_the_exact_gradient():
 def test_minibatch_runs_are_reproducible_and_seeded():
     """Seeds differ; running again repeats every number (another compilation of the
     same lanes repeats them too: test_draws_do_not_depend_on_lane_layout_or_devices)."""
-    cell = cells.prepare("noisy_quadratic", "momentum", grid={"learning_rate": [0.1], "momentum": [0.9]},
-                         seeds=[0, 1, 2], steps=40, problem_args=NQM, batch_size=8)
+    cell = cells.prepare(cells.SweepSpec("noisy_quadratic", "momentum",
+                                         grid={"learning_rate": [0.1], "momentum": [0.9]},
+                         seeds=[0, 1, 2], steps=40, problem_args=NQM, batch_size=8))
     cells.run_cell(cell, repeats=1)
     first = cell.groups[0].outputs
     cell.execute()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import pathlib
 import re
@@ -63,6 +64,40 @@ def test_spec_is_complete(name):
         assert isinstance(tx, optax.GradientTransformation)
     if set(spec.needs) & {"value", "grad", "value_fn"}:
         assert isinstance(spec.make(**hp), optax.GradientTransformationExtraArgs)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_hyperparameters_are_written_once(name):
+    """Defaults from the signature, search space and choices from the declaration, checks from its rules."""
+    spec = optimizers.get(name)
+    declared = spec.factory.hyperparameters
+    signature = inspect.signature(spec.factory).parameters
+    assert {k: p.default for k, p in signature.items()} == dict(spec.defaults)
+    assert list(declared) == list(signature)  # every parameter declared, in signature order
+    assert dict(spec.search_space) == {k: h.search for k, h in declared.items() if h.search is not None}
+    assert dict(spec.choices) == {k: h.choices for k, h in declared.items() if h.choices is not None}
+    assert set(spec.search_space) | set(spec.choices) <= set(signature)
+    for key, h in declared.items():
+        bad = _outside(h.allowed)[-2]  # past an end (numbers), or not a choice
+        with pytest.raises(ValueError, match=f"^{name}: {key} must "):
+            spec.make(**{key: bad})
+
+
+def test_a_declaration_its_rules_refuse_fails_at_import():
+    def factory(learning_rate=1e-3, b1=0.9):
+        return optax.sgd(learning_rate)
+
+    with pytest.raises(TypeError, match=r"^factory: declaration refused by its own rules: b1's search high 1\.5 is not in \[0, 1\)$"):
+        validation.hyperparameters(b1=validation.Hyperparameter(validation.DECAY, search=(0.5, 1.5, "linear")))(factory)
+    with pytest.raises(TypeError, match=r"learning_rate's default 2 is not in \[0, 1\)"):
+        validation.hyperparameters(learning_rate=validation.Interval(0.0, 1.0))(lambda learning_rate=2: None)
+    with pytest.raises(TypeError, match=r"b1's choice 'x' is not in \(False, True\)"):
+        validation.hyperparameters(b1=validation.Hyperparameter(validation.SWITCH, choices=(False, "x")))(factory)
+    with pytest.raises(TypeError, match=r"b1's search \(0\.0, 0\.9, 'log'\) is not \(low < high"):
+        validation.hyperparameters(b1=validation.Hyperparameter(validation.DECAY, search=(0.0, 0.9, "log")))(factory)
+    checked = validation.hyperparameters(learning_rate=validation.STEP_SIZE)(factory)
+    with pytest.raises(ValueError, match=r"does not declare \['b1'\]"):
+        optimizers.OptimizerSpec.declared(checked, name="mine", twin=None)
 
 
 def test_error_message_names_parameter_value_and_range():

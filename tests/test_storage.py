@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import analysis, profiles, results, run_sweep, storage, tuning
+from bench import SweepSpec, analysis, profiles, results, run_sweep, storage, tuning
 
 STEPS = 1000
 
@@ -15,8 +15,8 @@ STEPS = 1000
 @pytest.fixture(scope="module")
 def sweep():
     """Adam on the 2-D Rosenbrock: 3 learning rates x 3 seeds, every step recorded."""
-    r = run_sweep("rosenbrock", "adam", problem_args={"dim": 2}, grid={"learning_rate": [3e-3, 3e-2, 3e-1]},
-                  seeds=[0, 1, 2], steps=STEPS, repeats=1)
+    r = run_sweep(SweepSpec("rosenbrock", "adam", problem_args={"dim": 2}, grid={"learning_rate": [3e-3, 3e-2, 3e-1]},
+                  seeds=[0, 1, 2], steps=STEPS), repeats=1)
     assert (r.curves.groupby("run_id").size() == STEPS + 1).all()  # the full curve, before thinning
     return r
 

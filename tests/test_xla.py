@@ -48,10 +48,10 @@ def test_engine_programs_get_the_options_and_adam_keeps_its_numbers(clean_env, m
 
     monkeypatch.setattr(engine.xla, "compile_options", spy)
     kw = dict(problem_args=args, grid={"learning_rate": list(np.geomspace(1e-3, 1e-1, 6))}, seeds=[0, 1],
-              steps=300, repeats=1, impl="both", device="cpu")  # XLA:CPU's options, on any machine
-    tuned = bench.run_sweep(problem, "adam", **kw)
+              steps=300, impl="both", device="cpu")  # XLA:CPU's options, on any machine
+    tuned = bench.run_sweep(bench.SweepSpec(problem, "adam", **kw), repeats=1)
     monkeypatch.setenv("GDBENCH_XLA_TUNING", "0")
-    plain = bench.run_sweep(problem, "adam", **kw)
+    plain = bench.run_sweep(bench.SweepSpec(problem, "adam", **kw), repeats=1)
     assert used == [{xla.VECTOR_WIDTH_OPTION: 512}, None]
     np.testing.assert_array_equal(tuned.curves.loss, plain.curves.loss)
     for column in ["final_loss", "best_loss", "grad_norm", "steps_to_1e-3", "diverged_step"]:

@@ -39,8 +39,9 @@ def prepared():
     def get(case: str) -> tuple[cells.CellRun, dict[str, float]]:
         if case not in done:
             problem, args, optimizer = CASES[case]
-            cell = cells.prepare(problem, optimizer, grid={"learning_rate": LEARNING_RATES}, seeds=SEEDS,
-                                 steps=STEPS, impl="both", problem_args=args)
+            cell = cells.prepare(cells.SweepSpec(problem, optimizer, grid={"learning_rate": LEARNING_RATES},
+                                                 seeds=SEEDS,
+                                 steps=STEPS, impl="both", problem_args=args))
             cell.execute()
             runs = cells.tables(cell)[0]
             best = tuning.best_configs(runs).set_index("impl")["median_steps"]

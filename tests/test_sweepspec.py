@@ -1,0 +1,88 @@
+"""One sweep's inputs as one frozen object (`bench.SweepSpec`), validated in one place."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+
+import pytest
+
+import bench
+import optimizers
+import problems
+from bench import cells, runner
+from bench import suite as suites
+
+SWEEP_KEYWORDS = ["problem", "optimizer", "grid", "seeds", "steps", "impl", "dtype", "problem_args", "targets",
+                  "target", "record_every", "record_path", "repeats", "device", "batch_size"]
+
+
+def test_sweep_keeps_its_keyword_api_and_the_spec_has_its_arguments_but_repeats():
+    params = inspect.signature(bench.sweep).parameters
+    assert list(params) == SWEEP_KEYWORDS
+    fields = {f.name: f.default for f in dataclasses.fields(bench.SweepSpec)}
+    assert list(fields) == [k for k in SWEEP_KEYWORDS if k != "repeats"]
+    for name, default in fields.items():  # the same defaults as sweep's
+        if default is not dataclasses.MISSING:
+            assert params[name].default == default, name
+    assert list(inspect.signature(cells.prepare).parameters) == ["sweep"]
+    assert list(inspect.signature(cells.run_sweep).parameters) == ["sweep", "repeats"]
+
+
+def test_the_spec_is_frozen():
+    spec = bench.SweepSpec("rosenbrock", "gd")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.steps = 5
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"impl": "jax"}, "impl: must be one of gdbench, optax, both; got 'jax'"),
+    ({"optimizer": "nope"}, "optimizer: unknown optimizer 'nope'"),
+    ({"steps": 0}, "steps: must be an integer >= 1, got 0"),
+    ({"steps": True}, "steps: must be an integer >= 1, got True"),
+    ({"seeds": 0}, "seeds: a count of seeds must be >= 1, got 0"),
+    ({"seeds": [0, -1]}, "seeds: must be a non-empty list of integers >= 0, got [0, -1]"),
+    ({"targets": (0.1, 2.0)}, "targets: must be numbers in (0, 1), got (2.0, 0.1)"),
+    ({"target": 0.5}, "target: must be one of the targets"),
+    ({"record_every": 0}, "record_every: "),
+    ({"device": "tpu"}, "device: must be 'cpu' or 'gpu', got 'tpu'"),
+    ({"dtype": "float16"}, "dtype: must be one of float32, float64, got 'float16'"),
+    ({"batch_size": 4}, "batch_size: rosenbrock has no minibatches"),
+    ({"problem_args": {"dim": 3}, "problem": problems.get("rosenbrock")},
+     "problem_args: give problem_args only with a problem name"),
+])
+def test_validated_names_the_bad_field(changes, message):
+    spec = bench.SweepSpec("rosenbrock", "gd", problem_args={"dim": 2}, grid={"learning_rate": [0.1]})
+    spec = dataclasses.replace(spec, **changes)
+    with pytest.raises(bench.ConfigError) as info:
+        spec.validated()
+    assert str(info.value).startswith(message)
+    with pytest.raises(bench.ConfigError) as again:  # prepare checks it the same way, before compiling
+        cells.prepare(spec)
+    assert str(again.value) == str(info.value)
+
+
+def test_validated_resolves_the_inputs_and_is_idempotent():
+    spec = bench.SweepSpec("rosenbrock", "adam", problem_args={"dim": 2}, seeds=3, targets=(1e-6, 1e-1),
+                           batch_size=None)
+    checked = spec.validated()
+    assert isinstance(checked.problem, problems.Problem) and checked.problem.dim == 2
+    assert checked.problem_args is None
+    assert checked.optimizer is optimizers.get("adam")
+    assert checked.seeds == (0, 1, 2)
+    assert checked.targets == (1e-1, 1e-6)
+    assert checked.record_path is True  # dim <= 3
+    assert checked.validated() == checked
+    stochastic = bench.SweepSpec("noisy_quadratic", "gd", problem_args={"dim": 4}, batch_size=8).validated()
+    assert stochastic.record_every == cells.MINIBATCH_RECORD_EVERY
+
+
+def test_a_suite_makes_each_cells_spec():
+    s = dataclasses.replace(suites.builtin("quick"), steps=7, seeds=(3, 4), record_path="all")
+    c = runner.plan(s)[0]
+    spec = s.sweep_spec(c.problem, c.optimizer, c.impl, c.batch_size)
+    assert (spec.problem, spec.optimizer, spec.impl, spec.batch_size) == (c.problem, c.optimizer, c.impl, c.batch_size)
+    assert (spec.steps, spec.seeds, spec.dtype, spec.targets, spec.target) == (7, (3, 4), s.dtype, s.targets, s.target)
+    assert spec.grid == s.grid_for(optimizers.resolve(c.optimizer))
+    assert spec.record_path is True and spec.device == s.device and spec.record_every == s.record_every
+    spec.validated()
