@@ -410,8 +410,8 @@ def test_every_swept_hyperparameter_is_a_column_to_group_by():
 
 def test_each_round_runs_every_program_once_in_a_varying_order(monkeypatch):
     """Interleaving without a fixed order: a disturbance in step with the rounds must not fall on one program."""
-    cell = cells.prepare("rosenbrock", "gd", problem_args={"dim": 2}, grid={"learning_rate": [1e-3]}, steps=10,
-                         impl="both")
+    cell = cells.prepare(cells.SweepSpec("rosenbrock", "gd", problem_args={"dim": 2}, grid={"learning_rate": [1e-3]},
+                                         steps=10, impl="both"))
     calls = []
     monkeypatch.setattr(engine.Program, "launch", lambda program, f_ref=None: (calls.append(program) or 0.01, None))
     cell.time(repeats=20, min_time=0.0, warmup=0.0)
