@@ -153,10 +153,15 @@ def mesh_devices(devices: list, n_lanes: int) -> list:
     processes = sorted({d.process_index for d in devices})
     if len(processes) == 1:
         return devices[: max(1, min(len(devices), n_lanes))]
-    per = max(1, -(-n_lanes // len(processes)))
-    chosen = {p: [d for d in devices if d.process_index == p][:per] for p in processes}
-    per = min(len(c) for c in chosen.values())  # the same number from each process
-    return [d for d in devices if d in set(sum((c[:per] for c in chosen.values()), []))]
+    per = min(max(1, -(-n_lanes // len(processes))),  # the same number from each process
+              *(sum(d.process_index == p for d in devices) for p in processes))
+    rank = {p: 0 for p in processes}
+    chosen = []
+    for d in devices:
+        if rank[d.process_index] < per:
+            chosen.append(d)
+        rank[d.process_index] += 1
+    return chosen
 
 
 def put(value: Any, sharding) -> Any:
