@@ -443,7 +443,9 @@ def _main(argv: list[str] | None) -> int:
     except KeyboardInterrupt as e:
         path = getattr(e, "results_path", None)
         how = f"; resume with: gdbench run --resume {shlex.quote(str(path))}" if path else ""
-        print(f"gdbench: interrupted; finished cells were saved{how}", file=sys.stderr)
+        saved = ("finished cells were saved" if not _joined() or distributed.is_writer()
+                 else "process 0 keeps the finished cells")
+        print(f"gdbench: interrupted; {saved}{how}", file=sys.stderr)
         code = EXIT_TERMINATED if isinstance(e, Terminated) else EXIT_INTERRUPTED
         if engine_busy():
             # The program it interrupted still runs in XLA and cannot be stopped;

@@ -33,7 +33,7 @@ from bench.errors import ConfigError
 #: Seconds a process waits for the others to join, and after which the
 #: coordination service counts a silent process as dead.
 JOIN_TIMEOUT_S = 300
-HEARTBEAT_TIMEOUT_S = 60
+HEARTBEAT_TIMEOUT_S = 100
 _ADDRESS = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[^:\s\[\]]+):(?P<port>\d+)$")
 
 

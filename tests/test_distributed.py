@@ -162,7 +162,7 @@ def test_a_killed_process_stops_process_0_with_one_line_and_resume_finishes(tmp_
     killed = _kill_when_running(procs, victim=1)
     code, _, err = _finish(procs[:1], timeout=PEER_TIMEOUT_S)[0]
     assert time.perf_counter() - killed < PEER_TIMEOUT_S
-    procs[1].wait()
+    procs[1].communicate()  # the killed process: its pipes closed
     assert code == 1
     assert "Traceback" not in err
     errors = [line for line in err.splitlines() if line.startswith("gdbench: error:")]
@@ -193,7 +193,7 @@ def test_killing_process_0_stops_the_others(tmp_path):
     procs = _start(config, tmp_path / "runs", 2)
     killed = _kill_when_running(procs, victim=0)
     code, _, _ = _finish(procs[1:], timeout=PEER_TIMEOUT_S)[0]
-    procs[0].wait()
+    procs[0].communicate()  # the killed process: its pipes closed
     assert time.perf_counter() - killed < PEER_TIMEOUT_S
     assert code != 0
 
