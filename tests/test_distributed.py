@@ -62,8 +62,9 @@ PEER_TIMEOUT_S = 60
 
 
 def _env(host_devices: int) -> dict:
+    """The processes' environment: CPU only (on a GPU machine they would share its GPU), `host_devices` each."""
     flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={host_devices}".strip()
-    return {**os.environ, "XLA_FLAGS": flags}
+    return {**os.environ, "XLA_FLAGS": flags, "JAX_PLATFORMS": "cpu"}
 
 
 #: `gdbench` without its report.html (drawing the figures took 20 s of a 35 s run here;
