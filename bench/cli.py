@@ -443,6 +443,7 @@ def _main(argv: list[str] | None) -> int:
     except KeyboardInterrupt as e:
         path = getattr(e, "results_path", None)
         how = f"; resume with: gdbench run --resume {shlex.quote(str(path))}" if path else ""
+        how += " and this run's --distributed flags, in every process" if path and _joined() else ""
         saved = ("finished cells were saved" if not _joined() or distributed.is_writer()
                  else "process 0 keeps the finished cells")
         print(f"gdbench: interrupted; {saved}{how}", file=sys.stderr)

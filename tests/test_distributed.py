@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -197,6 +198,26 @@ def test_killing_process_0_stops_the_others(tmp_path):
     procs[0].communicate()  # the killed process: its pipes closed
     assert time.perf_counter() - killed < PEER_TIMEOUT_S
     assert code != 0
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_every_process_keeps_the_finished_cells(tmp_path):
+    """As `srun` forwards Ctrl-C: process 0 keeps the folder and says how to resume, every process exits 130."""
+    config = tmp_path / "tiny.toml"
+    config.write_text(SLOW)
+    procs = _start(config, tmp_path / "runs", 2)
+    for line in procs[0].stderr:
+        if "mlp" in line:  # the second problem: the first one's cells are stored
+            break
+    for p in procs:
+        p.send_signal(signal.SIGINT)
+    (code0, _, err0), (code1, _, err1) = _finish(procs, timeout=PEER_TIMEOUT_S)
+    assert code0 == 130 and "resume with: gdbench run --resume" in err0
+    # Process 1 is interrupted too, or (if the signal found it waiting for process 0) sees it gone.
+    assert code1 in (130, 1) and "Traceback" not in err0 + err1
+    assert len(err1.strip().splitlines()) == 1 and err1.startswith("gdbench: "), err1
+    meta = json.loads((_one_folder(tmp_path / "runs") / "meta.json").read_text())
+    assert meta["status"] == "interrupted"
 
 
 # --------------------------------------------------------------------------- bad input
