@@ -93,7 +93,8 @@ def initialize(opts: Options, join_timeout_s: int = JOIN_TIMEOUT_S,
     """Joins this process to the run (before JAX starts its backends).
 
     ConfigError when `--distributed` alone finds no cluster environment;
-    DistributedError when the processes do not all join within `join_timeout_s`.
+    DistributedError when JAX refuses to join. When the processes do not all
+    join within `join_timeout_s`, JAX's runtime ends the process (its own log).
     """
     import jax
 
