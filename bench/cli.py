@@ -5,6 +5,8 @@
                    --dtype float64 --device gpu --repeats N --impl gdbench|optax|both --target 1e-6
                    --grid learning_rate=1e-3,1e-2 --batch-size 16,full (a bad value is blamed on its flag)
     gdbench run --resume RUN_DIR
+    gdbench run --distributed [--coordinator HOST:PORT --num-processes N --process-id I] [run flags]
+                   (every process runs the suite, process 0 writes the results: docs/SCALING.md)
     gdbench list
     gdbench report RESULTS_DIR [--out DIR] [--formats png,svg]
     gdbench compare RUN_A RUN_B [--fail-above RATIO] [--on time|steps|both] [--impl gdbench|optax]
@@ -202,6 +204,13 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--no-report", action="store_true",
                      help="write the tables only, no report.html (a CI gate; `gdbench report` writes it later)")
+    run.add_argument("--distributed", action="store_true",
+                     help="one of several processes (JAX's distributed runtime: SLURM, Open MPI and cloud TPU "
+                          "are detected); process 0 writes the results (docs/SCALING.md)")
+    run.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                     help="process 0's address (with --num-processes and --process-id; implies --distributed)")
+    run.add_argument("--num-processes", type=_int, default=None, help="how many processes run the suite")
+    run.add_argument("--process-id", type=_int, default=None, help="this process's index, 0..N-1")
     sub.add_parser("list", help="list the registered optimizers, problems and suites")
     rep = sub.add_parser("report", help="write report.html and report.md of a results folder")
     rep.add_argument("results_dir", help="a results folder written by gdbench run")
@@ -340,11 +349,39 @@ def _list() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs a command; its exit code.
+
+    A process of a distributed run that ends with an error leaves at once: at
+    a normal exit JAX would wait for the other processes (`bench.distributed`).
+    """
+    try:
+        code = _main(argv)
+    except BaseException:
+        if not _joined():
+            raise
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    if code and _joined():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _joined() -> bool:
+    """Whether this process joined a distributed run."""
+    return "jax" in sys.modules and sys.modules["jax"].distributed.is_initialized()
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         args = parser().parse_args(argv)
     except SystemExit as e:  # --help, or a bad flag (already reported in one line)
         return e.code
     xla.apply()
+    from bench import distributed
     from bench.errors import ConfigError
     from bench.results import ResultsError
 
@@ -376,13 +413,16 @@ def main(argv: list[str] | None = None) -> int:
             from bench import baseline
 
             return baseline.update(args.run, args.out)
+        joining = distributed.options(args.distributed, args.coordinator, args.num_processes, args.process_id)
         suite = _load_suite(args)
         from bench import cache, cells, runner
 
+        if joining is not None and not args.dry_run:
+            distributed.initialize(joining)  # before JAX starts: then jax.devices() lists every process's
         cells.devices_for(suite.device)  # an absent device is bad input, before anything is written
         out = args.out if args.out is not None else DEFAULT_OUT
         if args.resume is None:
-            _check_out(out)
+            distributed.on_writer(lambda: _check_out(out), None)  # process 0's folder (an error stops every process)
         if args.dry_run:
             _dry_run(suite)
             return 0
@@ -390,8 +430,8 @@ def main(argv: list[str] | None = None) -> int:
         main_thread = threading.current_thread() is threading.main_thread()  # where signals can be handled
         previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
         try:
-            runner.run_suite(suite, out_root=out, show_progress=not args.no_progress, resume=args.resume,
-                             report=not args.no_report)
+            runner.run_suite(suite, out_root=out, show_progress=not args.no_progress and distributed.is_writer(),
+                             resume=args.resume, report=not args.no_report)
         finally:
             if main_thread:
                 signal.signal(signal.SIGTERM, previous)
@@ -399,10 +439,16 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ResultsError) as e:
         print(f"gdbench: error: {one_line(str(e))}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except distributed.DistributedError as e:  # a process of the run stopped, or they could not join
+        print(f"gdbench: error: {one_line(str(e))}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt as e:
         path = getattr(e, "results_path", None)
         how = f"; resume with: gdbench run --resume {shlex.quote(str(path))}" if path else ""
-        print(f"gdbench: interrupted; finished cells were saved{how}", file=sys.stderr)
+        how += " and this run's --distributed flags, in every process" if path and _joined() else ""
+        saved = ("finished cells were saved" if not _joined() or distributed.is_writer()
+                 else "process 0 keeps the finished cells")
+        print(f"gdbench: interrupted; {saved}{how}", file=sys.stderr)
         code = EXIT_TERMINATED if isinstance(e, Terminated) else EXIT_INTERRUPTED
         if engine_busy():
             # The program it interrupted still runs in XLA and cannot be stopped;

@@ -43,7 +43,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from bench import minibatch, schedule, xla
+from bench import distributed, minibatch, schedule, xla
 from bench.schedule import Schedule
 
 PyTree = Any
@@ -610,12 +610,12 @@ class Program:
     def _args(self, f_ref: float | None) -> tuple:
         if f_ref is None:
             return self.args
-        ref = jax.device_put(np.asarray(f_ref, self.args[4].dtype), NamedSharding(self.mesh, P()))
+        ref = distributed.put(np.asarray(f_ref, self.args[4].dtype), NamedSharding(self.mesh, P()))
         return self.args[:4] + (ref,) + self.args[5:]
 
     def running(self, which: int) -> "Program":
         """The same compiled program, set to run implementation `which` of its cell."""
-        index = jax.device_put(np.asarray(which, np.int32), NamedSharding(self.mesh, P()))
+        index = distributed.put(np.asarray(which, np.int32), NamedSharding(self.mesh, P()))
         return dataclasses.replace(self, args=self.args[:6] + (index,))
 
     def launch(self, f_ref: float | None = None) -> tuple[float, Any]:
@@ -629,8 +629,8 @@ class Program:
         return seconds, out
 
     def fetch(self, out: Any) -> dict[str, Any]:
-        """Outputs of `launch` as NumPy arrays, padding lanes dropped."""
-        return jax.tree.map(lambda a: np.asarray(a)[..., : self.n_lanes], out)
+        """Outputs of `launch` as NumPy arrays, padding lanes dropped (all lanes, from every process)."""
+        return jax.tree.map(lambda a: a[..., : self.n_lanes], distributed.to_host(out))
 
     def __call__(self, f_ref: float | None = None) -> dict[str, Any]:
         return self.fetch(self.launch(f_ref)[1])
@@ -687,17 +687,17 @@ def compile_program(cell: Cell, x0: PyTree, hp: Mapping[str, np.ndarray], data: 
     devices and split over them; the padding is dropped from the outputs.
     """
     n_lanes = jax.tree.leaves(x0)[0].shape[-1]
-    mesh = make_mesh(devices[: max(1, min(len(devices), n_lanes))])  # no device without a real lane
+    mesh = make_mesh(distributed.mesh_devices(devices, n_lanes))  # no device without a real lane
     pad = (-n_lanes) % mesh.size
 
     def lanes(a):
         a = np.asarray(a)
         if pad:
             a = np.concatenate([a, np.repeat(a[..., :1], pad, axis=-1)], axis=-1)
-        return jax.device_put(a, NamedSharding(mesh, _lane_spec(a.ndim)))
+        return distributed.put(a, NamedSharding(mesh, _lane_spec(a.ndim)))
 
     def replicated(a):
-        return jax.device_put(a, NamedSharding(mesh, P()))
+        return distributed.put(a, NamedSharding(mesh, P()))
 
     cast = lambda a: np.asarray(a, dtype) if np.asarray(a).dtype.kind == "f" else np.asarray(a)
     x0_lanes = jax.tree.map(lambda a: lanes(cast(a)), x0)
@@ -711,7 +711,7 @@ def compile_program(cell: Cell, x0: PyTree, hp: Mapping[str, np.ndarray], data: 
         jax.tree.map(lambda a: replicated(cast(a)), data),
         replicated(np.asarray(targets, dtype)),
         replicated(np.asarray(f_ref, dtype)),
-        jax.tree.map(lambda a: jax.device_put(a, NamedSharding(mesh, _lane_spec(a.ndim))), init),
+        jax.tree.map(lambda a: distributed.put(a, NamedSharding(mesh, _lane_spec(a.ndim))), init),
         replicated(np.asarray(0, np.int32)),  # which implementation: see Program.running
     )
     in_specs = (

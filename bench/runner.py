@@ -13,7 +13,7 @@ import pandas as pd
 
 import optimizers
 import problems
-from bench import cache, cells, costs, results, storage, summary
+from bench import cache, cells, costs, distributed, results, storage, summary
 from bench.suite import Suite
 
 COMPILE_THREADS = 2
@@ -65,7 +65,8 @@ def _run_problem(suite: Suite, plans: list[tuple[int, CellPlan]], say: Callable[
         cell = cells.prepare(sweep)
         # the compiled cost of our step (optax's only in an optax-only suite): a compile of its own
         cost = costs.table(c.problem, c.optimizer, ("optax",) if c.impl == "optax" else ("gdbench",), suite.dtype,
-                           cells.problem_label(c.problem, c.batch_size), cells.devices_for(suite.device)[0], grid)
+                           cells.problem_label(c.problem, c.batch_size),
+                           distributed.local(cells.devices_for(suite.device))[0], grid)
         return cell, cost
 
     def finish(index: int, cell: cells.CellRun, cost: pd.DataFrame, f_ref: float | None) -> None:
@@ -142,14 +143,21 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
         "dtype": suite.dtype,
         "started_utc": started.isoformat(),
     }
-    if resume is None:
-        folder = results.RunFolder(Path(out_root), f"{results.stamp(started)}-{suite.name}", meta)
-    else:
+    if distributed.process_count() > 1:  # every process and its devices (bench/distributed.py)
+        meta["distributed"] = distributed.describe()
+
+    def open_folder() -> results.RunFolder:
+        if resume is None:
+            return results.RunFolder(Path(out_root), f"{results.stamp(started)}-{suite.name}", meta)
         stored = resuming.recorded(resume)
         resuming.check_suite(stored, suite, resume)
         resuming.check_same(stored, meta, resume)
-        folder = results.RunFolder.reopen(Path(resume), {"command": meta["command"], "started_utc": meta["started_utc"]})
-    stored_cells = folder.done()
+        return results.RunFolder.reopen(Path(resume), {"command": meta["command"], "started_utc": meta["started_utc"]})
+
+    # process 0 writes the folder; the others only run their lanes (and learn which cells it holds)
+    folder = distributed.on_writer(open_folder, _Follower())
+    stored_cells = {int(k) for k in np.flatnonzero(
+        distributed.agree(np.isin(np.arange(len(todo_cells)), sorted(folder.done()))))}
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("cells"),
         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, disable=not show_progress,
@@ -178,23 +186,43 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
                 f_refs = [folder.read_part(k)["f_ref"].iloc[0] for k, c in mine
                           if k in stored_cells and c.problem.f_star is None]
                 f_refs = [float(f) for f in f_refs if np.isfinite(f)]
-                _run_problem(suite, todo, say, phases, folder.add, min(f_refs) if f_refs else None)
+                f_ref_stored = float(distributed.agree(min(f_refs) if f_refs else np.nan))
+                _run_problem(suite, todo, say, phases, folder.add, None if np.isnan(f_ref_stored) else f_ref_stored)
     except KeyboardInterrupt as e:
         status = "interrupted"
+        if isinstance(folder, _Follower):
+            raise
         e.results_path, runs = _finish(folder, suite, status, wall, len(todo_cells), phases, compile_cache)
         summary.show(runs, suite, status, console)
         console.print(f"results: {e.results_path}")
         raise  # no report: an interrupted run ends at once (`gdbench report` writes it later)
     except Exception:
+        if isinstance(folder, _Follower):
+            raise
         # Keep what finished, say the run failed, and let the error surface.
         _finish(folder, suite, "failed", wall, len(todo_cells), phases, compile_cache)
         raise
+    if isinstance(folder, _Follower):
+        return None
     path, runs = _finish(folder, suite, status, wall, len(todo_cells), phases, compile_cache)
     summary.show(runs, suite, status, console)
     console.print(f"results: {path}")
     if report:
         _write_report(path, console)  # report.html and report.md (bench/report.py)
     return path
+
+
+class _Follower:
+    """The results folder as a process other than 0 sees it: it writes nothing (process 0 does)."""
+
+    def done(self) -> set[int]:
+        return set()  # process 0's answer comes with `distributed.agree`
+
+    def read_part(self, index: int) -> pd.DataFrame:
+        return pd.DataFrame({"f_ref": [np.nan]})  # likewise
+
+    def add(self, index: int, tables: dict) -> None:
+        pass
 
 
 def _finish(folder: results.RunFolder, suite: Suite, status: str, wall: float,
