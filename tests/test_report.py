@@ -59,7 +59,7 @@ def test_figures_in_svg_and_png_the_first_embedded_once(tmp_path, monkeypatch):
     files = plots.save(fig, tmp_path, "f", ("svg", "png"))
     assert list(files) == ["svg", "png"] and sorted(p.name for p in tmp_path.iterdir()) == ["f.png", "f.svg"]
     assert files["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in files["svg"].read_bytes()[:400]
-    sections = [report.Section("S", blocks=[report.Image(files, "alt", "caption")])]
+    sections = [report.Section("S", blocks=[report.Figure(files, "alt", "caption")])]
     html = report.render_html(sections, "t")
     assert html.count('src="data:image/svg+xml;base64,') == 1 and html.count("data:image/") == 1
     md = report.render_markdown(sections, "t")
