@@ -77,7 +77,13 @@ def resolve_optimizer(optimizer) -> optimizers.OptimizerSpec:
 
 
 def expand_grid(spec: optimizers.OptimizerSpec, grid: Mapping[str, Sequence[Any]] | None) -> list[dict[str, Any]]:
-    """The cartesian product of the grid, in order; each entry a hyperparameter."""
+    """The cartesian product of the grid, in order; each entry a hyperparameter.
+
+    A list of configurations ({hyperparameter: value}, all naming the same
+    ones, e.g. `bench.search.configs`) is taken as it is.
+    """
+    if isinstance(grid, (list, tuple)):
+        return _config_list(spec, grid)
     grid = dict(grid or {})
     for name, values in grid.items():
         if name not in spec.defaults:
@@ -94,6 +100,18 @@ def expand_grid(spec: optimizers.OptimizerSpec, grid: Mapping[str, Sequence[Any]
             raise ConfigError(f"grid.{name}", "must list at least one value")
     names = list(grid)
     return [dict(zip(names, combo)) for combo in itertools.product(*(list(grid[n]) for n in names))]
+
+
+def _config_list(spec: optimizers.OptimizerSpec, configs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    if not configs or not all(isinstance(c, Mapping) for c in configs):
+        raise ConfigError("grid", "a list of configurations must hold at least one {hyperparameter: value}")
+    names = set(configs[0])
+    for c in configs:
+        if set(c) != names:
+            raise ConfigError("grid", f"every configuration must name the same hyperparameters, got {sorted(c)} "
+                                      f"and {sorted(names)}")
+    expand_grid(spec, {n: [c[n] for c in configs] for n in configs[0]})  # the names' checks
+    return [dict(c) for c in configs]
 
 
 def traced_names(grid_configs: list[Mapping[str, Any]]) -> list[str]:
@@ -288,7 +306,7 @@ def prepare(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench
     devices = devices_for(device)
 
     configs = expand_grid(spec, grid)
-    swept = list(dict(grid or {}))
+    swept = list(configs[0])
     extra = {}
     if "f_min" in spec.needs and p.f_star is not None:
         extra["f_min"] = float(p.f_star)
@@ -516,9 +534,16 @@ class SweepResult:
 
 def run_sweep(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench", dtype="float32",
               problem_args=None, targets=TARGETS, target=PRIMARY_TARGET, record_every=None,
-              record_path=None, repeats=5, device=None, batch_size=None) -> SweepResult:
+              record_path=None, repeats=5, device=None, batch_size=None, trials=None, search=None,
+              search_seed=0) -> SweepResult:
     """Like `sweep`, returning the runs, curves and paths tables together."""
     p = resolve_problem(problem, problem_args)
+    if trials is not None:  # quasi-random trials, crossed with the grid (bench/search.py)
+        from bench import search as searching
+
+        grid = searching.configs(resolve_optimizer(optimizer), grid, search, trials, search_seed)
+    elif search is not None:
+        raise ConfigError("search", "needs trials (the number of quasi-random trials)")
     prepared = [prepare(p, optimizer, grid=grid, seeds=seeds, steps=steps, impl=impl, dtype=dtype,
                         targets=targets, target=target, record_every=record_every, record_path=record_path,
                         device=device, batch_size=b)
@@ -541,7 +566,8 @@ def run_sweep(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdben
 
 def sweep(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench", dtype="float32",
           problem_args=None, targets=TARGETS, target=PRIMARY_TARGET, record_every=None,
-          record_path=None, repeats=5, device=None, batch_size=None) -> pd.DataFrame:
+          record_path=None, repeats=5, device=None, batch_size=None, trials=None, search=None,
+          search_seed=0) -> pd.DataFrame:
     """Runs one cell's grid x seeds as one compiled program; one row per trajectory.
 
     Args:
@@ -567,10 +593,18 @@ def sweep(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench",
         gradient is a minibatch's, drawn per lane from its seed and the step;
         the problem must be stochastic), or a list of them ("full" or None for
         the full batch): one cell per batch size, each its own instance.
+      trials: a number of quasi-random trials (`bench.search`: a scrambled
+        Halton sequence, log-uniform on "log" ranges) over `search`, crossed
+        with the grid; None: the grid alone.
+      search: the hyperparameters the trials cover: a list of names, or
+        {name: {low, high, scale}} (each key optional, the rest from the
+        optimizer's search space); None: its whole search space less the grid's.
+      search_seed: the trials' seed; the same seed gives the same trials.
 
     Returns:
       The runs table (columns documented in results/README.md).
     """
     return run_sweep(problem, optimizer, grid=grid, seeds=seeds, steps=steps, impl=impl, dtype=dtype,
                      problem_args=problem_args, targets=targets, target=target, record_every=record_every,
-                     record_path=record_path, repeats=repeats, device=device, batch_size=batch_size).runs
+                     record_path=record_path, repeats=repeats, device=device, batch_size=batch_size,
+                     trials=trials, search=search, search_seed=search_seed).runs

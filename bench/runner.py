@@ -13,7 +13,7 @@ import pandas as pd
 
 import optimizers
 import problems
-from bench import cache, cells, costs, results, storage, summary
+from bench import cache, cells, costs, results, search, storage, summary
 from bench.suite import Suite
 
 COMPILE_THREADS = 2
@@ -60,9 +60,10 @@ def _run_problem(suite: Suite, plans: list[tuple[int, CellPlan]], say: Callable[
     compiling, running, making tables and storing them.
     """
     def prepare(c: CellPlan) -> tuple[cells.CellRun, pd.DataFrame]:
-        grid = suite.grid_for(optimizers.resolve(c.optimizer))
+        configs = suite.configs_for(optimizers.resolve(c.optimizer))  # the grid's, crossed with any search's trials
+        grid = search.as_grid(configs)
         cell = cells.prepare(
-            c.problem, c.optimizer, grid=grid, seeds=suite.seeds,
+            c.problem, c.optimizer, grid=configs, seeds=suite.seeds,
             steps=suite.steps, impl=c.impl, dtype=suite.dtype, targets=suite.targets, target=suite.target,
             record_every=suite.record_every, device=suite.device, batch_size=c.batch_size,
             record_path=True if suite.record_path == "all" else suite.record_path,
