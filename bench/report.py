@@ -12,8 +12,10 @@ links them.
 Layout: a summary (winner per problem, the performance profiles and AlgoPerf
 scores, parity with optax, data profiles), one section per problem (the tuned
 results with confidence intervals, the default-hyperparameter result,
-learning-rate sensitivity, convergence, and the paths of 2-D problems), then
-the run's metadata.
+learning-rate sensitivity, convergence, and the paths of 2-D problems), for
+a run with minibatches the stochastic problems (the full-batch loss over
+seeds, steps to target against batch size, the critical batch size, the
+learning-rate x batch-size grid), then the run's metadata.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench import analysis, bootstrap, fmt, plots, profiles, tuning
+from bench import analysis, batchsize, bootstrap, fmt, plots, profiles, tuning
 from bench.errors import ConfigError
 from bench.results import read_run
 
@@ -396,6 +398,85 @@ def _problems(c: _Context, meta: dict[str, Any], tuned: pd.DataFrame, curves: pd
     return out
 
 
+def _batch_label(b: int) -> str:
+    return "full" if b == 0 else str(int(b))
+
+
+def _batch_table(problem: str, table: pd.DataFrame, critical: pd.DataFrame) -> Table:
+    part = table[table["problem"] == problem]
+    sizes = sorted(part["batch_size"].unique(), key=lambda b: (b == 0, b))
+    crit = critical[critical["problem"] == problem].set_index("optimizer")
+    rows = []
+    for optimizer, line in part.groupby("optimizer", sort=False):
+        by = line.set_index("batch_size")
+        cells = []
+        for b in sizes:
+            if b not in by.index:
+                cells.append("-")
+                continue
+            r = by.loc[b]
+            lr = "" if not math.isfinite(r["learning_rate"]) else f" (lr {r['learning_rate']:.3g})"
+            cells.append(with_ci(r["steps"], r["steps_low"], r["steps_high"], fmt.steps) + lr)
+        c = crit.loc[optimizer] if optimizer in crit.index else None
+        if c is None or not math.isfinite(c["critical_batch_size"]):
+            critical_text = "-"
+        else:
+            critical_text = (">= " if c["lower_bound"] else "") + f"{c['critical_batch_size']:.0f}"
+        rows.append([optimizer, *cells, critical_text])
+    return Table(["optimizer", *[f"batch {_batch_label(b)}" for b in sizes], "critical batch size"], rows,
+                 caption="Steps to target at each batch size's tuned configuration: median over seeds [95% "
+                         "bootstrap CI] (its learning rate). Critical batch size: the largest batch size up to "
+                         f"which each larger batch cut the steps by at least {batchsize.MIN_CUT:.0%} per doubling "
+                         "(docs/METRICS.md); '>=': every larger batch measured still did.")
+
+
+def _lr_batch_table(runs: pd.DataFrame, problem: str, optimizer: str) -> Table:
+    grid = batchsize.lr_batch_grid(runs, problem, optimizer)
+    best = {b: grid[b].min() for b in grid.columns}
+    rows = []
+    for lr, values in grid.iterrows():
+        label = "-" if not math.isfinite(lr) else f"{lr:.3g}"
+        rows.append([label, *[fmt.steps(v) + (" *" if math.isfinite(v) and v == best[b] else "")
+                              for b, v in values.items()]])
+    return Table(["learning rate", *[f"batch {_batch_label(b)}" for b in grid.columns]], rows,
+                 caption=f"{optimizer}: median steps to target over seeds of every configuration at every batch "
+                         "size ('*': the fewest at that batch size).")
+
+
+def _stochastic(c: _Context, curves: pd.DataFrame) -> Section | None:
+    """The stochastic problems' section, or None for a run without minibatches."""
+    problems_ = batchsize.stochastic_problems(c.ours)
+    if not problems_:
+        return None
+    bands = analysis.loss_bands(c.ours, curves)
+    table = batchsize.steps_by_batch(c.ours)
+    critical = batchsize.critical_batch_sizes(c.ours)
+    lo, hi = analysis.SEED_QUANTILES
+    sec = Section("Stochastic problems", id="stochastic", blocks=[Paragraph(
+        "Problems run with minibatch gradients. The losses are of the full batch (the objective), recorded every "
+        "record_every steps; each batch size is tuned on its own, so the learning rate may change with it.")])
+    taken: set[str] = set()
+    for problem in problems_:
+        slug = _slug(problem, taken)
+        instances = [i for i in c.instances if batchsize.base_instance(i) == problem and i != problem]
+        sec.blocks.append(Heading(problem))
+        sec.blocks.append(c.figure(
+            plots.loss_bands(bands, instances, (lo, hi), styles=c.styles), f"loss-bands-{slug}",
+            f"Full-batch loss over seeds on {problem}",
+            f"Full-batch loss at each optimizer's tuned configuration per batch size: median over seeds, shaded "
+            f"from the {lo:.0%} to the {hi:.0%} quantile of the seeds (the spread of the runs, not a confidence "
+            "interval)."))
+        sec.blocks.append(c.figure(
+            plots.batch_scaling(table, critical, problem, c.target, styles=c.styles), f"batch-{slug}",
+            f"Steps to target against batch size on {problem}",
+            "Median steps to target at the best learning rate of each batch size; dashed: the full batch; ringed: "
+            "the critical batch size."))
+        sec.blocks.append(_batch_table(problem, table, critical))
+        for optimizer in dict.fromkeys(table.loc[table["problem"] == problem, "optimizer"]):
+            sec.blocks.append(_lr_batch_table(c.ours, problem, optimizer))
+    return sec
+
+
 def build(tables: dict[str, pd.DataFrame], meta: dict[str, Any], figures_dir: str | Path,
           formats: tuple[str, ...] = DEFAULT_FORMATS) -> tuple[list[Section], str]:
     """The report's sections and title from a results folder's tables and meta
@@ -415,7 +496,9 @@ def build(tables: dict[str, pd.DataFrame], meta: dict[str, Any], figures_dir: st
     links = Section("Problems", id="problems",
                     blocks=[Paragraph(f"{len(c.instances)} problems, each with its tuned results and figures:"),
                             Links(tuple((sec.id, sec.title) for sec in per_problem))])
-    return [_summary(c, meta, tuned, curves), links, *per_problem, _metadata(meta)], title
+    stochastic = _stochastic(c, curves)
+    return [_summary(c, meta, tuned, curves), links, *per_problem, *([stochastic] if stochastic else []),
+            _metadata(meta)], title
 
 
 # --------------------------------------------------------------------------- rendering

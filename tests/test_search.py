@@ -72,12 +72,10 @@ def test_trials_run_as_their_grid_would_and_tuning_picks_the_best_trial():
     kw = dict(problem="quadratic", problem_args={"dim": 5, "condition_number": 10.0}, optimizer="gd",
               seeds=2, steps=120, repeats=1, target=1e-3)
     a = bench.sweep(trials=6, search_seed=3, **kw)
-    b = bench.sweep(trials=6, search_seed=3, **kw)
     points = search.configs(optimizers.get("gd"), None, None, 6, seed=3)
     c = bench.sweep(grid=points, **kw)
     cols = ["config_id", "seed", "learning_rate", "final_loss", "steps_to_target"]
-    pd.testing.assert_frame_equal(a[cols], b[cols])
-    pd.testing.assert_frame_equal(a[cols], c[cols])  # the trials are these configurations, run alike
+    pd.testing.assert_frame_equal(a[cols], c[cols])  # the same seed's trials are these configurations, run alike
     assert sorted(a["learning_rate"].unique()) == sorted(p["learning_rate"] for p in points)
     per = tuning.per_config(a)
     best = tuning.best_configs(a)
@@ -106,6 +104,7 @@ args = { dim = 2 }
 """
 
 
+@pytest.mark.slow  # ~25 s: a run and its report
 def test_a_suite_with_search_runs_end_to_end(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text(SEARCHED)  # b1 is adam's, not gd's: the grid is blamed, once, before anything runs
