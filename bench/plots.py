@@ -244,7 +244,7 @@ def batch_scaling(table: pd.DataFrame, critical: pd.DataFrame, problem: str, tar
     """
     part = table[table["problem"] == problem]
     crit = critical[critical["problem"] == problem].set_index("optimizer")
-    fig, axes = _figure(1, 1)
+    fig, axes = _figure(1, 1, width=5.6)
     ax = axes[0, 0]
     st = styles or style_map(part["optimizer"])
     names = []
@@ -281,7 +281,7 @@ def batch_scaling(table: pd.DataFrame, critical: pd.DataFrame, problem: str, tar
                     label="critical batch size"),
              Line2D([], [], color="0.4", marker="x", linestyle="none", label="target missed (top edge)")]
     _legend(fig, st, names, extra, markers=True)
-    fig.suptitle(f"{_wrap(problem, 90)}\nsteps to target against batch size (best learning rate per batch size)",
+    ax.set_title(f"{_wrap(problem, 44)}\nsteps to target against batch size\n(best learning rate per batch size)",
                  fontsize="medium")
     return fig
 
