@@ -131,3 +131,21 @@ def test_trials_flag(tmp_path, capsys):
     assert cli.main(["run", "--suite", "quick", "--optimizers", "gd", "--problems", "rosenbrock:dim=2",
                      "--trials", "5", "--dry-run"]) == 0
     assert "(both): 15 trajectories" in capsys.readouterr().out  # 5 trials x 3 seeds, no grid
+
+
+@pytest.mark.parametrize("search, message", [
+    ("trials = 0", "search.trials: must be an integer in [1, 10000], got 0"),
+    ("trials = 2.5", "search.trials: must be an integer in [1, 10000], got 2.5"),
+    ("seed = 1", "search.trials: missing"),
+    ("trials = 3\nb1 = {}", "search.b1: is on the grid too"),
+    ("trials = 3\nbeta = {}", "search.beta: not a hyperparameter of adam"),
+    ("trials = 3\neps_root = {}", "search.eps_root: adam has no search space for eps_root; give low and high"),
+    ("trials = 3\nlearning_rate = { low = 0 }", "search.learning_rate.low: must be a finite number > 0"),
+])
+def test_a_bad_search_table_exits_2_with_one_line(tmp_path, capsys, search, message):
+    config = tmp_path / "s.toml"
+    config.write_text(SEARCHED.replace('optimizers = ["gd", "adam"]', 'optimizers = ["adam"]')
+                      .replace("trials = 3\nseed = 7\nlearning_rate = {}", search))
+    assert cli.main(["run", "--config", str(config), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
