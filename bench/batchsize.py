@@ -15,7 +15,6 @@ import math
 import re
 from typing import Mapping
 
-import numpy as np
 import pandas as pd
 
 from bench import tuning

@@ -8,9 +8,10 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from test_analysis_cases import copy_run, fixture_report  # noqa: F401 (session fixture)
+from test_analysis_cases import fixture_report  # noqa: F401 (session fixture)
 
-from bench import analysis, batchsize, report, runner
+import bench
+from bench import analysis, batchsize, runner
 from bench import suite as suites
 
 INF = math.inf
@@ -106,7 +107,7 @@ def test_the_stochastic_blocks_appear_for_a_minibatch_run_only(tmp_path, fixture
     html = (folder / "report.html").read_text()
     assert "## Stochastic problems" in md and 'id="stochastic"' in html
     assert "(figures/loss-bands-noisy-quadratic" in md and "(figures/batch-noisy-quadratic" in md
-    tables, _ = __import__("bench").read_run(folder)
+    tables, _ = bench.read_run(folder)
     crit = analysis.critical_batch_sizes(tables["runs"]).iloc[0]
     shown = ("-" if math.isnan(crit["critical_batch_size"]) else
              (">= " if crit["lower_bound"] else "") + f"{crit['critical_batch_size']:.0f}")
