@@ -13,6 +13,8 @@
     analysis.data_profile(analysis.convergence_costs(runs, curves))
     analysis.parity(runs)                # ours vs optax
     analysis.convergence_bands(runs, curves)
+    analysis.loss_bands(runs, curves)    # stochastic problems: full-batch loss, median and 10-90% over seeds
+    analysis.steps_by_batch(runs); analysis.critical_batch_sizes(runs)   # batch size against steps
 
 The definitions and their sources are in docs/METRICS.md. This module holds
 what the figures need besides those: relative-suboptimality curves with a
@@ -27,16 +29,20 @@ import numpy as np
 import pandas as pd
 
 from bench import bootstrap
+from bench.batchsize import critical_batch_size, critical_batch_sizes, lr_batch_grid, steps_by_batch
 from bench.parity import parity
 from bench.profiles import (algoperf_scores, convergence_costs, data_profile, main_impl, performance_profile,
                             performance_ratios, solver_costs)
 from bench.tuning import best_configs, lr_sensitivity, one_shot, per_config, tuned
 
-__all__ = ["algoperf_scores", "best_configs", "convergence_bands", "convergence_costs", "data_profile",
-           "instance_problems", "lr_sensitivity", "main_impl", "one_shot", "parity", "per_config",
-           "performance_profile", "performance_ratios", "relative_curves", "solver_costs", "tuned"]
+__all__ = ["algoperf_scores", "best_configs", "convergence_bands", "convergence_costs", "critical_batch_size",
+           "critical_batch_sizes", "data_profile", "instance_problems", "loss_bands", "lr_batch_grid",
+           "lr_sensitivity", "main_impl", "one_shot", "parity", "per_config", "performance_profile",
+           "performance_ratios", "relative_curves", "solver_costs", "steps_by_batch", "tuned"]
 
 BAND_BOOT = 500  # resamples per band: one interval per recorded step
+#: The spread over seeds of a stochastic problem's loss: the 10% and 90% quantiles (linear interpolation).
+SEED_QUANTILES = (0.1, 0.9)
 
 
 def relative_curves(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
@@ -79,6 +85,40 @@ def convergence_bands(runs: pd.DataFrame, curves: pd.DataFrame, impl: str | None
         seconds = part.groupby("step")["seconds"].median().reindex(table.index)
         out.append(pd.DataFrame({"instance": instance, "optimizer": optimizer, "step": table.index.to_numpy(),
                                  "seconds": seconds.to_numpy(), "median": median, "low": low, "high": high}))
+    return pd.concat(out, ignore_index=True)
+
+
+def loss_bands(runs: pd.DataFrame, curves: pd.DataFrame, impl: str | None = None,
+               quantiles: tuple[float, float] = SEED_QUANTILES) -> pd.DataFrame:
+    """Each optimizer's tuned configuration: the full-batch loss over seeds at each step stored for
+    all its seeds, its median and the `quantiles` of the seeds (not a confidence interval: the spread
+    the minibatch draws and the starting points make), for the instances run with minibatches.
+
+    Returns:
+      (instance, optimizer, step, median, low, high); a diverged seed's loss is +inf.
+    """
+    impl = impl or main_impl(runs)
+    columns = ["instance", "optimizer", "step", "median", "low", "high"]
+    rows = runs[(runs["impl"] == impl)]
+    if "batch_size" in rows:
+        rows = rows[rows["batch_size"].fillna(0) > 0]
+    else:
+        rows = rows.iloc[:0]
+    if rows.empty:
+        return pd.DataFrame(columns=columns)
+    keys = ["instance", "optimizer", "impl", "config_id"]
+    chosen = rows.merge(best_configs(rows)[keys], on=keys)
+    c = curves[curves["run_id"].isin(chosen["run_id"])].merge(chosen[["run_id", "instance", "optimizer", "seed"]],
+                                                               on="run_id")
+    c["loss"] = c["loss"].where(np.isfinite(c["loss"]), np.inf)
+    out = []
+    for (instance, optimizer), part in c.groupby(["instance", "optimizer"], sort=False):
+        table = part.pivot(index="step", columns="seed", values="loss").dropna().to_numpy()
+        with np.errstate(invalid="ignore"):
+            low, median, high = np.quantile(table, [quantiles[0], 0.5, quantiles[1]], axis=1)
+        steps = part.pivot(index="step", columns="seed", values="loss").dropna().index.to_numpy()
+        out.append(pd.DataFrame({"instance": instance, "optimizer": optimizer, "step": steps,
+                                 "median": median, "low": low, "high": high}))
     return pd.concat(out, ignore_index=True)
 
 

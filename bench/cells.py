@@ -79,7 +79,13 @@ def resolve_optimizer(optimizer) -> optimizers.OptimizerSpec:
 
 
 def expand_grid(spec: optimizers.OptimizerSpec, grid: Mapping[str, Sequence[Any]] | None) -> list[dict[str, Any]]:
-    """The cartesian product of the grid, in order; each entry a hyperparameter."""
+    """The cartesian product of the grid, in order; each entry a hyperparameter.
+
+    A list of configurations ({hyperparameter: value}, all naming the same
+    ones, e.g. `bench.search.configs`) is taken as it is.
+    """
+    if isinstance(grid, (list, tuple)):
+        return _config_list(spec, grid)
     grid = dict(grid or {})
     for name, values in grid.items():
         if name not in spec.defaults:
@@ -96,6 +102,18 @@ def expand_grid(spec: optimizers.OptimizerSpec, grid: Mapping[str, Sequence[Any]
             raise ConfigError(f"grid.{name}", "must list at least one value")
     names = list(grid)
     return [dict(zip(names, combo)) for combo in itertools.product(*(list(grid[n]) for n in names))]
+
+
+def _config_list(spec: optimizers.OptimizerSpec, configs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    if not configs or not all(isinstance(c, Mapping) for c in configs):
+        raise ConfigError("grid", "a list of configurations must hold at least one {hyperparameter: value}")
+    names = set(configs[0])
+    for c in configs:
+        if set(c) != names:
+            raise ConfigError("grid", f"every configuration must name the same hyperparameters, got {sorted(c)} "
+                                      f"and {sorted(names)}")
+    expand_grid(spec, {n: [c[n] for c in configs] for n in configs[0]})  # the names' checks
+    return [dict(c) for c in configs]
 
 
 def traced_names(grid_configs: list[Mapping[str, Any]]) -> list[str]:
@@ -198,6 +216,9 @@ class SweepSpec:
     record_path: bool | None = None
     device: str | None = None
     batch_size: Any = None  # None (full batch), an integer, or (run_sweep only) a list of them
+    trials: int | None = None  # quasi-random trials over `search`, crossed with the grid
+    search: Any = None
+    search_seed: int = 0
 
     def validated(self) -> SweepSpec:
         """The same sweep, checked, its inputs resolved; ConfigError naming the first bad field.
@@ -205,8 +226,9 @@ class SweepSpec:
         In the result the problem is a `problems.Problem` (problem_args None),
         the optimizer an `OptimizerSpec`, seeds a tuple of integers, targets
         sorted from the loosest, and record_every and record_path have their
-        defaults filled in. The grid's values are checked when its
-        configurations are built (`prepare`).
+        defaults filled in; with `trials`, the grid is the list of the
+        search's configurations (`bench.search.configs`) and trials None. The
+        grid's values are checked when its configurations are built (`prepare`).
         """
         p = resolve_problem(self.problem, self.problem_args)
         batch_size = check_batch_size(p, self.batch_size)
@@ -239,10 +261,17 @@ class SweepSpec:
         devices_for(self.device)
         if self.dtype not in DTYPES:
             raise ConfigError("dtype", f"must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        grid = self.grid
+        if self.trials is not None:  # quasi-random trials, crossed with the grid (bench/search.py)
+            from bench import search as searching
+
+            grid = searching.configs(spec, grid, self.search, self.trials, self.search_seed)
+        elif self.search is not None:
+            raise ConfigError("search", "needs trials (the number of quasi-random trials)")
         return dataclasses.replace(
             self, problem=p, problem_args=None, optimizer=spec, seeds=tuple(seeds), steps=int(steps),
             targets=targets, target=float(self.target), record_every=record_every, record_path=bool(record_path),
-            batch_size=batch_size,
+            batch_size=batch_size, grid=grid, trials=None, search=None,
         )
 
 
@@ -344,7 +373,7 @@ def prepare(sweep: SweepSpec) -> CellRun:
     devices = devices_for(sweep.device)
 
     configs = expand_grid(spec, grid)
-    swept = list(dict(grid or {}))
+    swept = list(configs[0])
     extra = {}
     if "f_min" in spec.needs and p.f_star is not None:
         extra["f_min"] = float(p.f_star)
@@ -593,7 +622,8 @@ def run_sweep(sweep: SweepSpec, repeats: int = 5) -> SweepResult:
 
 def sweep(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench", dtype="float32",
           problem_args=None, targets=TARGETS, target=PRIMARY_TARGET, record_every=None,
-          record_path=None, repeats=5, device=None, batch_size=None) -> pd.DataFrame:
+          record_path=None, repeats=5, device=None, batch_size=None, trials=None, search=None,
+          search_seed=0) -> pd.DataFrame:
     """Runs one cell's grid x seeds as one compiled program; one row per trajectory.
 
     Args:
@@ -619,11 +649,19 @@ def sweep(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench",
         gradient is a minibatch's, drawn per lane from its seed and the step;
         the problem must be stochastic), or a list of them ("full" or None for
         the full batch): one cell per batch size, each its own instance.
+      trials: a number of quasi-random trials (`bench.search`: a scrambled
+        Halton sequence, log-uniform on "log" ranges) over `search`, crossed
+        with the grid; None: the grid alone.
+      search: the hyperparameters the trials cover: a list of names, or
+        {name: {low, high, scale}} (each key optional, the rest from the
+        optimizer's search space); None: its whole search space less the grid's.
+      search_seed: the trials' seed; the same seed gives the same trials.
 
     Returns:
       The runs table (columns documented in results/README.md).
     """
     spec = SweepSpec(problem, optimizer, grid=grid, seeds=seeds, steps=steps, impl=impl, dtype=dtype,
                      problem_args=problem_args, targets=targets, target=target, record_every=record_every,
-                     record_path=record_path, device=device, batch_size=batch_size)
+                     record_path=record_path, device=device, batch_size=batch_size, trials=trials, search=search,
+                     search_seed=search_seed)
     return run_sweep(spec, repeats=repeats).runs

@@ -3,7 +3,8 @@
     gdbench run [--suite quick|standard|full | --config FILE] [overrides] [--out DIR] [--dry-run]
         overrides: --problems rosenbrock:dim=50,beale --optimizers adam,sgd --steps N --seeds 3|0,1,2
                    --dtype float64 --device gpu --repeats N --impl gdbench|optax|both --target 1e-6
-                   --grid learning_rate=1e-3,1e-2 --batch-size 16,full (a bad value is blamed on its flag)
+                   --grid learning_rate=1e-3,1e-2 --batch-size 16,full --trials N
+                   (a bad value is blamed on its flag)
     gdbench run --resume RUN_DIR
     gdbench run --distributed [--coordinator HOST:PORT --num-processes N --process-id I] [run flags]
                    (every process runs the suite, process 0 writes the results: docs/SCALING.md)
@@ -195,6 +196,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--grid", type=_grid_item, action="append", metavar="NAME=V1,V2,...",
                      help="sweep these values of a hyperparameter instead of the suite's grid for it "
                           "(repeatable), e.g. --grid learning_rate=1e-3,1e-2")
+    run.add_argument("--trials", type=_int, default=None, metavar="N",
+                     help="N quasi-random trials over each optimizer's search space instead of the suite's grid "
+                          "(bench/search.py; --grid values are crossed with them)")
     run.add_argument("--batch-size", type=_batch_sizes,
                      help="minibatch sizes for every problem, comma-separated, 'full' for the full batch")
     run.add_argument("--out", default=None, help=f"folder for the results (default: {DEFAULT_OUT})")
@@ -249,7 +253,7 @@ def _load_suite(args):
     from bench import resume
     from bench import suite as suites
 
-    given = (args.config or args.suite or args.impl or args.grid
+    given = (args.config or args.suite or args.impl or args.grid or args.trials is not None
              or any(getattr(args, k) is not None for k in OVERRIDES))
     if args.resume is not None:
         if args.out is not None:
@@ -259,7 +263,10 @@ def _load_suite(args):
     s = suites.load(args.config) if args.config else suites.builtin(args.suite or "quick")
     impls = {"both": ["gdbench", "optax"], None: None}.get(args.impl, [args.impl])
     grid = {**s.grid, **dict(args.grid)} if args.grid else None
-    return suites.override(s, **{k: getattr(args, k) for k in OVERRIDES}, impls=impls, grid=grid)
+    search = None
+    if args.trials is not None:  # the trials replace the suite's grid; --grid values are crossed with them
+        grid, search = dict(args.grid or {}), {**(s.search or {}), "trials": args.trials}
+    return suites.override(s, **{k: getattr(args, k) for k in OVERRIDES}, impls=impls, grid=grid, search=search)
 
 
 def _bad(where: str, message: str):
@@ -286,7 +293,7 @@ def _dry_run(suite) -> None:
     todo = runner.plan(suite)
     for c in todo:  # every configuration of every cell, as prepare checks them
         spec = optimizers.resolve(c.optimizer)
-        for config in cells.expand_grid(spec, suite.grid_for(spec)):
+        for config in suite.configs_for(spec):
             try:
                 spec.make(**{**spec.defaults, **config})
             except ValueError as e:
@@ -295,7 +302,7 @@ def _dry_run(suite) -> None:
           f"{suite.steps} steps, seeds {list(suite.seeds)}, dtype {suite.dtype}")
     for c in todo:
         spec = optimizers.resolve(c.optimizer)
-        n = len(cells.expand_grid(spec, suite.grid_for(spec))) * len(suite.seeds)
+        n = len(suite.configs_for(spec)) * len(suite.seeds)
         print(f"  {cells.problem_label(c.problem, c.batch_size)} / {c.optimizer} ({c.impl}): {n} trajectories")
 
 

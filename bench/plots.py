@@ -191,6 +191,101 @@ def convergence(bands: pd.DataFrame, instances=None, target: float | None = None
     return fig
 
 
+def loss_bands(bands: pd.DataFrame, instances, quantiles=(0.1, 0.9), styles: dict | None = None) -> Figure:
+    """The full-batch loss against steps over seeds, one panel per instance (batch size).
+
+    Args:
+      bands: `analysis.loss_bands`' table (median over seeds and the quantiles' band).
+      instances: the instances to draw, one panel each.
+      quantiles: the band's quantiles (for the legend).
+      styles: `style_map(...)` of the report.
+    """
+    instances = list(instances)
+    fig, axes = _figure(1, max(1, len(instances)), sharey=True)
+    drawn = bands[bands["instance"].isin(instances)]
+    st = styles or style_map(drawn["optimizer"])
+    values = drawn[["median", "low", "high"]].to_numpy(dtype=float)
+    finite = values[np.isfinite(values)]
+    log = len(finite) > 0 and finite.min() > 0
+    names = []
+    for j, instance in enumerate(instances):
+        ax = axes[0, j]
+        for optimizer, line in bands[bands["instance"] == instance].groupby("optimizer", sort=False):
+            s = st[optimizer]
+            x = line["step"].to_numpy(dtype=float)
+            med, low, high = (line[k].to_numpy(dtype=float) for k in ("median", "low", "high"))
+            top = float(finite.max()) * (2 if log else 1) if len(finite) else 1.0
+            ax.fill_between(x, np.minimum(low, top), np.minimum(high, top), color=s["color"], alpha=0.2, linewidth=0)
+            ax.plot(x, np.where(np.isfinite(med), med, np.nan), color=s["color"], linestyle=s["linestyle"],
+                    linewidth=1.4)
+            if optimizer not in names:
+                names.append(optimizer)
+        if log:
+            ax.set_yscale("log")
+        ax.set_xlabel("steps")
+        ax.set_ylabel("full-batch loss f(x)")
+        ax.set_title(_wrap(instance), fontsize="medium")
+        ax.grid(True, which="major", alpha=0.3)
+    band = f"{quantiles[0]:.0%}-{quantiles[1]:.0%} of the seeds"
+    _legend(fig, st, names, [Patch(color="0.6", alpha=0.3, label=band)])
+    fig.suptitle(f"full-batch loss at each optimizer's tuned configuration: median over seeds and {band}",
+                 fontsize="medium")
+    return fig
+
+
+def batch_scaling(table: pd.DataFrame, critical: pd.DataFrame, problem: str, target: float | None = None,
+                  styles: dict | None = None) -> Figure:
+    """Steps to target against the batch size at each batch size's tuned configuration, per optimizer.
+
+    Args:
+      table: `analysis.steps_by_batch`' table (batch size 0: the full batch, a dashed line).
+      critical: `analysis.critical_batch_sizes`' table: each optimizer's critical batch size, ringed.
+      problem: the base instance drawn.
+    """
+    part = table[table["problem"] == problem]
+    crit = critical[critical["problem"] == problem].set_index("optimizer")
+    fig, axes = _figure(1, 1, width=5.6)
+    ax = axes[0, 0]
+    st = styles or style_map(part["optimizer"])
+    names = []
+    for optimizer, line in part.groupby("optimizer", sort=False):
+        s = st[optimizer]
+        mini = line[line["batch_size"] > 0]
+        x, y = mini["batch_size"].to_numpy(dtype=float), mini["steps"].to_numpy(dtype=float)
+        ax.plot(x, np.where(np.isfinite(y), y, np.nan), color=s["color"], linestyle=s["linestyle"],
+                marker=s["marker"], markersize=5, linewidth=1.4)
+        missed = ~np.isfinite(y)
+        if missed.any():  # a miss: a cross on the top edge
+            ax.plot(x[missed], np.ones(missed.sum()), linestyle="none", marker="x", color=s["color"],
+                    transform=ax.get_xaxis_transform(), clip_on=False)
+        full = line.loc[line["batch_size"] == 0, "steps"]
+        if len(full) and np.isfinite(full.iloc[0]):
+            ax.axhline(float(full.iloc[0]), color=s["color"], linestyle="--", linewidth=0.9, alpha=0.7)
+        if optimizer in crit.index and np.isfinite(crit.loc[optimizer, "critical_batch_size"]):
+            b = float(crit.loc[optimizer, "critical_batch_size"])
+            y_b = mini.loc[mini["batch_size"] == b, "steps"]
+            if len(y_b) and np.isfinite(y_b.iloc[0]):
+                ax.plot([b], [float(y_b.iloc[0])], marker="o", markersize=13, markerfacecolor="none",
+                        markeredgecolor=s["color"], linestyle="none")
+        names.append(optimizer)
+    ax.set_xscale("log", base=2)
+    sizes = sorted(b for b in part["batch_size"].unique() if b > 0)
+    ax.set_xticks(sizes, [str(int(b)) for b in sizes])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_yscale("log")
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("steps to target" + (f" {_fmt_target(target)}" if target else "") + " (median over seeds)")
+    ax.grid(True, which="major", alpha=0.3)
+    extra = [Line2D([], [], color="0.4", linestyle="--", label="full batch"),
+             Line2D([], [], color="0.4", marker="o", markerfacecolor="none", markersize=10, linestyle="none",
+                    label="critical batch size"),
+             Line2D([], [], color="0.4", marker="x", linestyle="none", label="target missed (top edge)")]
+    _legend(fig, st, names, extra, markers=True)
+    ax.set_title(f"{_wrap(problem, 44)}\nsteps to target against batch size\n(best learning rate per batch size)",
+                 fontsize="medium")
+    return fig
+
+
 # --------------------------------------------------------------------------- learning rates
 
 

@@ -12,8 +12,10 @@ links them.
 Layout: a summary (winner per problem, the performance profiles and AlgoPerf
 scores, parity with optax, data profiles), one section per problem (the tuned
 results with confidence intervals, the default-hyperparameter result,
-learning-rate sensitivity, convergence, and the paths of 2-D problems), then
-the run's metadata.
+learning-rate sensitivity, convergence, and the paths of 2-D problems), for
+a run with minibatches the stochastic problems (the full-batch loss over
+seeds, steps to target against batch size, the critical batch size, the
+learning-rate x batch-size grid), then the run's metadata.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench import analysis, bootstrap, fmt, plots, profiles, tuning
+from bench import analysis, batchsize, bootstrap, fmt, plots, profiles, tuning
 from bench.errors import ConfigError
 from bench.results import read_run
 
@@ -65,19 +67,100 @@ def fmt_ratio(v: float) -> str:
 
 
 # --------------------------------------------------------------------------- document model
+#
+# A section holds blocks; each block is a small frozen class that renders
+# itself to HTML and to Markdown. `level` is the section's heading level.
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
+class Paragraph:
+    text: str
+
+    def html(self, level: int) -> str:
+        return f"<p>{html.escape(self.text)}</p>"
+
+    def markdown(self, level: int, figures_rel: str) -> list[str]:
+        return [self.text, ""]
+
+
+@dataclasses.dataclass(frozen=True)
+class Heading:
+    """A heading one level below its section's."""
+
+    text: str
+
+    def html(self, level: int) -> str:
+        return f"<h{level + 1}>{html.escape(self.text)}</h{level + 1}>"
+
+    def markdown(self, level: int, figures_rel: str) -> list[str]:
+        return ["#" * (level + 1) + f" {self.text}", ""]
+
+
+@dataclasses.dataclass(frozen=True)
+class Preformatted:
+    """Preformatted text (the suite's JSON)."""
+
+    text: str
+    language: str = "json"
+
+    def html(self, level: int) -> str:
+        return f"<pre>{html.escape(self.text)}</pre>"
+
+    def markdown(self, level: int, figures_rel: str) -> list[str]:
+        return [f"```{self.language}", self.text, "```", ""]
+
+
+@dataclasses.dataclass(frozen=True)
+class Links:
+    """A list of links to sections: (id, text) pairs (plain items in Markdown)."""
+
+    items: tuple[tuple[str, str], ...]
+
+    def html(self, level: int) -> str:
+        e = html.escape
+        return "<ul>" + "".join(f'<li><a href="#{e(i)}">{e(t)}</a></li>' for i, t in self.items) + "</ul>"
+
+    def markdown(self, level: int, figures_rel: str) -> list[str]:
+        return [f"- {t}" for _, t in self.items] + [""]
+
+
+def _md_cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+@dataclasses.dataclass(frozen=True)
 class Table:
-    headers: list[str]
-    rows: list[list[str]]
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
     id: str | None = None
     caption: str = ""
 
+    def __post_init__(self):  # lists in, tuples kept: a block does not change once made
+        object.__setattr__(self, "headers", tuple(self.headers))
+        object.__setattr__(self, "rows", tuple(tuple(r) for r in self.rows))
 
-@dataclasses.dataclass
-class Image:
-    files: dict[str, Path]  # {format: path}; the first is the one shown
+    def html(self, level: int = 2) -> str:
+        e = html.escape
+        ident = f' id="{e(self.id)}"' if self.id else ""
+        head = "".join(f"<th>{e(h)}</th>" for h in self.headers)
+        body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in self.rows)
+        cap = f"<caption>{e(self.caption)}</caption>" if self.caption else ""
+        return f"<table{ident}>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+    def markdown(self, level: int = 2, figures_rel: str = "") -> list[str]:
+        lines = ["| " + " | ".join(_md_cell(h) for h in self.headers) + " |",
+                 "|" + "|".join("---" for _ in self.headers) + "|"]
+        lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in self.rows]
+        if self.caption:
+            lines += ["", f"*{_md_cell(self.caption)}*"]
+        return ["\n".join(lines), ""]
+
+
+@dataclasses.dataclass(frozen=True)
+class Figure:
+    """A figure's files ({format: path}; the first is the one shown), its alt text and caption."""
+
+    files: dict[str, Path]
     alt: str
     caption: str
 
@@ -85,14 +168,31 @@ class Image:
     def shown(self) -> Path:
         return next(iter(self.files.values()))
 
+    def html(self, level: int) -> str:
+        e = html.escape
+        files = ", ".join(f"{FIGURES}/{p.name}" for p in self.files.values())
+        return (f'<figure><img src="{_data_uri(self.shown)}" alt="{e(self.alt)}">'
+                f"<figcaption>{e(self.caption)} (files: {e(files)})</figcaption></figure>")
+
+    def markdown(self, level: int, figures_rel: str) -> list[str]:
+        others = "".join(f" ([{f.upper()}]({figures_rel}/{p.name}))" for f, p in self.files.items()
+                         if p != self.shown)
+        return [f"![{self.alt}]({figures_rel}/{self.shown.name})", "", f"*{self.caption}*{others}", ""]
+
+
+Block = Paragraph | Heading | Preformatted | Links | Table | Figure
+
 
 @dataclasses.dataclass
 class Section:
     title: str
     level: int = 2
     id: str | None = None
-    # str (a paragraph), Table, Image, ("pre", text), ("h", text) (a heading one level down), ("links", [(id, text)])
-    blocks: list[Any] = dataclasses.field(default_factory=list)
+    blocks: list[Block] = dataclasses.field(default_factory=list)
+
+
+def _data_uri(path: Path) -> str:
+    return f"data:{MIME[path.suffix[1:]]};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
 def _slug(text: str, taken: set[str]) -> str:
@@ -192,8 +292,8 @@ def _metadata(meta: dict[str, Any]) -> Section:
     rows += [[f"version: {k}", str(val)] for k, val in v.items()]
     suite = json.dumps(meta.get("suite"), indent=2, sort_keys=True, default=str)
     return Section("Run metadata", id="metadata",
-                   blocks=[Table(["field", "value"], rows, id="meta"), "The suite's resolved configuration:",
-                           ("pre", suite)])
+                   blocks=[Table(["field", "value"], rows, id="meta"), Paragraph("The suite's resolved configuration:"),
+                           Preformatted(suite)])
 
 
 @dataclasses.dataclass
@@ -209,8 +309,8 @@ class _Context:
     figures: Path
     formats: tuple[str, ...] = DEFAULT_FORMATS
 
-    def figure(self, fig, name: str, alt: str, caption: str) -> Image:
-        return Image(plots.save(fig, self.figures, name, self.formats), alt, caption)
+    def figure(self, fig, name: str, alt: str, caption: str) -> Figure:
+        return Figure(plots.save(fig, self.figures, name, self.formats), alt, caption)
 
 
 def _summary(c: _Context, meta: dict[str, Any], tuned: pd.DataFrame, curves: pd.DataFrame) -> Section:
@@ -223,7 +323,7 @@ def _summary(c: _Context, meta: dict[str, Any], tuned: pd.DataFrame, curves: pd.
              f"(ties and misses: median final suboptimality), then reported as the median over seeds with a "
              f"{bootstrap.LEVEL:.0%} bootstrap confidence interval. Tables and figures show the {impl} "
              f"implementation; docs/METRICS.md defines every measure.")
-    sec = Section("Summary", id="summary", blocks=[intro, ("h", "Winner per problem")])
+    sec = Section("Summary", id="summary", blocks=[Paragraph(intro), Heading("Winner per problem")])
     sec.blocks.append(Table(["problem", "winner", "time to target", "steps to target", "next fastest"],
                             _winner_rows(tuned, c.instances), id="summary-table",
                             caption="Winner per problem: least median time to the target at the tuned "
@@ -232,7 +332,7 @@ def _summary(c: _Context, meta: dict[str, Any], tuned: pd.DataFrame, curves: pd.
 
     ratios = {m: profiles.performance_ratios(profiles.solver_costs(runs, m, impl)) for m in ("time", "steps")}
     prof = {f"{m} to target ({impl})": profiles.performance_profile(r) for m, r in ratios.items()}
-    sec.blocks.append(("h", "Across problems: performance profiles and scores"))
+    sec.blocks.append(Heading("Across problems: performance profiles and scores"))
     sec.blocks.append(c.figure(
         plots.performance_profiles(prof, profiles.R_MAX, styles=c.styles), "profiles",
         "Performance profiles on time and on steps to the target",
@@ -240,17 +340,17 @@ def _summary(c: _Context, meta: dict[str, Any], tuned: pd.DataFrame, curves: pd.
         "within a factor tau of the best (a miss never counts)."))
     sec.blocks.append(_scores_table({m: profiles.algoperf_scores(r) for m, r in ratios.items()}))
 
-    sec.blocks.append(("h", "Parity with optax"))
+    sec.blocks.append(Heading("Parity with optax"))
     if {"gdbench", "optax"} <= set(runs["impl"]):
         sec.blocks.append(_parity_table(analysis.parity(runs)))
     else:
-        sec.blocks.append("Not measured: this run has one implementation only.")
+        sec.blocks.append(Paragraph("Not measured: this run has one implementation only."))
 
     costs = profiles.convergence_costs(runs, curves, impl=impl)
     res = costs["resolution"][np.isfinite(costs["cost"])]
     note = ("exact first hits" if res.empty or res.max() <= 1 else
             f"first hits from the recorded curve, up to {res.max():.0f} steps late where steps were not all recorded")
-    sec.blocks.append(("h", "Data profiles"))
+    sec.blocks.append(Heading("Data profiles"))
     sec.blocks.append(c.figure(
         plots.data_profiles(profiles.data_profile(costs), styles=c.styles), "data-profiles", "Data profiles",
         "More-Wild data profiles: the share of problems an optimizer solves to f <= f_L + tau (f0 - f_L), f_L the "
@@ -275,7 +375,7 @@ def _problems(c: _Context, meta: dict[str, Any], tuned: pd.DataFrame, curves: pd
         ref = ("the known optimum f*" if first["f_ref_source"] == "f_star" else
                "the lowest loss any trajectory reached in this run (f* unknown)")
         sec = Section(instance, level=3, id=f"problem-{slug}",
-                      blocks=[f"{int(first['dim'])} parameters; suboptimality relative to {ref}.",
+                      blocks=[Paragraph(f"{int(first['dim'])} parameters; suboptimality relative to {ref}."),
                               _problem_table(instance, tuned, one, sens)])
         sec.blocks.append(c.figure(
             plots.convergence(bands, [instance], c.target, styles=c.styles), f"convergence-{slug}",
@@ -298,6 +398,85 @@ def _problems(c: _Context, meta: dict[str, Any], tuned: pd.DataFrame, curves: pd
     return out
 
 
+def _batch_label(b: int) -> str:
+    return "full" if b == 0 else str(int(b))
+
+
+def _batch_table(problem: str, table: pd.DataFrame, critical: pd.DataFrame) -> Table:
+    part = table[table["problem"] == problem]
+    sizes = sorted(part["batch_size"].unique(), key=lambda b: (b == 0, b))
+    crit = critical[critical["problem"] == problem].set_index("optimizer")
+    rows = []
+    for optimizer, line in part.groupby("optimizer", sort=False):
+        by = line.set_index("batch_size")
+        cells = []
+        for b in sizes:
+            if b not in by.index:
+                cells.append("-")
+                continue
+            r = by.loc[b]
+            lr = "" if not math.isfinite(r["learning_rate"]) else f" (lr {r['learning_rate']:.3g})"
+            cells.append(with_ci(r["steps"], r["steps_low"], r["steps_high"], fmt.steps) + lr)
+        c = crit.loc[optimizer] if optimizer in crit.index else None
+        if c is None or not math.isfinite(c["critical_batch_size"]):
+            critical_text = "-"
+        else:
+            critical_text = (">= " if c["lower_bound"] else "") + f"{c['critical_batch_size']:.0f}"
+        rows.append([optimizer, *cells, critical_text])
+    return Table(["optimizer", *[f"batch {_batch_label(b)}" for b in sizes], "critical batch size"], rows,
+                 caption="Steps to target at each batch size's tuned configuration: median over seeds [95% "
+                         "bootstrap CI] (its learning rate). Critical batch size: the largest batch size up to "
+                         f"which each larger batch cut the steps by at least {batchsize.MIN_CUT:.0%} per doubling "
+                         "(docs/METRICS.md); '>=': every larger batch measured still did.")
+
+
+def _lr_batch_table(runs: pd.DataFrame, problem: str, optimizer: str) -> Table:
+    grid = batchsize.lr_batch_grid(runs, problem, optimizer)
+    best = {b: grid[b].min() for b in grid.columns}
+    rows = []
+    for lr, values in grid.iterrows():
+        label = "-" if not math.isfinite(lr) else f"{lr:.3g}"
+        rows.append([label, *[fmt.steps(v) + (" *" if math.isfinite(v) and v == best[b] else "")
+                              for b, v in values.items()]])
+    return Table(["learning rate", *[f"batch {_batch_label(b)}" for b in grid.columns]], rows,
+                 caption=f"{optimizer}: median steps to target over seeds of every configuration at every batch "
+                         "size ('*': the fewest at that batch size).")
+
+
+def _stochastic(c: _Context, curves: pd.DataFrame) -> Section | None:
+    """The stochastic problems' section, or None for a run without minibatches."""
+    problems_ = batchsize.stochastic_problems(c.ours)
+    if not problems_:
+        return None
+    bands = analysis.loss_bands(c.ours, curves)
+    table = batchsize.steps_by_batch(c.ours)
+    critical = batchsize.critical_batch_sizes(c.ours)
+    lo, hi = analysis.SEED_QUANTILES
+    sec = Section("Stochastic problems", id="stochastic", blocks=[Paragraph(
+        "Problems run with minibatch gradients. The losses are of the full batch (the objective), recorded every "
+        "record_every steps; each batch size is tuned on its own, so the learning rate may change with it.")])
+    taken: set[str] = set()
+    for problem in problems_:
+        slug = _slug(problem, taken)
+        instances = [i for i in c.instances if batchsize.base_instance(i) == problem and i != problem]
+        sec.blocks.append(Heading(problem))
+        sec.blocks.append(c.figure(
+            plots.loss_bands(bands, instances, (lo, hi), styles=c.styles), f"loss-bands-{slug}",
+            f"Full-batch loss over seeds on {problem}",
+            f"Full-batch loss at each optimizer's tuned configuration per batch size: median over seeds, shaded "
+            f"from the {lo:.0%} to the {hi:.0%} quantile of the seeds (the spread of the runs, not a confidence "
+            "interval)."))
+        sec.blocks.append(c.figure(
+            plots.batch_scaling(table, critical, problem, c.target, styles=c.styles), f"batch-{slug}",
+            f"Steps to target against batch size on {problem}",
+            "Median steps to target at the best learning rate of each batch size; dashed: the full batch; ringed: "
+            "the critical batch size."))
+        sec.blocks.append(_batch_table(problem, table, critical))
+        for optimizer in dict.fromkeys(table.loc[table["problem"] == problem, "optimizer"]):
+            sec.blocks.append(_lr_batch_table(c.ours, problem, optimizer))
+    return sec
+
+
 def build(tables: dict[str, pd.DataFrame], meta: dict[str, Any], figures_dir: str | Path,
           formats: tuple[str, ...] = DEFAULT_FORMATS) -> tuple[list[Section], str]:
     """The report's sections and title from a results folder's tables and meta
@@ -305,7 +484,7 @@ def build(tables: dict[str, pd.DataFrame], meta: dict[str, Any], figures_dir: st
     runs, curves, path_table = tables["runs"], tables["curves"], tables["paths"]
     title = f"gdbench report: suite {(meta.get('suite') or {}).get('name', '?')}"
     if runs.empty:
-        return [Section("Summary", id="summary", blocks=["This results folder holds no trajectories.",
+        return [Section("Summary", id="summary", blocks=[Paragraph("This results folder holds no trajectories."),
                                                           Table(["problem", "winner"], [], id="summary-table")]),
                 _metadata(meta)], title
     impl = profiles.main_impl(runs)
@@ -315,9 +494,11 @@ def build(tables: dict[str, pd.DataFrame], meta: dict[str, Any], figures_dir: st
     tuned = tuning.tuned(ours)
     per_problem = _problems(c, meta, tuned, curves, path_table)
     links = Section("Problems", id="problems",
-                    blocks=[f"{len(c.instances)} problems, each with its tuned results and figures:",
-                            ("links", [(sec.id, sec.title) for sec in per_problem])])
-    return [_summary(c, meta, tuned, curves), links, *per_problem, _metadata(meta)], title
+                    blocks=[Paragraph(f"{len(c.instances)} problems, each with its tuned results and figures:"),
+                            Links(tuple((sec.id, sec.title) for sec in per_problem))])
+    stochastic = _stochastic(c, curves)
+    return [_summary(c, meta, tuned, curves), links, *per_problem, *([stochastic] if stochastic else []),
+            _metadata(meta)], title
 
 
 # --------------------------------------------------------------------------- rendering
@@ -334,19 +515,6 @@ nav a{margin-right:1em}
 """
 
 
-def _data_uri(path: Path) -> str:
-    return f"data:{MIME[path.suffix[1:]]};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
-
-
-def _html_table(t: Table) -> str:
-    e = html.escape
-    ident = f' id="{e(t.id)}"' if t.id else ""
-    head = "".join(f"<th>{e(h)}</th>" for h in t.headers)
-    body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in t.rows)
-    cap = f"<caption>{e(t.caption)}</caption>" if t.caption else ""
-    return f"<table{ident}>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def render_html(sections: list[Section], title: str) -> str:
     e = html.escape
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
@@ -359,37 +527,10 @@ def render_html(sections: list[Section], title: str) -> str:
     for s in sections:
         ident = f' id="{e(s.id)}"' if s.id else ""
         out.append(f"<section{ident}><h{s.level}>{e(s.title)}</h{s.level}>")
-        for b in s.blocks:
-            if isinstance(b, Table):
-                out.append(_html_table(b))
-            elif isinstance(b, Image):
-                files = ", ".join(f"{FIGURES}/{p.name}" for p in b.files.values())
-                out.append(f'<figure><img src="{_data_uri(b.shown)}" alt="{e(b.alt)}">'
-                           f"<figcaption>{e(b.caption)} (files: {e(files)})</figcaption></figure>")
-            elif isinstance(b, tuple) and b[0] == "pre":
-                out.append(f"<pre>{e(b[1])}</pre>")
-            elif isinstance(b, tuple) and b[0] == "h":
-                out.append(f"<h{s.level + 1}>{e(b[1])}</h{s.level + 1}>")
-            elif isinstance(b, tuple) and b[0] == "links":
-                out.append("<ul>" + "".join(f'<li><a href="#{e(i)}">{e(t)}</a></li>' for i, t in b[1]) + "</ul>")
-            else:
-                out.append(f"<p>{e(str(b))}</p>")
+        out += [b.html(s.level) for b in s.blocks]
         out.append("</section>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"
-
-
-def _md_cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _md_table(t: Table) -> str:
-    lines = ["| " + " | ".join(_md_cell(h) for h in t.headers) + " |",
-             "|" + "|".join("---" for _ in t.headers) + "|"]
-    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in t.rows]
-    if t.caption:
-        lines += ["", f"*{_md_cell(t.caption)}*"]
-    return "\n".join(lines)
 
 
 def render_markdown(sections: list[Section], title: str, figures_rel: str = FIGURES) -> str:
@@ -397,20 +538,7 @@ def render_markdown(sections: list[Section], title: str, figures_rel: str = FIGU
     for s in sections:
         out += ["#" * s.level + f" {s.title}", ""]
         for b in s.blocks:
-            if isinstance(b, Table):
-                out += [_md_table(b), ""]
-            elif isinstance(b, Image):
-                others = "".join(f" ([{f.upper()}]({figures_rel}/{p.name}))" for f, p in b.files.items()
-                                 if p != b.shown)
-                out += [f"![{b.alt}]({figures_rel}/{b.shown.name})", "", f"*{b.caption}*{others}", ""]
-            elif isinstance(b, tuple) and b[0] == "pre":
-                out += ["```json", b[1], "```", ""]
-            elif isinstance(b, tuple) and b[0] == "h":
-                out += ["#" * (s.level + 1) + f" {b[1]}", ""]
-            elif isinstance(b, tuple) and b[0] == "links":
-                out += [f"- {t}" for _, t in b[1]] + [""]
-            else:
-                out += [str(b), ""]
+            out += b.markdown(s.level, figures_rel)
     return "\n".join(out).rstrip() + "\n"
 
 

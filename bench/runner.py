@@ -13,7 +13,7 @@ import pandas as pd
 
 import optimizers
 import problems
-from bench import cache, cells, costs, distributed, results, storage, summary
+from bench import cache, cells, costs, distributed, results, search, storage, summary
 from bench.suite import Suite
 
 COMPILE_THREADS = 2
@@ -61,7 +61,7 @@ def _run_problem(suite: Suite, plans: list[tuple[int, CellPlan]], say: Callable[
     """
     def prepare(c: CellPlan) -> tuple[cells.CellRun, pd.DataFrame]:
         sweep = suite.sweep_spec(c.problem, c.optimizer, c.impl, c.batch_size)
-        grid = sweep.grid
+        grid = search.as_grid(sweep.grid)  # the configurations' values, for the cost table
         cell = cells.prepare(sweep)
         # the compiled cost of our step (optax's only in an optax-only suite): a compile of its own
         cost = costs.table(c.problem, c.optimizer, ("optax",) if c.impl == "optax" else ("gdbench",), suite.dtype,

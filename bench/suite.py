@@ -9,6 +9,10 @@
     [grid]
     learning_rate = { num = 8 }    # log-spaced over each optimizer's search space
     # learning_rate = [1e-3, 1e-2] # or explicit values
+    # [search]                   # or besides the grid: quasi-random trials (bench/search.py)
+    # trials = 16                # over each optimizer's search space, less the grid's
+    # seed = 0
+    # learning_rate = { low = 1e-4, high = 1e-1 }  # optional: only these, with ranges of their own
     [[problems]]
     name = "rosenbrock"
     args = { dim = 2 }
@@ -35,7 +39,7 @@ import numpy as np
 
 import optimizers
 import problems
-from bench import cells
+from bench import cells, search as searching
 from bench.errors import ConfigError
 
 SUITES_PACKAGE = "bench.suites"
@@ -63,11 +67,13 @@ TOP_KEYS = {
     "device": "'cpu' or 'gpu'",
     "batch_size": "an integer >= 1, 'full', or a list of them",
     "grid": "a table {hyperparameter = [values] or {num, low, high, scale}}",
+    "search": "a table {trials, seed, hyperparameter = {low, high, scale}}",
     "problems": "an array of tables [[problems]] with name and args",
 }
 PROBLEM_KEYS = {"name", "args", "optimizers", "batch_size", "grad_noise"}
 GRAD_NOISE_KEYS = {"scale", "relative"}
 RANGE_KEYS = {"num", "low", "high", "scale"}
+SEARCH_KEYS = {"trials", "seed"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +120,7 @@ class Suite:
     device: str | None = None
     description: str = ""
     batch_size: tuple = (None,)  # None: full batch
+    search: dict[str, Any] | None = None  # the [search] table: trials, seed, {hyperparameter: range}
 
     def grid_for(self, spec: optimizers.OptimizerSpec) -> dict[str, list[Any]]:
         """The grid's values for one optimizer (ranges resolved on its search space)."""
@@ -135,13 +142,25 @@ class Suite:
 
     def sweep_spec(self, problem: problems.Problem, optimizer: str, impl: str,
                    batch_size: int | None = None) -> cells.SweepSpec:
-        """The sweep of one cell: `problem` (built) x `optimizer` run by `impl`, with the suite's settings."""
+        """The sweep of one cell: `problem` (built) x `optimizer` run by `impl`, with the suite's settings.
+
+        Its grid is the list of the optimizer's configurations (`configs_for`).
+        """
         return cells.SweepSpec(
-            problem, optimizer, grid=self.grid_for(optimizers.resolve(optimizer)), seeds=self.seeds,
+            problem, optimizer, grid=self.configs_for(optimizers.resolve(optimizer)), seeds=self.seeds,
             steps=self.steps, impl=impl, dtype=self.dtype, targets=self.targets, target=self.target,
             record_every=self.record_every, device=self.device, batch_size=batch_size,
             record_path=True if self.record_path == "all" else self.record_path,
         )
+
+    def configs_for(self, spec: optimizers.OptimizerSpec) -> list[dict[str, Any]]:
+        """The configurations one optimizer runs: the grid's product, crossed with the search's trials."""
+        grid = self.grid_for(spec)
+        if self.search is None:
+            return cells.expand_grid(spec, grid)
+        space = {k: v for k, v in self.search.items() if k not in SEARCH_KEYS}
+        return searching.configs(spec, grid, space, self.search["trials"], self.search.get("seed", 0),
+                                 where=f"{self.source}: search")
 
     def batch_sizes_for(self, entry: ProblemEntry) -> tuple:
         """The batch sizes of one problem's cells (None: full batch)."""
@@ -154,6 +173,8 @@ class Suite:
 
         d = dataclasses.asdict(self)
         d["batch_size"] = sizes(self.batch_size)
+        if d["search"] is None:
+            del d["search"]
         d["problems"] = []
         for p in self.problems:
             entry = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(p).items()
@@ -253,6 +274,26 @@ def _grid(source: str, value) -> dict[str, Any]:
     return out
 
 
+def _search(source: str, value) -> dict[str, Any]:
+    """The [search] table, checked as far as it can be without an optimizer."""
+    if not isinstance(value, dict):
+        raise ConfigError(_where(source, "search"), f"must be a table, got {value!r}")
+    if "trials" not in value:
+        raise ConfigError(_where(source, "search.trials"), "missing: the number of quasi-random trials")
+    searching.check_trials(value["trials"], _where(source, "search.trials"))
+    if "seed" in value:
+        searching.check_seed(value["seed"], _where(source, "search.seed"))
+    for name, spec in value.items():
+        if name in SEARCH_KEYS:
+            continue
+        if not isinstance(spec, dict):
+            raise ConfigError(_where(source, f"search.{name}"), f"must be a table {{low, high, scale}}, got {spec!r}")
+        for k in spec:
+            if k not in searching.SPACE_KEYS:
+                raise _unknown(source, f"search.{name}.{k}", searching.SPACE_KEYS)
+    return dict(value)
+
+
 def _problems(source: str, value) -> tuple[ProblemEntry, ...]:
     if not isinstance(value, list) or not value:
         raise ConfigError(_where(source, "problems"), "must be a non-empty array of tables [[problems]]")
@@ -346,6 +387,8 @@ def parse(data: Mapping[str, Any], source: str) -> Suite:
         kw["batch_size"] = _batch_size(source, "batch_size", data["batch_size"])
     opts = _name_list(source, "optimizers", data.get("optimizers", "all"), optimizers.names(), "optimizer")
     grid = _grid(source, data.get("grid", {}))
+    if "search" in data:
+        kw["search"] = _search(source, data["search"])
     suite = Suite(name=name, source=source, problems=_problems(source, data.get("problems")),
                   optimizers=opts, grid=grid, **kw)
     check(suite)
@@ -380,6 +423,14 @@ def check(suite: Suite) -> None:
                     spec.make(**{hp: v})
                 except ValueError as e:
                     raise ConfigError(_where(suite.source, f"grid.{hp}"), str(e)) from None
+        if suite.search is not None:
+            grid = suite.grid_for(spec)
+            for config in suite.configs_for(spec):
+                trial = {k: v for k, v in config.items() if k not in grid}
+                try:
+                    spec.make(**trial)
+                except ValueError as e:
+                    raise ConfigError(_where(suite.source, "search"), f"{spec.name}: {e}") from None
     if not suite.optimizers:
         raise ConfigError(_where(suite.source, "optimizers"), "must name at least one optimizer")
     if suite.device is not None:
@@ -467,5 +518,6 @@ def override(suite: Suite, **changes: Any) -> Suite:
         key = e.where[len(prefix):] if e.where.startswith(prefix) else ""
         root = key.replace("[", ".").split(".")[0]
         if root in changed:
-            raise ConfigError("--" + root.replace("_", "-"), e.message) from None
+            flag = "trials" if root == "search" else root  # --trials sets the search's trials
+            raise ConfigError("--" + flag.replace("_", "-"), e.message) from None
         raise

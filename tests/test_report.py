@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -59,7 +60,7 @@ def test_figures_in_svg_and_png_the_first_embedded_once(tmp_path, monkeypatch):
     files = plots.save(fig, tmp_path, "f", ("svg", "png"))
     assert list(files) == ["svg", "png"] and sorted(p.name for p in tmp_path.iterdir()) == ["f.png", "f.svg"]
     assert files["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in files["svg"].read_bytes()[:400]
-    sections = [report.Section("S", blocks=[report.Image(files, "alt", "caption")])]
+    sections = [report.Section("S", blocks=[report.Figure(files, "alt", "caption")])]
     html = report.render_html(sections, "t")
     assert html.count('src="data:image/svg+xml;base64,') == 1 and html.count("data:image/") == 1
     md = report.render_markdown(sections, "t")
@@ -162,3 +163,17 @@ def test_envelope_keeps_every_extreme_and_the_ends():
     assert np.nanmin(y[keep]) == np.nanmin(y) and np.nanmax(y[keep]) == np.nanmax(y)
     short = np.arange(10.0)
     np.testing.assert_array_equal(plots.envelope(short), np.arange(10))
+
+
+def test_each_block_renders_itself_to_html_and_markdown():
+    blocks = [report.Paragraph("a < b"), report.Heading("Sub"), report.Preformatted('{"k": 1}'),
+              report.Links((("x-1", "first"),)), report.Table(["h|1", "h2"], [["1", "2"]], id="t", caption="cap")]
+    md = report.render_markdown([report.Section("S", level=2, blocks=blocks)], "T")
+    assert md == ("# T\n\n## S\n\na < b\n\n### Sub\n\n```json\n{\"k\": 1}\n```\n\n- first\n\n"
+                  "| h\\|1 | h2 |\n|---|---|\n| 1 | 2 |\n\n*cap*\n")
+    html = report.render_html([report.Section("S", level=2, id="s", blocks=blocks)], "T")
+    for part in ("<p>a &lt; b</p>", "<h3>Sub</h3>", "<pre>{&quot;k&quot;: 1}</pre>", '<li><a href="#x-1">first</a></li>',
+                 '<table id="t"><caption>cap</caption><thead><tr><th>h|1</th><th>h2</th></tr></thead>'):
+        assert part in html
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        blocks[0].text = "changed"
