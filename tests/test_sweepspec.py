@@ -14,7 +14,8 @@ from bench import cells, runner
 from bench import suite as suites
 
 SWEEP_KEYWORDS = ["problem", "optimizer", "grid", "seeds", "steps", "impl", "dtype", "problem_args", "targets",
-                  "target", "record_every", "record_path", "repeats", "device", "batch_size"]
+                  "target", "record_every", "record_path", "repeats", "device", "batch_size", "trials", "search",
+                  "search_seed"]
 
 
 def test_sweep_keeps_its_keyword_api_and_the_spec_has_its_arguments_but_repeats():
@@ -83,6 +84,7 @@ def test_a_suite_makes_each_cells_spec():
     spec = s.sweep_spec(c.problem, c.optimizer, c.impl, c.batch_size)
     assert (spec.problem, spec.optimizer, spec.impl, spec.batch_size) == (c.problem, c.optimizer, c.impl, c.batch_size)
     assert (spec.steps, spec.seeds, spec.dtype, spec.targets, spec.target) == (7, (3, 4), s.dtype, s.targets, s.target)
-    assert spec.grid == s.grid_for(optimizers.resolve(c.optimizer))
+    assert spec.grid == s.configs_for(optimizers.resolve(c.optimizer))  # the grid's product (no [search] here)
+    assert spec.grid == cells.expand_grid(optimizers.resolve(c.optimizer), s.grid_for(optimizers.resolve(c.optimizer)))
     assert spec.record_path is True and spec.device == s.device and spec.record_every == s.record_every
     spec.validated()
