@@ -21,7 +21,7 @@ import pandas as pd
 
 import optimizers
 import problems
-from bench import engine, minibatch, schedule
+from bench import chunking, engine, memory, minibatch, schedule
 from bench.errors import ConfigError
 
 TARGETS = tuple(10.0 ** -k for k in range(1, 9))
@@ -253,10 +253,10 @@ class CellRun:
 
 def prepare(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench", dtype="float32",
             problem_args=None, targets=TARGETS, target=PRIMARY_TARGET, record_every=None,
-            record_path=None, device=None, batch_size=None) -> CellRun:
+            record_path=None, device=None, batch_size=None, max_memory=None) -> CellRun:
     """Validates the inputs and compiles the cell's programs (nothing run yet).
 
-    `batch_size` (one integer, or None for the full batch): see `sweep`.
+    `batch_size` (one integer, or None for the full batch), `max_memory`: see `sweep`.
     """
     p = resolve_problem(problem, problem_args)
     batch_size = check_batch_size(p, batch_size)
@@ -286,6 +286,8 @@ def prepare(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench
     if record_path is None:
         record_path = p.dim <= 3
     devices = devices_for(device)
+    if max_memory is not None:
+        max_memory = memory.parse_size(max_memory)
 
     configs = expand_grid(spec, grid)
     swept = list(dict(grid or {}))
@@ -330,9 +332,10 @@ def prepare(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench
                 one_pass=len(ids) * len(seeds) * int(steps) >= ONE_PASS_MIN_LANE_STEPS,
                 minibatch=mb,
             )
-            program = engine.compile_program(
+            program = chunking.compile_program(
                 cell, x0, hp, p.data, np.asarray(targets), 0.0 if f_ref is None else f_ref, devices, np_dtype,
-                seeds=np.tile(np.asarray(seeds), len(ids)),
+                seeds=np.tile(np.asarray(seeds), len(ids)), max_memory=max_memory,
+                label=problem_label(p, batch_size),
             )
             for k, i in enumerate(impls):
                 groups.append(Group(i, [full[j] for j in ids], ids, program.running(k)))
@@ -460,6 +463,7 @@ def tables(cell: CellRun, f_ref: float | None = None, run_id_start: int = 0) -> 
                 compile_s=g.program.compile_s,
                 time_ratio_vs_optax=ratio,
                 lanes=n_lanes,
+                chunks=getattr(g.program, "chunks", 1),
                 dtype=cell.dtype,
                 device=cell.device_kind,
             )
@@ -516,12 +520,12 @@ class SweepResult:
 
 def run_sweep(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench", dtype="float32",
               problem_args=None, targets=TARGETS, target=PRIMARY_TARGET, record_every=None,
-              record_path=None, repeats=5, device=None, batch_size=None) -> SweepResult:
+              record_path=None, repeats=5, device=None, batch_size=None, max_memory=None) -> SweepResult:
     """Like `sweep`, returning the runs, curves and paths tables together."""
     p = resolve_problem(problem, problem_args)
     prepared = [prepare(p, optimizer, grid=grid, seeds=seeds, steps=steps, impl=impl, dtype=dtype,
                         targets=targets, target=target, record_every=record_every, record_path=record_path,
-                        device=device, batch_size=b)
+                        device=device, batch_size=b, max_memory=max_memory)
                 for b in batch_sizes(batch_size)]
     for cell in prepared:
         run_cell(cell, repeats=repeats, settle_f_ref=len(prepared) == 1)
@@ -541,7 +545,7 @@ def run_sweep(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdben
 
 def sweep(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench", dtype="float32",
           problem_args=None, targets=TARGETS, target=PRIMARY_TARGET, record_every=None,
-          record_path=None, repeats=5, device=None, batch_size=None) -> pd.DataFrame:
+          record_path=None, repeats=5, device=None, batch_size=None, max_memory=None) -> pd.DataFrame:
     """Runs one cell's grid x seeds as one compiled program; one row per trajectory.
 
     Args:
@@ -567,10 +571,15 @@ def sweep(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench",
         gradient is a minibatch's, drawn per lane from its seed and the step;
         the problem must be stochastic), or a list of them ("full" or None for
         the full batch): one cell per batch size, each its own instance.
+      max_memory: the device memory a cell's program may use, in bytes or as
+        a size such as "2GB" or "512MiB" (default: half of the free memory).
+        Lanes that do not fit run in chunks of one compiled program, with the
+        same results; the runs table's `chunks` says how many.
 
     Returns:
       The runs table (columns documented in results/README.md).
     """
     return run_sweep(problem, optimizer, grid=grid, seeds=seeds, steps=steps, impl=impl, dtype=dtype,
                      problem_args=problem_args, targets=targets, target=target, record_every=record_every,
-                     record_path=record_path, repeats=repeats, device=device, batch_size=batch_size).runs
+                     record_path=record_path, repeats=repeats, device=device, batch_size=batch_size,
+                     max_memory=max_memory).runs

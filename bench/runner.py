@@ -65,7 +65,7 @@ def _run_problem(suite: Suite, plans: list[tuple[int, CellPlan]], say: Callable[
             c.problem, c.optimizer, grid=grid, seeds=suite.seeds,
             steps=suite.steps, impl=c.impl, dtype=suite.dtype, targets=suite.targets, target=suite.target,
             record_every=suite.record_every, device=suite.device, batch_size=c.batch_size,
-            record_path=True if suite.record_path == "all" else suite.record_path,
+            record_path=True if suite.record_path == "all" else suite.record_path, max_memory=suite.max_memory,
         )
         # the compiled cost of our step (optax's only in an optax-only suite): a compile of its own
         cost = costs.table(c.problem, c.optimizer, ("optax",) if c.impl == "optax" else ("gdbench",), suite.dtype,

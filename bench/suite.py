@@ -35,7 +35,7 @@ import numpy as np
 
 import optimizers
 import problems
-from bench import cells
+from bench import cells, memory
 from bench.errors import ConfigError
 
 SUITES_PACKAGE = "bench.suites"
@@ -61,6 +61,7 @@ TOP_KEYS = {
     "record_every": "an integer >= 1",
     "record_path": "true, false or 'all'",
     "device": "'cpu' or 'gpu'",
+    "max_memory": "a size such as '2GB' or '512MiB', or an integer of bytes",
     "batch_size": "an integer >= 1, 'full', or a list of them",
     "grid": "a table {hyperparameter = [values] or {num, low, high, scale}}",
     "problems": "an array of tables [[problems]] with name and args",
@@ -112,6 +113,7 @@ class Suite:
     record_every: int | None = None
     record_path: bool | str | None = None  # None: problems of dim <= 3; "all": every trajectory's path kept
     device: str | None = None
+    max_memory: int | None = None  # bytes a cell's program may use (None: half the free memory; bench.memory)
     description: str = ""
     batch_size: tuple = (None,)  # None: full batch
 
@@ -144,6 +146,8 @@ class Suite:
 
         d = dataclasses.asdict(self)
         d["batch_size"] = sizes(self.batch_size)
+        if self.max_memory is None:  # the default: no key (as in the suite files)
+            del d["max_memory"]
         d["problems"] = []
         for p in self.problems:
             entry = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(p).items()
@@ -334,6 +338,8 @@ def parse(data: Mapping[str, Any], source: str) -> Suite:
         kw["device"] = data["device"]
     if "batch_size" in data:
         kw["batch_size"] = _batch_size(source, "batch_size", data["batch_size"])
+    if "max_memory" in data:
+        kw["max_memory"] = memory.parse_size(data["max_memory"], _where(source, "max_memory"))
     opts = _name_list(source, "optimizers", data.get("optimizers", "all"), optimizers.names(), "optimizer")
     grid = _grid(source, data.get("grid", {}))
     suite = Suite(name=name, source=source, problems=_problems(source, data.get("problems")),
