@@ -55,8 +55,8 @@ class ChunkedProgram:
         return self.first.compile_s
 
     @property
-    def compiled(self):
-        return self.first.compiled
+    def mesh(self):
+        return self.first.mesh
 
     def program(self, k: int) -> engine.Program:
         """Chunk k's program: the compiled one with chunk k's lanes as inputs (put on the device now)."""
