@@ -21,7 +21,7 @@ import pandas as pd
 
 import optimizers
 import problems
-from bench import engine, minibatch, schedule
+from bench import chunking, engine, memory, minibatch, schedule
 from bench.errors import ConfigError
 
 TARGETS = tuple(10.0 ** -k for k in range(1, 9))
@@ -216,6 +216,7 @@ class SweepSpec:
     record_path: bool | None = None
     device: str | None = None
     batch_size: Any = None  # None (full batch), an integer, or (run_sweep only) a list of them
+    max_memory: Any = None  # bytes, or a size such as "2GB"; None: half of the free memory (bench.memory)
     trials: int | None = None  # quasi-random trials over `search`, crossed with the grid
     search: Any = None
     search_seed: int = 0
@@ -261,6 +262,7 @@ class SweepSpec:
         devices_for(self.device)
         if self.dtype not in DTYPES:
             raise ConfigError("dtype", f"must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
+        max_memory = None if self.max_memory is None else memory.parse_size(self.max_memory)
         grid = self.grid
         if self.trials is not None:  # quasi-random trials, crossed with the grid (bench/search.py)
             from bench import search as searching
@@ -271,7 +273,7 @@ class SweepSpec:
         return dataclasses.replace(
             self, problem=p, problem_args=None, optimizer=spec, seeds=tuple(seeds), steps=int(steps),
             targets=targets, target=float(self.target), record_every=record_every, record_path=bool(record_path),
-            batch_size=batch_size, grid=grid, trials=None, search=None,
+            batch_size=batch_size, grid=grid, trials=None, search=None, max_memory=max_memory,
         )
 
 
@@ -371,6 +373,7 @@ def prepare(sweep: SweepSpec) -> CellRun:
     impls = IMPLS if sweep.impl == "both" else (sweep.impl,)
     sched = schedule.make(steps, record_every)
     devices = devices_for(sweep.device)
+    max_memory = sweep.max_memory
 
     configs = expand_grid(spec, grid)
     swept = list(configs[0])
@@ -415,9 +418,10 @@ def prepare(sweep: SweepSpec) -> CellRun:
                 one_pass=len(ids) * len(seeds) * int(steps) >= ONE_PASS_MIN_LANE_STEPS,
                 minibatch=mb,
             )
-            program = engine.compile_program(
+            program = chunking.compile_program(
                 cell, x0, hp, p.data, np.asarray(targets), 0.0 if f_ref is None else f_ref, devices, np_dtype,
-                seeds=np.tile(np.asarray(seeds), len(ids)),
+                seeds=np.tile(np.asarray(seeds), len(ids)), max_memory=max_memory,
+                label=problem_label(p, batch_size),
             )
             for k, i in enumerate(impls):
                 groups.append(Group(i, [full[j] for j in ids], ids, program.running(k)))
@@ -545,6 +549,7 @@ def tables(cell: CellRun, f_ref: float | None = None, run_id_start: int = 0) -> 
                 compile_s=g.program.compile_s,
                 time_ratio_vs_optax=ratio,
                 lanes=n_lanes,
+                chunks=getattr(g.program, "chunks", 1),
                 dtype=cell.dtype,
                 device=cell.device_kind,
             )
@@ -622,7 +627,7 @@ def run_sweep(sweep: SweepSpec, repeats: int = 5) -> SweepResult:
 
 def sweep(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench", dtype="float32",
           problem_args=None, targets=TARGETS, target=PRIMARY_TARGET, record_every=None,
-          record_path=None, repeats=5, device=None, batch_size=None, trials=None, search=None,
+          record_path=None, repeats=5, device=None, batch_size=None, max_memory=None, trials=None, search=None,
           search_seed=0) -> pd.DataFrame:
     """Runs one cell's grid x seeds as one compiled program; one row per trajectory.
 
@@ -649,6 +654,10 @@ def sweep(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench",
         gradient is a minibatch's, drawn per lane from its seed and the step;
         the problem must be stochastic), or a list of them ("full" or None for
         the full batch): one cell per batch size, each its own instance.
+      max_memory: the device memory a cell's program may use, in bytes or as
+        a size such as "2GB" or "512MiB" (default: half of the free memory).
+        Lanes that do not fit run in chunks of one compiled program, with the
+        same results; the runs table's `chunks` says how many.
       trials: a number of quasi-random trials (`bench.search`: a scrambled
         Halton sequence, log-uniform on "log" ranges) over `search`, crossed
         with the grid; None: the grid alone.
@@ -662,6 +671,6 @@ def sweep(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench",
     """
     spec = SweepSpec(problem, optimizer, grid=grid, seeds=seeds, steps=steps, impl=impl, dtype=dtype,
                      problem_args=problem_args, targets=targets, target=target, record_every=record_every,
-                     record_path=record_path, device=device, batch_size=batch_size, trials=trials, search=search,
-                     search_seed=search_seed)
+                     record_path=record_path, device=device, batch_size=batch_size, max_memory=max_memory,
+                     trials=trials, search=search, search_seed=search_seed)
     return run_sweep(spec, repeats=repeats).runs

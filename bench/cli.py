@@ -3,7 +3,7 @@
     gdbench run [--suite quick|standard|full | --config FILE] [overrides] [--out DIR] [--dry-run]
         overrides: --problems rosenbrock:dim=50,beale --optimizers adam,sgd --steps N --seeds 3|0,1,2
                    --dtype float64 --device gpu --repeats N --impl gdbench|optax|both --target 1e-6
-                   --grid learning_rate=1e-3,1e-2 --batch-size 16,full --trials N
+                   --grid learning_rate=1e-3,1e-2 --batch-size 16,full --trials N --max-memory 2GB
                    (a bad value is blamed on its flag)
     gdbench run --resume RUN_DIR
     gdbench run --distributed [--coordinator HOST:PORT --num-processes N --process-id I] [run flags]
@@ -129,6 +129,16 @@ def _batch_sizes(text: str) -> list:
         raise argparse.ArgumentTypeError(f"must be comma-separated integers or 'full', got {text!r}")
 
 
+def _size(text: str) -> int:
+    from bench import memory
+    from bench.errors import ConfigError
+
+    try:
+        return memory.parse_size(text)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(e.message)
+
+
 def _int(text: str) -> int:
     try:
         return int(text)
@@ -201,6 +211,9 @@ def parser() -> argparse.ArgumentParser:
                           "(bench/search.py; --grid values are crossed with them)")
     run.add_argument("--batch-size", type=_batch_sizes,
                      help="minibatch sizes for every problem, comma-separated, 'full' for the full batch")
+    run.add_argument("--max-memory", type=_size, metavar="SIZE",
+                     help="memory a cell's program may use, e.g. 2GB, 512MiB (default: half the free memory); "
+                          "the lanes beyond it run in chunks")
     run.add_argument("--out", default=None, help=f"folder for the results (default: {DEFAULT_OUT})")
     run.add_argument("--resume", default=None, metavar="RUN_DIR",
                      help="go on with an interrupted or killed run: skip its stored cells, run the others")
@@ -246,7 +259,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 #: The run flags that override a suite key of the same name (--impl and --grid map onto impls and grid).
-OVERRIDES = ("problems", "optimizers", "steps", "seeds", "dtype", "device", "repeats", "target", "batch_size")
+OVERRIDES = ("problems", "optimizers", "steps", "seeds", "dtype", "device", "repeats", "target", "batch_size",
+             "max_memory")
 
 
 def _load_suite(args):

@@ -34,7 +34,7 @@ import dataclasses
 import threading
 import time
 from functools import partial
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -329,6 +329,284 @@ def _bookkeeping(vbuf, length, t0, alive, div_level, thresholds, div_step, best,
     return jax.lax.cond(usual, one_pass, exact, None)
 
 
+# --------------------------------------------------------------------------- the block loop
+
+
+class Levels(NamedTuple):
+    """Per lane, the losses the bookkeeping compares with (constant over a program)."""
+
+    div_level: jax.Array  # (B,) a loss above this (or not finite) is divergence; -1 for a bad start
+    thresholds: jax.Array  # (K, B) each target's loss, decreasing with the target index
+
+
+class Books(NamedTuple):
+    """Per lane, what the bookkeeping has found so far."""
+
+    div_step: jax.Array  # (B,) the first diverged step, NEVER if none
+    best: jax.Array  # (B,) the lowest loss before any divergence
+    hits: jax.Array  # (K, B) each target's first-hit step, NEVER if not yet
+    n_hit: jax.Array  # (B,) how many targets are hit (they are hit in order)
+
+
+class BlockLosses(NamedTuple):
+    """One block's losses as the bookkeeping reads them."""
+
+    vbuf: jax.Array  # (rows, B) the loss of each step of the block; rows past `length` are stale
+    length: jax.Array  # () the block's steps
+    t0: jax.Array  # () the block's first step
+    alive: jax.Array  # (B,) the lanes not diverged before the block
+
+
+def block_books(block: BlockLosses, levels: Levels, books: Books, one_pass: bool) -> tuple[Books, jax.Array]:
+    """One block's bookkeeping: the updated books, and which lanes diverged in it.
+
+    `one_pass` picks `_bookkeeping` (one pass over the block in the usual case)
+    over `_exact_bookkeeping`; both give the same results.
+    """
+    kernel = _bookkeeping if one_pass else _exact_bookkeeping
+    div_step, diverged, best, n_hit, hits = kernel(
+        block.vbuf, block.length, block.t0, block.alive, levels.div_level, levels.thresholds,
+        books.div_step, books.best, books.n_hit, books.hits)
+    return Books(div_step=div_step, best=best, hits=hits, n_hit=n_hit), diverged
+
+
+class Carry(NamedTuple):
+    """What the block loop carries from one block to the next."""
+
+    t: jax.Array  # () the step reached: x is step t
+    x: PyTree  # the lanes-last points (a diverged lane's frozen point)
+    states: tuple  # each implementation's optimizer state (`Cell.make_txs`)
+    value: jax.Array  # (B,) the loss at x, when it comes with the carry (`Cell.loss_first` False)
+    alive: jax.Array  # (B,) the lanes not diverged
+    books: Books
+
+
+class Buffers(NamedTuple):
+    """One run's buffers, passed from block to block (`initial_buffers`)."""
+
+    vbuf: jax.Array  # (rows, B) the current block's losses, one row per step, reused
+    v_out: jax.Array  # (n_blocks, slots, B) the stored losses of each block
+    path: PyTree  # (points, *leaf_shape, B) per leaf: the stored points; () without paths
+
+
+class BlockPlan(NamedTuple):
+    """One block of a run (`schedule.plan`): what the scan reads per block."""
+
+    index: jax.Array  # () the block's index in its run
+    length: jax.Array  # () its steps
+    slots: jax.Array  # (slots,) the block's steps whose losses are stored (padding: 0)
+    rows: jax.Array | None  # the path rows of the block's steps (dense run) or slots (sparse); None without paths
+
+
+class StepCarry(NamedTuple):
+    """What the step loop inside a block carries from step to step."""
+
+    x: PyTree
+    state: PyTree  # the running implementation's optimizer state
+    value: jax.Array  # (B,) the loss at x (`Cell.loss_first` False, minibatch mode); else unused
+    vbuf: jax.Array  # the block's losses (`Buffers.vbuf`)
+    path: PyTree  # the stored points (`Buffers.path`)
+
+
+class PathWrite(NamedTuple):
+    """A dense run's block writes each step's point: to which rows, and the frozen lanes' points."""
+
+    rows: jax.Array  # (rows,) each step's path row (a step not stored: the last row)
+    alive: jax.Array  # (B,) lanes not diverged: the others write x_start
+    x_start: PyTree  # the points the block started from
+
+
+@dataclasses.dataclass(frozen=True)
+class Loop:
+    """Everything a block needs that is the same for every block of a program."""
+
+    cell: Cell
+    n_lanes: int  # B
+    hp: Mapping[str, jax.Array]  # (B,) each
+    data: PyTree
+    which: jax.Array  # () the implementation to run
+    keys: jax.Array | None  # the lanes' base keys (minibatch mode)
+    levels: Levels
+    loss_all: Callable  # (x, data) -> (B,) full-batch losses
+    value_and_grad: Callable  # (x, data) -> ((B,) losses, lanes-last gradient)
+    steps_of: tuple  # per implementation, `optimizer_step`'s (init, apply)
+
+
+def _minibatch_step(loop: Loop, x, value, t):
+    """The full loss for the books (computed at multiples of eval_every, else
+    the last one), and the optimizer's data, value and gradient on a minibatch."""
+    mb, data = loop.cell.minibatch, loop.data
+    opt_data = (data, minibatch.draw(mb, loop.keys, t, data))
+    opt_value, grad = lane_functions(mb.loss, loop.n_lanes, minibatch.DATA_AXES)[1](x, opt_data)
+    if mb.eval_every > 1:
+        value = jax.lax.cond(t % mb.eval_every == 0, lambda x: loop.loss_all(x, data), lambda x: value, x)
+    else:
+        value = loop.loss_all(x, data)
+    return value, opt_data, opt_value, grad
+
+
+def _step(loop: Loop, apply_all, t0, write: PathWrite | None, i, carry: StepCarry) -> StepCarry:
+    """Step t0 + i of every lane; with `write` (a dense run's), it also stores its point (see `_block_steps`)."""
+    cell, data = loop.cell, loop.data
+    x, state, value, vbuf, path = carry  # x is step t0 + i
+    opt_data, opt_value = data, None
+    if cell.minibatch is not None:
+        value, opt_data, opt_value, grad = _minibatch_step(loop, x, value, t0 + i)
+        step_value = value
+    elif cell.loss_first:
+        # The loss goes to the block's buffer only: carrying it too
+        # would compute it twice per step (measured: one kernel more).
+        step_value, grad = loop.value_and_grad(x, data)
+    else:  # value = f(x) came with the carry
+        step_value = value
+        grad = jax.grad(lambda x: jnp.sum(loop.loss_all(x, data)))(x)
+    vbuf = jax.lax.dynamic_update_index_in_dim(vbuf, step_value, i, 0)
+    if write is not None:
+        path = jax.tree.map(lambda b, a: jax.lax.dynamic_update_index_in_dim(b, a, write.rows[i], 0),
+                            path, _select(write.alive, x, write.x_start))
+    x, state = apply_all(x, state, loop.hp, opt_data, step_value if cell.minibatch is None else opt_value, grad)
+    if not cell.loss_first:
+        # The loss of the new point, computed right after it is made, and
+        # the gradient alone at the next step: at n = 1e6-1e7 this was
+        # measured 1.3-1.5x faster than a value_and_grad per step.
+        value = loop.loss_all(x, data)
+    return StepCarry(x, state, value, vbuf, path)
+
+
+def _block_steps(loop: Loop, apply_all, dense: bool, n, plan: BlockPlan, t0, alive, x_start,
+                 carry: StepCarry) -> StepCarry:
+    """Steps 0 .. n-1 of a block, storing the path.
+
+    Each stored point goes straight to its row of the path (a frozen lane
+    stores its frozen point x_start). A dense run's block (most steps
+    stored) writes every step's point, a step not stored to the last row,
+    which x_T overwrites at the end. A sparse run's block runs the steps
+    between two stored ones as a loop of plain steps and writes the point
+    after it: no write per step (a kernel per step in the loop). Writing
+    every step's point to a block buffer and gathering the stored ones at
+    the end of each block ran the sweep at 0.6-0.8x the speed of not
+    recording paths (`python -m bench.perf paths`).
+    """
+    plain = partial(_step, loop, apply_all, t0, None)
+    if not loop.cell.record_path:
+        return jax.lax.fori_loop(0, n, plain, carry)
+    if dense:
+        return jax.lax.fori_loop(0, n, partial(_step, loop, apply_all, t0, PathWrite(plan.rows, alive, x_start)),
+                                 carry)
+
+    def segment(j, seg_carry):
+        inner, i0 = seg_carry
+        # Slots are increasing; a padding slot (0) runs no step and goes to the last row.
+        end = jnp.minimum(jnp.maximum(plan.slots[j], i0), n)
+        inner = jax.lax.fori_loop(i0, end, plain, inner)
+        path = jax.tree.map(lambda p, a: jax.lax.dynamic_update_index_in_dim(p, a, plan.rows[j], 0),
+                            inner.path, _select(alive, inner.x, x_start))
+        return inner._replace(path=path), end
+
+    carry, i0 = jax.lax.fori_loop(0, jnp.where(n > 0, plan.slots.shape[0], 0), segment,
+                                  (carry, jnp.zeros((), jnp.int32)))
+    return jax.lax.fori_loop(i0, n, plain, carry)
+
+
+def _block(loop: Loop, dense: bool, carry: tuple[Carry, Buffers], plan: BlockPlan):
+    """One block of a run: its steps, then its bookkeeping (the scan's body)."""
+    c, buffers = carry
+    vbuf, path = buffers.vbuf, buffers.path
+    # vbuf is reused from block to block: entries past a block's length
+    # are stale, and masked out or never stored.
+    # One loop per implementation; all but the one `which` names run 0 steps.
+    # The step counter is not carried through the step loops (one kernel
+    # less per step): each block advances it by its length.
+    x_end, value_end, states = c.x, c.value, []
+    for k, (_, apply_all) in enumerate(loop.steps_of):
+        n = plan.length if len(loop.steps_of) == 1 else jnp.where(loop.which == k, plan.length, 0)
+        x_end, state, value_end, vbuf, path = _block_steps(
+            loop, apply_all, dense, n, plan, c.t, c.alive, c.x, StepCarry(x_end, c.states[k], value_end, vbuf, path))
+        states.append(state)
+    t = c.t + plan.length
+    # Lanes that diverged in an earlier block keep their frozen point (and
+    # its loss): they ran this block from it again, unused. A select per
+    # block instead of per step; their optimizer state runs on unused.
+    x = _select(c.alive, x_end, c.x)
+    value = jnp.where(c.alive, value_end, c.value)
+    books, diverged = block_books(BlockLosses(vbuf, plan.length, c.t, c.alive), loop.levels, c.books,
+                                  loop.cell.one_pass)
+    # A frozen lane restarted the block from its point, so its first entry
+    # is that point's loss: it is what is stored.
+    v_out = jax.lax.dynamic_update_index_in_dim(
+        buffers.v_out, jnp.where(c.alive[None, :], vbuf[plan.slots], vbuf[:1]), plan.index, 0)
+    c = Carry(t, x, tuple(states), value, c.alive & ~diverged, books)
+    return (c, Buffers(vbuf, v_out, path)), None
+
+
+def _final(loop: Loop, c: Carry) -> tuple[Carry, jax.Array]:
+    """The final point x_T: its loss and the same checks as every step's; and its gradient."""
+    final_value, grad = loop.value_and_grad(c.x, loop.data)
+    final_loss = final_value if loop.cell.loss_first else c.value
+    b = c.books
+    ok = c.alive & _finite_below(final_loss, loop.levels.div_level)
+    div_step = jnp.where(c.alive & ~ok, c.t, b.div_step)
+    best = jnp.where(ok, jnp.minimum(b.best, final_loss), b.best)
+    fresh = ok[None, :] & (final_loss[None, :] <= loop.levels.thresholds) & (b.hits == NEVER)
+    hits = jnp.where(fresh, c.t, b.hits)
+    return c._replace(value=final_loss, alive=ok, books=Books(div_step, best, hits, b.n_hit)), grad
+
+
+def _program(cell: Cell, x0, hp, data, targets, f_ref, init, which) -> dict[str, jax.Array]:
+    """The body of `trajectories`' program (see there)."""
+    n_lanes = jax.tree.leaves(x0)[0].shape[-1]
+    loss_all, value_and_grad = lane_functions(cell.loss_fn, n_lanes)
+    mb = cell.minibatch
+    on_batch = () if mb is None else (mb.loss, minibatch.DATA_AXES)  # what the optimizer evaluates
+    steps_of = tuple(optimizer_step(cell, n_lanes, make_tx, *on_batch) for make_tx in cell.make_txs)
+    keys = None if mb is None else minibatch.lane_keys(init["seeds"])
+    f0 = loss_all(x0, data)
+    thresholds = f_ref + targets[:, None] * (f0 - f_ref)[None, :]
+    # A lane whose start is not finite is diverged at step 0 (level -1).
+    div_level = jnp.where(jnp.isfinite(f0), DIVERGENCE_FACTOR * jnp.abs(f0), -1)
+    loop = Loop(cell, n_lanes, hp, data, which, keys, Levels(div_level, thresholds), loss_all, value_and_grad, steps_of)
+
+    # The constant starting values come in as inputs (`initial_buffers`): made
+    # on the host, they cost no compiled kernel each (compile time is per kernel).
+    c = Carry(
+        t=jnp.zeros((), jnp.int32),
+        x=x0,
+        states=tuple(init_all(x0, hp) for init_all, _ in steps_of),
+        value=f0,
+        alive=init["alive"],
+        books=Books(div_step=init["div_step"], best=init["best"], hits=init["hits"], n_hit=init["n_hit"]),
+    )
+    stored_v, path = [], init["path"]
+    for r, (run_spec, rows) in enumerate(zip(schedule.plan(cell.schedule), path_rows(cell.schedule))):
+        dense = _dense(run_spec)
+        plan = BlockPlan(
+            index=np.arange(len(run_spec.lengths), dtype=np.int32),
+            length=jnp.asarray(run_spec.lengths),
+            slots=jnp.asarray(run_spec.slots),
+            rows=(jnp.asarray(rows if dense else _slot_rows(run_spec, rows, len(cell.schedule.stored) - 1))
+                  if cell.record_path else None),
+        )
+        buffers = Buffers(init["vbuf"][r], init["v_out"][r], path)
+        (c, buffers), _ = jax.lax.scan(partial(_block, loop, dense), (c, buffers), plan)
+        path = buffers.path
+        keep = np.flatnonzero(run_spec.valid.reshape(-1))
+        stored_v.append(buffers.v_out.reshape((-1, n_lanes))[keep])
+    c, grad = _final(loop, c)
+
+    out = dict(
+        losses=jnp.concatenate(stored_v + [c.value[None]], axis=0),
+        hits=c.books.hits,
+        best_loss=c.books.best,
+        final_loss=c.value,
+        grad_norm=_lane_norms(grad),
+        diverged_step=c.books.div_step,
+    )
+    if cell.record_path:
+        out["path"] = jax.tree.map(lambda p, a: jax.lax.dynamic_update_index_in_dim(p, a, p.shape[0] - 1, 0),
+                                   path, c.x)
+    return out
+
+
 def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
     """The lanes-last program `run(x0, hp, data, targets, f_ref, init, which) -> outputs`.
 
@@ -336,178 +614,16 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
     suboptimality levels (decreasing), `f_ref` the optimum they are relative to;
     `init` the constant starting values (`initial_buffers`); `which` the index
     of the implementation in `cell.make_txs` to run.
+
+    The program scans the blocks of each run of `schedule.plan` with `_block`
+    (a `Carry` and the run's `Buffers` from block to block), then checks the
+    final point (`_final`).
     """
-    runs = schedule.plan(cell.schedule)
 
     def run(x0, hp, data, targets, f_ref, init, which):
         # Hyperparameters of shape (B,) broadcast along the trailing lanes axis.
         with jax.numpy_rank_promotion("allow"):
-            return _run(x0, hp, data, targets, f_ref, init, which)
-
-    def _run(x0, hp, data, targets, f_ref, init, which):
-        n_lanes = jax.tree.leaves(x0)[0].shape[-1]
-        loss_all, value_and_grad = lane_functions(cell.loss_fn, n_lanes)
-        mb = cell.minibatch
-        on_batch = () if mb is None else (mb.loss, minibatch.DATA_AXES)  # what the optimizer evaluates
-        steps_of = [optimizer_step(cell, n_lanes, make_tx, *on_batch) for make_tx in cell.make_txs]
-        keys = None if mb is None else minibatch.lane_keys(init["seeds"])
-        f0 = loss_all(x0, data)
-        thresholds = f_ref + targets[:, None] * (f0 - f_ref)[None, :]
-        # A lane whose start is not finite is diverged at step 0 (level -1).
-        div_level = jnp.where(jnp.isfinite(f0), DIVERGENCE_FACTOR * jnp.abs(f0), -1)
-
-        def minibatch_step(x, value, t):
-            """The full loss for the books (computed at multiples of eval_every, else
-            the last one), and the optimizer's data, value and gradient on a minibatch."""
-            opt_data = (data, minibatch.draw(mb, keys, t, data))
-            opt_value, grad = lane_functions(mb.loss, n_lanes, minibatch.DATA_AXES)[1](x, opt_data)
-            if mb.eval_every > 1:
-                value = jax.lax.cond(t % mb.eval_every == 0, lambda x: loss_all(x, data), lambda x: value, x)
-            else:
-                value = loss_all(x, data)
-            return value, opt_data, opt_value, grad
-
-        def stepper(apply_all, t0, rows=None, alive=None, x_start=None):
-            """One step; with `rows` (a dense run's), it also stores its point (see `_steps`)."""
-
-            def step(i, carry):
-                x, state, value, vbuf, path = carry  # x is step t0 + i
-                opt_data, opt_value = data, None
-                if mb is not None:
-                    value, opt_data, opt_value, grad = minibatch_step(x, value, t0 + i)
-                    step_value = value
-                elif cell.loss_first:
-                    # The loss goes to the block's buffer only: carrying it too
-                    # would compute it twice per step (measured: one kernel more).
-                    step_value, grad = value_and_grad(x, data)
-                else:  # value = f(x) came with the carry
-                    step_value = value
-                    grad = jax.grad(lambda x: jnp.sum(loss_all(x, data)))(x)
-                vbuf = jax.lax.dynamic_update_index_in_dim(vbuf, step_value, i, 0)
-                if rows is not None:
-                    path = jax.tree.map(lambda b, a: jax.lax.dynamic_update_index_in_dim(b, a, rows[i], 0),
-                                        path, _select(alive, x, x_start))
-                x, state = apply_all(x, state, hp, opt_data, step_value if mb is None else opt_value, grad)
-                if not cell.loss_first:
-                    # The loss of the new point, computed right after it is made, and
-                    # the gradient alone at the next step: at n = 1e6-1e7 this was
-                    # measured 1.3-1.5x faster than a value_and_grad per step.
-                    value = loss_all(x, data)
-                return x, state, value, vbuf, path
-
-            return step
-
-        def _steps(apply_all, t0, dense, n, slots, rows, alive, x_start, carry):
-            """Steps 0 .. n-1 of a block from carry (x, state, value, vbuf, path), storing the path.
-
-            Each stored point goes straight to its row of the path (a frozen lane
-            stores its frozen point x_start). A dense run's block (most steps
-            stored) writes every step's point, a step not stored to the last row,
-            which x_T overwrites at the end. A sparse run's block runs the steps
-            between two stored ones as a loop of plain steps and writes the point
-            after it: no write per step (a kernel per step in the loop). Writing
-            every step's point to a block buffer and gathering the stored ones at
-            the end of each block ran the sweep at 0.6-0.8x the speed of not
-            recording paths (`python -m bench.perf paths`).
-            """
-            if not cell.record_path:
-                return jax.lax.fori_loop(0, n, stepper(apply_all, t0), carry)
-            if dense:
-                return jax.lax.fori_loop(0, n, stepper(apply_all, t0, rows, alive, x_start), carry)
-            plain = stepper(apply_all, t0)
-
-            def segment(j, seg_carry):
-                *inner, i0 = seg_carry
-                # Slots are increasing; a padding slot (0) runs no step and goes to the last row.
-                end = jnp.minimum(jnp.maximum(slots[j], i0), n)
-                x, state, value, vbuf, path = jax.lax.fori_loop(i0, end, plain, tuple(inner))
-                path = jax.tree.map(lambda p, a: jax.lax.dynamic_update_index_in_dim(p, a, rows[j], 0),
-                                    path, _select(alive, x, x_start))
-                return x, state, value, vbuf, path, end
-
-            *carry, i0 = jax.lax.fori_loop(0, jnp.where(n > 0, slots.shape[0], 0), segment,
-                                           (*carry, jnp.zeros((), jnp.int32)))
-            return jax.lax.fori_loop(i0, n, plain, tuple(carry))
-
-        def body(dense, carry, block_xs):
-            (t0, x, states, value, alive, div_step, best, hits, n_hit), (vbuf, v_out, path) = carry
-            b, length, slots, *rows = block_xs
-            rows = rows[0] if rows else None  # the path rows of a block's steps (dense) or slots (sparse)
-            # vbuf is reused from block to block: entries past a block's length
-            # are stale, and masked out or never stored.
-            # One loop per implementation; all but the one `which` names run 0 steps.
-            # The step counter is not carried through the step loops (one kernel
-            # less per step): each block advances it by its length.
-            x_end, value_end, new_states = x, value, []
-            for k, (_, apply_all) in enumerate(steps_of):
-                n = length if len(steps_of) == 1 else jnp.where(which == k, length, 0)
-                x_end, state, value_end, vbuf, path = _steps(
-                    apply_all, t0, dense, n, slots, rows, alive, x, (x_end, states[k], value_end, vbuf, path))
-                new_states.append(state)
-            states = tuple(new_states)
-            t = t0 + length
-            # Lanes that diverged in an earlier block keep their frozen point (and
-            # its loss): they ran this block from it again, unused. A select per
-            # block instead of per step; their optimizer state runs on unused.
-            x = _select(alive, x_end, x)
-            value = jnp.where(alive, value_end, value)
-            div_step, diverged, best, n_hit, hits = (_bookkeeping if cell.one_pass else _exact_bookkeeping)(
-                vbuf, length, t0, alive, div_level, thresholds, div_step, best, n_hit, hits)
-            # A frozen lane restarted the block from its point, so its first entry
-            # is that point's loss: it is what is stored.
-            v_out = jax.lax.dynamic_update_index_in_dim(
-                v_out, jnp.where(alive[None, :], vbuf[slots], vbuf[:1]), b, 0)
-            return ((t, x, states, value, alive & ~diverged, div_step, best, hits, n_hit),
-                    (vbuf, v_out, path)), None
-
-        # The constant starting values come in as inputs (`initial_buffers`): made
-        # on the host, they cost no compiled kernel each (compile time is per kernel).
-        carry = (
-            jnp.zeros((), jnp.int32),
-            x0,
-            tuple(init_all(x0, hp) for init_all, _ in steps_of),
-            f0,
-            init["alive"],
-            init["div_step"],
-            init["best"],
-            init["hits"],
-            init["n_hit"],
-        )
-        stored_v, path = [], init["path"]
-        for r, (run_spec, rows) in enumerate(zip(runs, path_rows(cell.schedule))):
-            dense = _dense(run_spec)
-            xs = (np.arange(len(run_spec.lengths), dtype=np.int32), jnp.asarray(run_spec.lengths),
-                  jnp.asarray(run_spec.slots))
-            if cell.record_path:
-                xs += (jnp.asarray(rows if dense else _slot_rows(run_spec, rows, len(cell.schedule.stored) - 1)),)
-            buffers = (init["vbuf"][r], init["v_out"][r], path)
-            (carry, (_, v, path)), _ = jax.lax.scan(partial(body, dense), (carry, buffers), xs)
-            keep = np.flatnonzero(run_spec.valid.reshape(-1))
-            stored_v.append(v.reshape((-1, n_lanes))[keep])
-        t, x, _, final_loss, alive, div_step, best, hits, n_hit = carry
-
-        # The final point x_T: its loss, its gradient, and the same checks.
-        final_value, grad = value_and_grad(x, data)
-        if cell.loss_first:
-            final_loss = final_value
-        ok = alive & _finite_below(final_loss, div_level)
-        div_step = jnp.where(alive & ~ok, t, div_step)
-        best = jnp.where(ok, jnp.minimum(best, final_loss), best)
-        fresh = ok[None, :] & (final_loss[None, :] <= thresholds) & (hits == NEVER)
-        hits = jnp.where(fresh, t, hits)
-
-        out = dict(
-            losses=jnp.concatenate(stored_v + [final_loss[None]], axis=0),
-            hits=hits,
-            best_loss=best,
-            final_loss=final_loss,
-            grad_norm=_lane_norms(grad),
-            diverged_step=div_step,
-        )
-        if cell.record_path:
-            out["path"] = jax.tree.map(lambda p, a: jax.lax.dynamic_update_index_in_dim(p, a, p.shape[0] - 1, 0),
-                                       path, x)
-        return out
+            return _program(cell, x0, hp, data, targets, f_ref, init, which)
 
     return run
 

@@ -39,7 +39,7 @@ import numpy as np
 
 import optimizers
 import problems
-from bench import cells, search as searching
+from bench import cells, memory, search as searching
 from bench.errors import ConfigError
 
 SUITES_PACKAGE = "bench.suites"
@@ -65,6 +65,7 @@ TOP_KEYS = {
     "record_every": "an integer >= 1",
     "record_path": "true, false or 'all'",
     "device": "'cpu' or 'gpu'",
+    "max_memory": "a size such as '2GB' or '512MiB', or an integer of bytes",
     "batch_size": "an integer >= 1, 'full', or a list of them",
     "grid": "a table {hyperparameter = [values] or {num, low, high, scale}}",
     "search": "a table {trials, seed, hyperparameter = {low, high, scale}}",
@@ -118,6 +119,7 @@ class Suite:
     record_every: int | None = None
     record_path: bool | str | None = None  # None: problems of dim <= 3; "all": every trajectory's path kept
     device: str | None = None
+    max_memory: int | None = None  # bytes a cell's program may use (None: half the free memory; bench.memory)
     description: str = ""
     batch_size: tuple = (None,)  # None: full batch
     search: dict[str, Any] | None = None  # the [search] table: trials, seed, {hyperparameter: range}
@@ -150,7 +152,7 @@ class Suite:
             problem, optimizer, grid=self.configs_for(optimizers.resolve(optimizer)), seeds=self.seeds,
             steps=self.steps, impl=impl, dtype=self.dtype, targets=self.targets, target=self.target,
             record_every=self.record_every, device=self.device, batch_size=batch_size,
-            record_path=True if self.record_path == "all" else self.record_path,
+            record_path=True if self.record_path == "all" else self.record_path, max_memory=self.max_memory,
         )
 
     def configs_for(self, spec: optimizers.OptimizerSpec) -> list[dict[str, Any]]:
@@ -175,6 +177,8 @@ class Suite:
         d["batch_size"] = sizes(self.batch_size)
         if d["search"] is None:
             del d["search"]
+        if self.max_memory is None:  # the default: no key (as in the suite files)
+            del d["max_memory"]
         d["problems"] = []
         for p in self.problems:
             entry = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(p).items()
@@ -385,6 +389,8 @@ def parse(data: Mapping[str, Any], source: str) -> Suite:
         kw["device"] = data["device"]
     if "batch_size" in data:
         kw["batch_size"] = _batch_size(source, "batch_size", data["batch_size"])
+    if "max_memory" in data:
+        kw["max_memory"] = memory.parse_size(data["max_memory"], _where(source, "max_memory"))
     opts = _name_list(source, "optimizers", data.get("optimizers", "all"), optimizers.names(), "optimizer")
     grid = _grid(source, data.get("grid", {}))
     if "search" in data:

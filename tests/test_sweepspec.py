@@ -14,8 +14,8 @@ from bench import cells, runner
 from bench import suite as suites
 
 SWEEP_KEYWORDS = ["problem", "optimizer", "grid", "seeds", "steps", "impl", "dtype", "problem_args", "targets",
-                  "target", "record_every", "record_path", "repeats", "device", "batch_size", "trials", "search",
-                  "search_seed"]
+                  "target", "record_every", "record_path", "repeats", "device", "batch_size", "max_memory", "trials",
+                  "search", "search_seed"]
 
 
 def test_sweep_keeps_its_keyword_api_and_the_spec_has_its_arguments_but_repeats():
