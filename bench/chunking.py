@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import jax
 import numpy as np
 
-from bench import engine, memory
+from bench import distributed, engine, memory
 
 PyTree = Any
 
@@ -67,7 +67,7 @@ class ChunkedProgram:
 
         def like(host, dev):  # chunk k's lanes, padded as the first chunk's, with its sharding and dtype
             a = _padded(np.asarray(host)[..., lanes], self.chunk)
-            return jax.device_put(_padded(a, dev.shape[-1]).astype(dev.dtype), dev.sharding)
+            return distributed.put(_padded(a, dev.shape[-1]).astype(dev.dtype), dev.sharding)
 
         x0 = jax.tree.map(like, self.x0, x0_dev)
         hp = {name: like(self.hp[name], hp_dev[name]) for name in hp_dev}
