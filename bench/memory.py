@@ -138,6 +138,28 @@ def lanes_that_fit(per_lane: int, data: int, n_devices: int, budget_bytes: int, 
     return (budget_bytes - fixed) // per_lane
 
 
+def least_lane_bytes(dim: int, data: Any, dtype, n_devices: int) -> int:
+    """A lower bound of what one lane of a problem needs beside its data: the
+    five parameter-sized arrays of `lane_bytes` (no optimizer state, no
+    working memory, no stored losses), plus the data once per device."""
+    return 5 * int(dim) * np.dtype(dtype).itemsize + tree_bytes(data) * n_devices
+
+
+def check_one_lane_fits(problems: list, dtype, max_memory: int | None, devices: list) -> None:
+    """ConfigError before anything runs if one lane of a problem cannot fit the budget.
+
+    `problems`: (label, problem) pairs. The check uses `least_lane_bytes`, so
+    it never refuses a problem that fits; a cell that passes it and still
+    does not fit is refused when it compiles (`lanes_that_fit`).
+    """
+    limit = budget(max_memory, devices)
+    for label, p in problems:
+        need = least_lane_bytes(p.dim, p.data, dtype, len(devices))
+        if need > limit:
+            raise ConfigError("max_memory", f"one lane of {label} needs at least {format_size(need)}, "
+                                            f"the budget is {format_size(limit)}")
+
+
 def chunk_lanes(n_lanes: int, fit: int, n_devices: int) -> int:
     """Lanes per chunk: all when they fit, else as few chunks as fit, balanced.
 

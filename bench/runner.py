@@ -13,7 +13,7 @@ import pandas as pd
 
 import optimizers
 import problems
-from bench import cache, cells, costs, distributed, results, search, storage, summary
+from bench import cache, cells, costs, distributed, memory, results, search, storage, summary
 from bench.suite import Suite
 
 COMPILE_THREADS = 2
@@ -133,6 +133,9 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
     console = console or Console(stderr=True)
     devices = cells.devices_for(suite.device)
     todo_cells = list(enumerate(plan(suite)))
+    # a problem too large for even one lane: one line before anything is written
+    memory.check_one_lane_fits([(cells.problem_label(c.problem, c.batch_size), c.problem) for _, c in todo_cells],
+                               suite.dtype, suite.max_memory, distributed.local(devices))
     started = results.utc_now()
     meta = {
         "suite": suite.to_dict(),

@@ -152,3 +152,36 @@ def test_suite_key():
     with pytest.raises(ConfigError, match="t.toml: max_memory"):
         suites.parse({"name": "t", "problems": [{"name": "rosenbrock"}], "optimizers": ["adam"], "max_memory": "1 gig"},
                      "t.toml")
+
+
+def test_a_problem_too_large_for_one_lane_stops_the_run_before_anything_runs(tmp_path):
+    """The suite's second problem cannot fit one lane in 1 MB: exit 2 at once, one line, no folder, no compile."""
+    config = tmp_path / "big.toml"
+    config.write_text('name = "big"\nsteps = 20\nseeds = 1\noptimizers = ["gd"]\nimpls = ["gdbench"]\nrepeats = 1\n'
+                      'max_memory = "1MB"\n[[problems]]\nname = "rosenbrock"\nargs = { dim = 2 }\n'
+                      '[[problems]]\nname = "rosenbrock"\nargs = { dim = 100000 }\n')
+    proc = subprocess.run([sys.executable, "-m", "bench", "run", "--config", str(config), "--no-progress",
+                           "--out", str(tmp_path / "runs")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert "max_memory: one lane of rosenbrock(dim=100000" in line and "needs at least 1.9 MiB" in line, line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_the_lower_bound_never_exceeds_the_estimate():
+    """The early check may only refuse what the compile-time estimate (`lane_bytes` beside the data) refuses too."""
+    import optax
+
+    import problems
+    from bench import schedule
+
+    p = problems.get("logistic", dataset="breast_cancer")
+    for opt in (optax.sgd, optax.adam):
+        cell = engine.Cell(loss_fn=lambda x, data: p.fn(x, data, None),
+                           make_txs=(lambda hp, opt=opt: opt(hp["learning_rate"]),), needs=frozenset(),
+                           schedule=schedule.make(20, None), record_path=False, elementwise=True)
+        estimate = memory.lane_bytes(cell, np.zeros((p.dim, 1), np.float32),
+                                     {"learning_rate": np.full(1, 1e-3, np.float32)}, p.data, 8)
+        for devices in (1, 2):
+            least = memory.least_lane_bytes(p.dim, p.data, "float32", devices)
+            assert 5 * p.dim * 4 <= least <= estimate + memory.tree_bytes(p.data) * devices
