@@ -42,6 +42,8 @@ def pytest_runtest_setup(item):
 
 
 def pytest_terminal_summary(terminalreporter):
+    import bench  # noqa: F401 - its XLA settings, as the tests had them (under xdist this is the controller)
+
     try:
         d = jax.devices()
     except RuntimeError as e:  # a backend that failed to start: the tests said so already

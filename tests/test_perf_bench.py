@@ -18,8 +18,11 @@ ADDOPTS = "addopts=-ra --strict-markers --strict-config"
 
 
 def _pytest(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    # Not an xdist worker's environment (`make test` runs the tests on two): pytest-benchmark
+    # would read it as xdist on and refuse --benchmark-only.
+    mine = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
     return subprocess.run([sys.executable, "-m", "pytest", "tests/perf", "-p", "no:cacheprovider", *args], cwd=ROOT,
-                          env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=900)
+                          env={**mine, **(env or {})}, capture_output=True, text=True, timeout=900)
 
 
 def test_benchmarks_are_skipped_by_default_without_starting_jax():
