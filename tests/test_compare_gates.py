@@ -208,3 +208,53 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
 def test_platform_fields():
     meta = json.loads((FIXTURE_RUN / "meta.json").read_text())
     assert "host_cpu" in gates.platform_differences(meta, meta)  # unknown CPU: never exact
+
+
+def test_a_really_slower_optimizer_fails_naming_it(tmp_path, monkeypatch, capsys):
+    """Two real runs; in B our gd makes extra passes (three sines of its gradient, times zero: same numbers).
+
+    Its time per step, against optax's twin timed beside it, grows far beyond 25%: the time gate
+    flags gd and nothing else; the convergence gate sees no change.
+    """
+    import dataclasses
+
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    import optimizers
+    from optimizers import registry
+
+    config = tmp_path / "t.toml"
+    config.write_text('name = "t"\nsteps = 200\nseeds = 1\noptimizers = ["gd", "momentum"]\n'
+                      'impls = ["gdbench", "optax"]\nrepeats = 10\ndtype = "float32"\n[[problems]]\nname = "quadratic"\n'
+                      'args = { dim = 20000, condition_number = 10.0, rotate = false }\n')
+
+    def gate_run(name):
+        code, _, err = run(["run", "--config", str(config), "--out", str(tmp_path / name), "--no-progress",
+                            "--no-report"], capsys)
+        assert code == 0, err
+        (folder,) = (tmp_path / name).iterdir()
+        return folder
+
+    a = gate_run("a")
+    gd = optimizers.get("gd")
+
+    def slow_gd(**hyperparams):
+        inner = gd.factory(**hyperparams)
+
+        def update(grads, state, params=None):
+            grads = jax.tree.map(lambda g: g + 0.0 * jnp.sin(jnp.sin(jnp.sin(g))), grads)
+            return inner.update(grads, state, params)
+
+        return optax.GradientTransformation(inner.init, update)
+
+    monkeypatch.setitem(registry._SPECS, "gd", dataclasses.replace(gd, factory=slow_gd))
+    b = gate_run("b")
+    code, out, err = run(["compare", str(a), str(b), "--fail-above", "1.25", "--on", "time"], capsys)
+    assert code == 1, out
+    rows = [ln.split("│") for ln in out.splitlines() if ln.startswith("│")]
+    assert [r[1].strip() for r in rows if r[-2].strip() == "!"] == ["gd"], out
+    assert "1 regression(s) above 1.25x (time)" in err
+    assert not [ln for ln in out.splitlines() + err.splitlines() if ln.startswith("! convergence")]  # same numbers
+    assert "transcendentals 0 -> 60000" in err  # and the compiled-cost gate names the extra work
