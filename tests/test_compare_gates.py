@@ -257,4 +257,4 @@ def test_a_really_slower_optimizer_fails_naming_it(tmp_path, monkeypatch, capsys
     assert [r[1].strip() for r in rows if r[-2].strip() == "!"] == ["gd"], out
     assert "1 regression(s) above 1.25x (time)" in err
     assert not [ln for ln in out.splitlines() + err.splitlines() if ln.startswith("! convergence")]  # same numbers
-    assert "transcendentals 0 -> 60000" in err  # and the compiled-cost gate names the extra work
+    assert "transcendentals 0 -> 60000" in out + err  # and the compiled-cost gate names the extra work
