@@ -11,7 +11,7 @@
     gdbench list
     gdbench report RESULTS_DIR [--out DIR] [--formats png,svg]
     gdbench compare RUN_A RUN_B [--fail-above RATIO] [--on time|steps|both] [--impl gdbench|optax]
-    gdbench compare A.json B.json [--fail-above RATIO]   (pytest-benchmark JSON: bench/benchjson.py)
+    gdbench compare A.json B.json [--fail-above RATIO]   (pytest-benchmark JSON: bench/tracking/benchjson.py)
     gdbench history [RUNS_DIR] [--out DIR]
     gdbench compare RUN_A RUN_B [--fail-above RATIO] [--alpha 0.01] [--on time|steps|both] [--impl gdbench|optax]
     gdbench baseline RUN [--out results/baseline]
@@ -21,7 +21,7 @@ code 2, and nothing written to results/. A results folder that is missing,
 corrupt or of another schema version is bad input too, and so are two runs of
 different suites. `compare` exits with 1 when a deterministic metric changed
 beyond what the platforms allow, or a ratio B/A exceeds --fail-above (for time,
-significantly at --alpha): a regression; 0 otherwise (bench/compare.py).
+significantly at --alpha): a regression; 0 otherwise (bench/tracking/compare.py).
 
 `run` stores each cell in the run's folder as soon as it finishes. Ctrl-C
 (SIGINT) or SIGTERM stops it within a fraction of a second (a program being
@@ -44,7 +44,7 @@ import sys
 import threading
 from pathlib import Path
 
-from bench import xla
+from bench.core import xla
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
@@ -130,7 +130,7 @@ def _batch_sizes(text: str) -> list:
 
 
 def _size(text: str) -> int:
-    from bench import memory
+    from bench.core import memory
     from bench.errors import ConfigError
 
     try:
@@ -147,7 +147,7 @@ def _int(text: str) -> int:
 
 
 def _formats(text: str) -> tuple[str, ...]:
-    from bench import plots
+    from bench.reporting import plots
 
     names = _names(text)
     if not names or any(n not in plots.FORMATS for n in names):
@@ -208,7 +208,7 @@ def parser() -> argparse.ArgumentParser:
                           "(repeatable), e.g. --grid learning_rate=1e-3,1e-2")
     run.add_argument("--trials", type=_int, default=None, metavar="N",
                      help="N quasi-random trials over each optimizer's search space instead of the suite's grid "
-                          "(bench/search.py; --grid values are crossed with them)")
+                          "(bench/core/search.py; --grid values are crossed with them)")
     run.add_argument("--batch-size", type=_batch_sizes,
                      help="minibatch sizes for every problem, comma-separated, 'full' for the full batch")
     run.add_argument("--max-memory", type=_size, metavar="SIZE",
@@ -264,8 +264,8 @@ OVERRIDES = ("problems", "optimizers", "steps", "seeds", "dtype", "device", "rep
 
 
 def _load_suite(args):
-    from bench import resume
-    from bench import suite as suites
+    from bench.runs import resume
+    from bench.runs import suite as suites
 
     given = (args.config or args.suite or args.impl or args.grid or args.trials is not None
              or any(getattr(args, k) is not None for k in OVERRIDES))
@@ -302,7 +302,8 @@ def _check_out(out: str) -> None:
 def _dry_run(suite) -> None:
     """Prints the cells the suite would run, after checking every configuration of each."""
     import optimizers
-    from bench import cells, runner
+    from bench.core import cells
+    from bench.runs import runner
 
     todo = runner.plan(suite)
     for c in todo:  # every configuration of every cell, as prepare checks them
@@ -322,7 +323,7 @@ def _dry_run(suite) -> None:
 
 def engine_busy() -> bool:
     """Whether a program abandoned by an interrupt is still running (`engine._wait`)."""
-    from bench import engine
+    from bench.core import engine
 
     return any(t.name == engine.PROGRAM_THREAD and t.is_alive() for t in threading.enumerate())
 
@@ -346,7 +347,7 @@ def _list() -> None:
 
     import optimizers
     import problems
-    from bench import suite as suites
+    from bench.runs import suite as suites
 
     print("optimizers (name, update rule, optax twin):")
     for name in optimizers.names():
@@ -373,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     """Runs a command; its exit code.
 
     A process of a distributed run that ends with an error leaves at once: at
-    a normal exit JAX would wait for the other processes (`bench.distributed`).
+    a normal exit JAX would wait for the other processes (`bench.core.distributed`).
     """
     try:
         code = _main(argv)
@@ -402,22 +403,22 @@ def _main(argv: list[str] | None) -> int:
     except SystemExit as e:  # --help, or a bad flag (already reported in one line)
         return e.code
     xla.apply()
-    from bench import distributed
+    from bench.core import distributed
     from bench.errors import ConfigError
-    from bench.results import ResultsError
+    from bench.runs.results import ResultsError
 
     try:
         if args.command == "list":
             _list()
             return 0
         if args.command == "report":
-            from bench import report
+            from bench.reporting import report
 
             written = report.write(args.results_dir, args.out, args.formats or report.DEFAULT_FORMATS)
             print(f"report: {written['html']}\nreport: {written['md']}")
             return 0
         if args.command == "history":
-            from bench import history
+            from bench.tracking import history
 
             written = history.write(args.runs_dir, args.out)
             for note in written["notes"]:
@@ -425,18 +426,19 @@ def _main(argv: list[str] | None) -> int:
             print(f"history: {written['html']} ({written['runs']} runs)")
             return 0
         if args.command == "compare":
-            from bench import benchjson, compare
+            from bench.tracking import benchjson, compare
 
             if benchjson.is_json_path(args.run_a) or benchjson.is_json_path(args.run_b):
                 return benchjson.run(args.run_a, args.run_b, args.fail_above)
             return compare.run(args.run_a, args.run_b, args.fail_above, args.on, args.impl, args.alpha)
         if args.command == "baseline":
-            from bench import baseline
+            from bench.tracking import baseline
 
             return baseline.update(args.run, args.out)
         joining = distributed.options(args.distributed, args.coordinator, args.num_processes, args.process_id)
         suite = _load_suite(args)
-        from bench import cache, cells, runner
+        from bench.core import cache, cells
+        from bench.runs import runner
 
         if joining is not None and not args.dry_run:
             distributed.initialize(joining)  # before JAX starts: then jax.devices() lists every process's

@@ -479,7 +479,7 @@ def main(argv: list[str] | None = None) -> int:
     started = dt.datetime.now(dt.timezone.utc)
     outcomes, header = check(args.device, args.quick, args.time_limit, _from_root(args.runs_out),
                              not args.no_install)
-    from bench import results
+    from bench.runs import results
 
     header.update(started=started.strftime("%Y-%m-%d %H:%M UTC"), git=results.git_state(ROOT),
                   command=display([sys.executable, "-m", "bench.gpucheck", *(argv if argv is not None

@@ -150,12 +150,12 @@ def _sharded_program(fn, lrs: np.ndarray):
     """`fn` (one learning rate -> outputs) as a user gets the engine's set-up in plain JAX:
     vmapped, its lanes split over the host devices with `shard_map` (the devices of a Mesh
     of `jax.devices()`, as many as divide the lanes), compiled with gdbench's per-program
-    options (`bench.xla.compile_options`). Returns (compiled, sharded lrs, compile seconds, devices)."""
+    options (`bench.core.xla.compile_options`). Returns (compiled, sharded lrs, compile seconds, devices)."""
     import jax
     from jax.sharding import Mesh, NamedSharding
     from jax.sharding import PartitionSpec as P
 
-    from bench import xla
+    from bench.core import xla
 
     devices = jax.devices()
     n = max(d for d in range(1, len(devices) + 1) if len(lrs) % d == 0)
@@ -243,7 +243,7 @@ def worker_bstar(configs: int, steps: int, repeats: int, out: str, variant: str)
              **({"hits": np.asarray(result[2])} if variant == "hits" else {}))
     return {"steps_per_s": configs * steps / seconds, "seconds": seconds, "compile_s": compile_s,
             "xla_flags": os.environ.get("XLA_FLAGS", ""), "device": _device(devices),
-            "compile_options": bench.xla.compile_options(devices[0].platform) or {}}
+            "compile_options": bench.core.xla.compile_options(devices[0].platform) or {}}
 
 
 def recorded_every(steps: int) -> np.ndarray:
@@ -252,9 +252,9 @@ def recorded_every(steps: int) -> np.ndarray:
 
 
 def worker_c(configs: int, steps: int, repeats: int, out: str, impl: str) -> dict:
-    """(c): the engine, through bench.cells as bench.sweep and gdbench run use it."""
+    """(c): the engine, through bench.core.cells as bench.sweep and gdbench run use it."""
     import bench  # noqa: F401  (applies gdbench's XLA settings before JAX starts)
-    from bench import cells
+    from bench.core import cells
 
     cell = cells.prepare(cells.SweepSpec("rosenbrock", "adam", problem_args={"dim": 2},
                          grid={"learning_rate": [float(v) for v in _lrs(configs)]}, seeds=[0], steps=steps,
@@ -375,7 +375,7 @@ def large(args: argparse.Namespace) -> str:
     import optax
 
     import problems
-    from bench import cells
+    from bench.core import cells
 
     rows, bandwidth_rows = [], []
     for n in args.dims:
@@ -506,7 +506,7 @@ def parity(args: argparse.Namespace) -> str:
     import bench  # noqa: F401
 
     import optimizers
-    from bench import cells
+    from bench.core import cells
 
     rows = []
     for name in optimizers.names():
@@ -557,7 +557,7 @@ def paths(args: argparse.Namespace) -> str:
     count). Their losses must be the same.
     """
     import bench  # noqa: F401  (gdbench's XLA settings)
-    from bench import cells
+    from bench.core import cells
 
     programs = {}
     for record in (False, True):

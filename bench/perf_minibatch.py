@@ -14,7 +14,7 @@ import argparse
 
 import numpy as np
 
-from bench import cells
+from bench.core import cells
 
 VARIANTS = {
     "full batch": {},

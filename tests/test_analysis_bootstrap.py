@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from bench import bootstrap
+from bench.stats import bootstrap
 
 INF = math.inf
 

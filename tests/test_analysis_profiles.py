@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from test_analysis_cases import INF, make_runs
 
-from bench import profiles
+from bench.stats import profiles
 
 NAN = float("nan")
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from test_analysis_cases import INF, hyperparams, make_runs
 
-from bench import parity, tuning
+from bench.stats import parity, tuning
 
 NAN = float("nan")
 
@@ -81,7 +81,7 @@ def test_lr_sensitivity(runs):
 
 
 def test_per_config_and_best_configs_keep_their_columns(runs):
-    # bench/summary.py reads these.
+    # bench/runs/summary.py reads these.
     for table in (tuning.per_config(runs), tuning.best_configs(runs)):
         assert {"instance", "optimizer", "impl", "config_id", "median_steps", "median_time_s", "median_subopt",
                 "seeds", "hit_share", "diverged_share", "hyperparams"} <= set(table.columns)

@@ -11,8 +11,9 @@ import pytest
 from test_analysis_cases import fixture_report  # noqa: F401 (session fixture)
 
 import bench
-from bench import analysis, batchsize, runner
-from bench import suite as suites
+from bench.runs import runner
+from bench.runs import suite as suites
+from bench.stats import analysis, batchsize
 
 INF = math.inf
 

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from bench import benchjson, cli
+from bench import cli
+from bench.tracking import benchjson
 
 
 def bench_doc(times: dict[str, list[float]], keep_data: bool = True, jax_version: str = "0.10.2") -> dict:

@@ -17,7 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import cache, cli, results
+from bench import cli
+from bench.core import cache
+from bench.runs import results
 
 # A tiny program compiled ahead of time the way the engine compiles a cell
 # (jit -> lower -> compile with compile options), in a fresh process.
@@ -25,7 +27,7 @@ PROGRAM = """
 import json, sys
 import numpy as np
 import bench, jax
-from bench import cache
+from bench.core import cache
 
 state = cache.enable()
 counter = cache.Counter.start()

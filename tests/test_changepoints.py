@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench import changepoints
+from bench.tracking import changepoints
 
 
 def test_known_steps_are_found_exactly():

@@ -1,4 +1,4 @@
-"""Sweeps larger than the memory budget: lanes in chunks of one compiled program (`bench.chunking`).
+"""Sweeps larger than the memory budget: lanes in chunks of one compiled program (`bench.core.chunking`).
 
 A chunked cell must give exactly the unchunked results (its lanes are
 independent), compile once, and report the time of all its lanes.
@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import bench
-from bench import chunking, engine, memory
+from bench.core import chunking, engine, memory
 from bench.errors import ConfigError
 
 TIMING = ["lane_step_s", "program_step_s", "program_step_times_s", "exec_s", "compile_s",
@@ -103,7 +103,7 @@ def test_lane_estimate_counts_what_grows():
     import optax
 
     import problems
-    from bench import schedule
+    from bench.core import schedule
 
     def estimate(dim, record_path):
         p = problems.get("quadratic", dim=dim)
@@ -141,7 +141,7 @@ def test_cli_max_memory_errors_are_one_line(bad, tmp_path):
 
 
 def test_suite_key():
-    from bench import suite as suites
+    from bench.runs import suite as suites
 
     s = suites.parse({"name": "t", "problems": [{"name": "rosenbrock"}], "optimizers": ["adam"], "max_memory": "1GiB"},
                      "t.toml")
@@ -173,7 +173,7 @@ def test_the_lower_bound_never_exceeds_the_estimate():
     import optax
 
     import problems
-    from bench import schedule
+    from bench.core import schedule
 
     p = problems.get("logistic", dataset="breast_cancer")
     for opt in (optax.sgd, optax.adam):

@@ -14,7 +14,10 @@ import pytest
 import optimizers
 import problems
 import bench
-from bench import analysis, cli, results, xla
+from bench import cli
+from bench.core import xla
+from bench.runs import results
+from bench.stats import analysis
 
 TINY = """
 name = "tiny"
@@ -172,7 +175,7 @@ def test_bad_flags_are_blamed_on_the_flag(tmp_path, capsys, flags, message):
 
 
 def test_overrides_reach_the_suite_and_rename_it():
-    from bench import suite as suites
+    from bench.runs import suite as suites
 
     args = cli.parser().parse_args([
         "run", "--problems", "rosenbrock:dim=5,quadratic:dim=20:condition_number=1e2:rotate=false,logistic",
@@ -230,7 +233,7 @@ def test_console_script_and_module(tmp_path):
 
 def test_interrupted_run_keeps_finished_problems(tmp_path, monkeypatch, capsys):
     """A Ctrl-C after the first problem: its results are saved, marked interrupted."""
-    from bench import runner
+    from bench.runs import runner
 
     config = tmp_path / "tiny.toml"
     config.write_text(TINY)

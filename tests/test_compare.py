@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from test_analysis_cases import FIXTURE_RUN, copy_run
 
-from bench import cli, compare
+from bench import cli
+from bench.tracking import compare
 
 
 def changed_run(dest, impl=None, **changes):

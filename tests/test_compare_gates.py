@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from test_analysis_cases import FIXTURE_RUN, copy_run
 
-from bench import baseline, cli, gates, timegate
+from bench import cli
+from bench.tracking import baseline, gates, timegate
 
 HOST = "Test CPU 9000"
 

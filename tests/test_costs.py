@@ -1,4 +1,4 @@
-"""The compiled cost of one step (bench/costs.py), the costs table of a results folder, and the ci suite."""
+"""The compiled cost of one step (bench/tracking/costs.py), the costs table of a results folder, and the ci suite."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from test_analysis_cases import FIXTURE_RUN
 
 import optimizers
 import problems
-from bench import costs, results, runner
-from bench import suite as suites
+from bench.runs import results, runner
+from bench.runs import suite as suites
+from bench.tracking import costs
 
 
 def test_a_step_costs_what_its_arithmetic_says():

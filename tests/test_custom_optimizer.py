@@ -11,7 +11,8 @@ import pytest
 
 import bench
 import optimizers
-from bench import cli, results
+from bench import cli
+from bench.runs import results
 from optimizers import custom
 
 KW = dict(problem_args={"dim": 2}, grid={"learning_rate": [1e-3, 3e-3]}, seeds=2, steps=150, repeats=1)

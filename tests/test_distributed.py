@@ -20,7 +20,8 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from bench import cli, distributed
+from bench import cli
+from bench.core import distributed
 from bench.errors import ConfigError
 
 FAST = """

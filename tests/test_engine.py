@@ -15,7 +15,8 @@ import pytest
 import bench
 import optimizers
 import problems
-from bench import cells, engine, results, schedule
+from bench.core import cells, engine, schedule
+from bench.runs import results
 
 TARGETS = np.asarray(bench.TARGETS)
 

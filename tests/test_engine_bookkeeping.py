@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bench import engine
+from bench.core import engine
 
 K = 8  # targets 1e-1 ... 1e-8
 ROWS = 100  # a full block buffer, as the engine allocates it (shorter runs get shorter ones)
@@ -121,7 +121,7 @@ def test_engine_results_are_the_same_with_and_without_the_one_pass(x64, monkeypa
 
     import bench
     import problems
-    from bench import cells
+    from bench.core import cells
 
     p = problems.get("quadratic", dim=10, condition_number=100.0)
     grid = {"learning_rate": [f / p.info["L"] for f in factors]}

@@ -21,7 +21,7 @@ from test_engine import TARGETS, hits_and_divergence, reference
 import bench
 import optimizers
 import problems
-from bench import cells
+from bench.core import cells
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,8 @@ import pytest
 from test_analysis_cases import copy_run
 from test_report import CHROMIUM
 
-from bench import cli, history
+from bench import cli
+from bench.tracking import history
 
 COMMITS = ["a" * 40, "b" * 40, "c" * 40, "d" * 40]
 

@@ -11,8 +11,9 @@ import pytest
 
 import bench  # noqa: F401  (XLA settings before JAX starts)
 import problems
-from bench import cells, suite
+from bench.core import cells
 from bench.errors import ConfigError
+from bench.runs import suite
 
 BC = {"dataset": "breast_cancer"}
 
@@ -105,7 +106,7 @@ def test_suite_batch_size_keys():
     s = suite.parse(base, "s.toml")
     assert s.batch_sizes_for(s.problems[0]) == (16, None) and s.batch_sizes_for(s.problems[1]) == (1,)
     assert suite.override(s, steps=20).problems == s.problems
-    from bench import runner
+    from bench.runs import runner
     plans = runner.plan(s)
     assert [(c.problem.name, c.batch_size) for c in plans] == [("logistic", 16), ("logistic", None), ("rosenbrock", 1)]
     for bad, where in [({"batch_size": 0}, "s.toml: batch_size"), ({"batch_size": [16, "half"]}, "s.toml: batch_size")]:

@@ -16,7 +16,7 @@ import pytest
 
 import bench  # noqa: F401  (XLA settings before JAX starts)
 import problems
-from bench import cells
+from bench.core import cells
 from problems.noisy_quadratic import curvatures, expected_loss
 
 NQM = {"dim": 10, "condition_number": 100.0, "noise": 1.0}

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import jax
 
-from bench import benchjson, cli
+from bench import cli
+from bench.tracking import benchjson
 
 ROOT = Path(__file__).resolve().parents[1]
 # What `make test` keeps of pyproject's addopts when it runs the benchmarks: all but --benchmark-skip and -m.

@@ -13,7 +13,9 @@ import pandas as pd
 import pytest
 from test_analysis_cases import copy_run, fixture_report  # noqa: F401 (session fixture)
 
-from bench import cli, report, runner
+from bench import cli
+from bench.reporting import report
+from bench.runs import runner
 
 IMAGE_CHECK = """<script>
 window.addEventListener("load", () => {
@@ -53,7 +55,7 @@ def test_report_files(fixture_report):  # noqa: F811
 def test_figures_in_svg_and_png_the_first_embedded_once(tmp_path, monkeypatch):
     from matplotlib.figure import Figure
 
-    from bench import plots
+    from bench.reporting import plots
 
     fig = Figure(figsize=(2, 1.5))
     fig.subplots().plot([1, 2, 3], [3, 1, 2])
@@ -151,7 +153,7 @@ def test_a_report_that_fails_to_draw_loses_no_results(tmp_path, monkeypatch):
 def test_envelope_keeps_every_extreme_and_the_ends():
     import numpy as np
 
-    from bench import plots
+    from bench.reporting import plots
 
     rng = np.random.default_rng(0)
     y = np.cumsum(rng.normal(size=5000))

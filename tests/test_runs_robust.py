@@ -19,7 +19,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench import cli, results, runner
+from bench import cli
+from bench.runs import results, runner
 
 # Two problems (the MLP has no known optimum: its targets are relative to the
 # best loss of all its cells), two optimizers, both implementations: 4 cells.

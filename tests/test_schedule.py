@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bench import schedule
+from bench.core import schedule
 
 
 @pytest.mark.parametrize("steps", [1, 2, 99, 100, 101, 1000, 1001, 1002, 2000, 10_000, 12_345])

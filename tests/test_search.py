@@ -1,4 +1,4 @@
-"""Quasi-random search (bench/search.py): the sequence, the space, bad input, sweeps and suites with trials."""
+"""Quasi-random search (bench/core/search.py): the sequence, the space, bad input, sweeps and suites with trials."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ import pytest
 
 import bench
 import optimizers
-from bench import cli, search, suite, tuning
+from bench import cli
+from bench.core import search
 from bench.errors import ConfigError
+from bench.runs import suite
+from bench.stats import tuning
 
 
 def test_halton_is_reproducible_from_its_seed_and_stratified():

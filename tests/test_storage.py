@@ -1,5 +1,5 @@
 """What a results folder keeps: thinned float32 curves that keep every first hit, the tuned
-configurations' paths, and its size (bench/storage.py)."""
+configurations' paths, and its size (bench/runs/storage.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench import SweepSpec, analysis, profiles, results, run_sweep, storage, tuning
+from bench import SweepSpec, run_sweep
+from bench.runs import results, storage
+from bench.stats import analysis, profiles, tuning
 
 STEPS = 1000
 

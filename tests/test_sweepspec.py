@@ -10,8 +10,9 @@ import pytest
 import bench
 import optimizers
 import problems
-from bench import cells, runner
-from bench import suite as suites
+from bench.core import cells
+from bench.runs import runner
+from bench.runs import suite as suites
 
 SWEEP_KEYWORDS = ["problem", "optimizer", "grid", "seeds", "steps", "impl", "dtype", "problem_args", "targets",
                   "target", "record_every", "record_path", "repeats", "device", "batch_size", "max_memory", "trials",

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import bench
-from bench import engine, xla
+from bench.core import engine, xla
 
 
 @pytest.fixture
@@ -73,8 +73,8 @@ def test_import_bench_first_applies_the_settings_and_says_so():
 
 def test_import_bench_after_jax_started_warns_once_and_reports_it():
     code = ("import jax; jax.devices()\n"
-            "import bench, bench.xla\n"
-            "bench.xla.apply()\n"  # a second try (as the CLI makes) does not warn again
+            "import bench, bench.core.xla\n"
+            "bench.core.xla.apply()\n"  # a second try (as the CLI makes) does not warn again
             "print(bench.xla_settings()['process_flags'], bench.xla_settings()['jax_started'])")
     out = _python(code)
     assert out.returncode == 0, out.stderr

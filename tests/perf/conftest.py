@@ -17,7 +17,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     import jax
     import jaxlib
 
-    from bench import results
+    from bench.runs import results
 
     devices = jax.devices()
     gpus = [d for d in devices if d.platform == "gpu"]

@@ -1,4 +1,4 @@
-"""The sweep engine (`bench.cells`, what `bench.sweep` runs): one cell's grid x seeds as one compiled program.
+"""The sweep engine (`bench.core.cells`, what `bench.sweep` runs): one cell's grid x seeds as one compiled program.
 
 Cases: Rosenbrock-2D and a rotated 100-D quadratic, with Adam (elementwise:
 hyperparameters broadcast along the lanes) and gradient descent with an
@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from perfkit import QUICK, device_fields, timed, xla_cost
 
-from bench import cells, tuning
+from bench.core import cells
+from bench.stats import tuning
 
 CASES = {
     "rosenbrock2-adam": ("rosenbrock", {"dim": 2}, "adam"),

@@ -1,7 +1,7 @@
 """What a results folder keeps: compact curves, the paths the report draws, Parquet settings.
 
 The engine records a trajectory's loss at every step of its schedule
-(`bench.schedule`; all 2,001 steps of the quick suite). A results folder keeps
+(`bench.core.schedule`; all 2,001 steps of the quick suite). A results folder keeps
 of each trajectory's curve only (`thin_curves`):
 
 - the first and the last recorded step, and about EVEN_POINTS evenly spaced
@@ -33,7 +33,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bench import profiles, tuning
+from bench.stats import profiles, tuning
 
 EVEN_POINTS = 64
 LOG_POINTS = 32

@@ -7,7 +7,7 @@ first hits, final loss, divergence), `costs.csv` (the compiled cost of each
 cell's step) and `meta.json` (the run's suite, versions and device, and
 `"baseline": true`). Floats are written with 17 significant digits, so they
 read back bit for bit. `gdbench compare BASELINE RUN` gates a new run against
-it (bench/gates.py); the timings are not kept, as they belong to one machine.
+it (bench/tracking/gates.py); the timings are not kept, as they belong to one machine.
 Before replacing a baseline, `write` reports what changed.
 """
 
@@ -19,8 +19,9 @@ from typing import Any
 
 import pandas as pd
 
-from bench import gates, results
-from bench.costs import COLUMNS as COST_COLUMNS
+from bench.runs import results
+from bench.tracking import gates
+from bench.tracking.costs import COLUMNS as COST_COLUMNS
 
 FILES = {"runs": "convergence.csv", "costs": "costs.csv"}
 RUN_COLUMNS = [*gates.KEY, "problem", "dtype", "steps", "initial_loss", "f_ref", "final_loss", "diverged",
@@ -84,8 +85,8 @@ def write(run_path: str | Path, out: str | Path) -> Path:
 
 def update(run_path: str | Path, out: str | Path) -> int:
     """`gdbench baseline`: says what changed against the current baseline at `out`, then replaces it."""
-    from bench import compare, gates
     from bench.errors import ConfigError
+    from bench.tracking import compare, gates
 
     tables, meta = results.read_run(run_path)
     if is_baseline(out):

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import jax
 import numpy as np
 
-from bench import distributed, engine, memory
+from bench.core import distributed, engine, memory
 
 PyTree = Any
 

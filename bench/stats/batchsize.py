@@ -2,7 +2,7 @@
 
 A problem run at several batch sizes is one instance per size (`... batch=B`,
 `batch_size` B; the full batch is 0). Per optimizer and batch size, the
-tuning protocol (`bench.tuning`) picks the best configuration as it does
+tuning protocol (`bench.stats.tuning`) picks the best configuration as it does
 for any instance, so "steps to target at batch B" is at the learning rate
 best for B. The critical batch size (docs/METRICS.md, after Shallue et al.
 2018 and McCandlish et al. 2018) is where a larger batch stops paying for
@@ -17,7 +17,7 @@ from typing import Mapping
 
 import pandas as pd
 
-from bench import tuning
+from bench.stats import tuning
 
 #: A doubling of the batch "still helps" when it cuts the steps to target by at least this
 #: fraction. 25% is McCandlish et al.'s critical batch in their model S(B) = S_min (1 + B_noise / B):

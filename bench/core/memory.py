@@ -7,7 +7,7 @@ is estimated before compiling, from shapes alone (`jax.eval_shape`,
 stored losses and points, the block's work buffers, and the intermediates of
 one lane's loss and gradient. Where the lanes do not fit in the budget
 (`budget`: `max_memory`, or half of the free device memory), the engine runs
-them in chunks of one compiled program (`bench.chunking`).
+them in chunks of one compiled program (`bench.core.chunking`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from bench import engine, minibatch, schedule
+from bench.core import engine, minibatch, schedule
 from bench.errors import ConfigError
 
 #: The share of the free device memory a cell may use when no max_memory is given.

@@ -15,7 +15,7 @@ Owen's survey "A randomized Halton algorithm in R", 2017): it keeps Halton's
 even coverage, removes the correlation between the dimensions of large bases,
 and gives independent replicates for different seeds. A grid on other
 hyperparameters is crossed with the trials: every grid point runs every trial.
-The tuning protocol (`bench.tuning`) picks the best configuration among them as
+The tuning protocol (`bench.stats.tuning`) picks the best configuration among them as
 among a grid's.
 """
 

@@ -13,7 +13,7 @@ width changes the order of a reduction's additions (XLA:CPU compiles for the
 CPU it runs on; AVX2 and AVX-512 machines differ), and another XLA version may
 fuse differently. Such a difference starts at about one unit in the last place
 (relative 6e-8 in float32, 1e-16 in float64) and grows along the trajectory as
-rounding differences do (bench/xla.py measured relative 1e-6 in float32 and
+rounding differences do (bench/core/xla.py measured relative 1e-6 in float32 and
 1e-14 in float64 after 2,000 steps on a quadratic). So across platforms:
 
 * a final loss may move by `LOSS_RTOL[dtype]` (1e-3 in float32, 1e-8 in float64:
@@ -32,7 +32,7 @@ can amplify a last-bit difference beyond any tolerance; the `ci` suite runs in
 float64 and for 200 steps, so amplification would need a growth of 1e8 over
 them. What is within tolerance is still listed, marked as such.
 
-Compiled cost (bench/costs.py) is a count over the optimized program: the same
+Compiled cost (bench/tracking/costs.py) is a count over the optimized program: the same
 on every CPU for one jax/jaxlib version and backend, so it is compared exactly
 then; with other versions its changes are listed but not flagged (a new XLA
 changes fusion decisions without any change of ours).
@@ -43,7 +43,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench.costs import METRICS as COST_METRICS
+from bench.tracking.costs import METRICS as COST_METRICS
 
 KEY = ["instance", "optimizer", "impl", "config_id", "hyperparams", "seed"]
 COST_KEY = ["instance", "optimizer", "impl", "dtype"]

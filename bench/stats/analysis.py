@@ -1,7 +1,7 @@
 """The analysis API: DataFrames in, DataFrames out, from a stored results folder.
 
     import bench
-    from bench import analysis
+    from bench.stats import analysis
 
     tables, meta = bench.read_run("results/runs/<stamp>-quick")
     runs, curves = tables["runs"], tables["curves"]
@@ -28,12 +28,12 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from bench import bootstrap
-from bench.batchsize import critical_batch_size, critical_batch_sizes, lr_batch_grid, steps_by_batch
-from bench.parity import parity
-from bench.profiles import (algoperf_scores, convergence_costs, data_profile, main_impl, performance_profile,
+from bench.stats import bootstrap
+from bench.stats.batchsize import critical_batch_size, critical_batch_sizes, lr_batch_grid, steps_by_batch
+from bench.stats.parity import parity
+from bench.stats.profiles import (algoperf_scores, convergence_costs, data_profile, main_impl, performance_profile,
                             performance_ratios, solver_costs)
-from bench.tuning import best_configs, lr_sensitivity, one_shot, per_config, tuned
+from bench.stats.tuning import best_configs, lr_sensitivity, one_shot, per_config, tuned
 
 __all__ = ["algoperf_scores", "best_configs", "convergence_bands", "convergence_costs", "critical_batch_size",
            "critical_batch_sizes", "data_profile", "instance_problems", "loss_bands", "lr_batch_grid",
@@ -79,7 +79,7 @@ def convergence_bands(runs: pd.DataFrame, curves: pd.DataFrame, impl: str | None
     out = []
     for (instance, optimizer), part in rel.groupby(["instance", "optimizer"], sort=False):
         # The steps stored for every seed (a results folder keeps each trajectory's own first
-        # hits besides the steps all share: bench/storage.py); a diverged seed is already +inf.
+        # hits besides the steps all share: bench/runs/storage.py); a diverged seed is already +inf.
         table = part.pivot(index="step", columns="seed", values="subopt").dropna()
         median, low, high = bootstrap.median_ci(table.to_numpy().T, level=level, n_boot=n_boot, seed=seed)
         seconds = part.groupby("step")["seconds"].median().reindex(table.index)
@@ -124,8 +124,8 @@ def loss_bands(runs: pd.DataFrame, curves: pd.DataFrame, impl: str | None = None
 
 def instance_problems(meta: Mapping[str, Any]) -> dict[str, Any]:
     """{instance label: problems.Problem} for the problems of a run's suite (as run)."""
-    from bench.cells import problem_label
-    from bench.suite import build_problem
+    from bench.core.cells import problem_label
+    from bench.runs.suite import build_problem
 
     out = {}
     for entry in (meta.get("suite") or {}).get("problems") or []:

@@ -8,7 +8,8 @@ import math
 
 import pandas as pd
 
-from bench import fmt, tuning
+from bench.reporting import fmt
+from bench.stats import tuning
 
 
 def rows(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:

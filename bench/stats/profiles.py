@@ -18,7 +18,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench import cells, tuning
+from bench.core import cells
+from bench.stats import tuning
 
 R_MAX = 4.0
 MEASURES = {"steps": "median_steps", "time": "median_time_s"}

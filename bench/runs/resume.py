@@ -1,6 +1,6 @@
 """Resuming an unfinished run: `gdbench run --resume RUN_DIR`.
 
-A run stores each finished cell in its folder's `parts/` (`bench.results`), so
+A run stores each finished cell in its folder's `parts/` (`bench.runs.results`), so
 a run that was killed (`<name>.partial`) or interrupted can go on: the stored
 cells are skipped, the others run, and the folder is finished as if the run
 had never stopped. That holds only if the code, its libraries, the machine's
@@ -18,9 +18,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bench import results
-from bench import suite as suites
 from bench.errors import ConfigError
+from bench.runs import results
+from bench.runs import suite as suites
 
 WHERE = "--resume"
 #: What must be equal in the stored run and this one (paths into meta.json).

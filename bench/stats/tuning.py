@@ -7,7 +7,7 @@ broken by the lowest median final relative suboptimality (diverged or
 undefined counts as +inf). Medians over seeds keep +inf (a miss) as a value.
 
 Then (`tuned`) the winner's median and bootstrap confidence interval over
-seeds (`bench.bootstrap`), the result at the default hyperparameters
+seeds (`bench.stats.bootstrap`), the result at the default hyperparameters
 (`one_shot`) and how much of the grid reaches the target (`lr_sensitivity`).
 """
 
@@ -18,7 +18,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from bench import bootstrap
+from bench.stats import bootstrap
 
 GROUP = ("instance", "optimizer", "impl")
 

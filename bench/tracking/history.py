@@ -18,7 +18,7 @@ machines, and each group is a section of the page. Within a group, per
 (problem instance, optimizer, implementation), two metrics:
 
   steps        steps to the primary target at the tuned configuration
-               (bench.tuning: median over seeds; a miss is inf)
+               (bench.stats.tuning: median over seeds; a miss is inf)
   program_step_s  time per step of the compiled program, the median over the cell's programs
 
 optax's twin, measured in the same runs, is drawn dashed beside ours: when
@@ -28,7 +28,7 @@ Points. A group's runs in order of start time; consecutive runs of the same
 commit (a dirty checkout counted apart from its clean commit) form one
 point, the median of their values.
 
-Change points (`bench.changepoints`): a penalised least-squares segmentation
+Change points (`bench.tracking.changepoints`): a penalised least-squares segmentation
 of log10 of each series' finite points, the noise level pooled over all
 series of one metric in the group; a series that moves between hitting and
 missing the target changes there too.
@@ -47,9 +47,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench import changepoints, tuning
 from bench.errors import ConfigError
-from bench.results import ResultsError, read_meta, read_table
+from bench.runs.results import ResultsError, read_meta, read_table
+from bench.stats import tuning
+from bench.tracking import changepoints
 
 METRICS = {"steps": "steps to target (tuned)", "program_step_s": "time per step (s)"}
 COLUMNS = ["suite", "machine", "instance", "optimizer", "impl", "metric", "point", "commit", "started_utc", "run",
@@ -322,12 +323,12 @@ def _slug(text: str) -> str:
 
 def render(runs: list[Run], t: pd.DataFrame, out: Path, notes: list[str]) -> str:
     """history.html: per (suite, machine) the change points, the figures and the runs."""
-    from bench import plots
+    from bench.reporting import plots
 
     e = html.escape
     body = [f"<h1>gdbench history</h1><p>{len(runs)} complete runs; one section per suite and machine. Each point "
             f"is a commit (the median of its runs, in order of start time); ringed: a change point (a step in the "
-            f"level, found by a penalised least-squares segmentation of the log values, bench/changepoints.py). "
+            f"level, found by a penalised least-squares segmentation of the log values, bench/tracking/changepoints.py). "
             f"Points link to their run's report. Data: history.csv.</p>"]
     if notes:
         body.append("<p>Passed over:</p><ul>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")

@@ -3,7 +3,7 @@
 In minibatch mode the optimizer steps on a minibatch's loss (its value, gradient
 and, for line searches, its values along the search), while the books (stored
 losses, first hits, best loss, divergence) are kept on the full-batch objective,
-evaluated every `eval_every` steps (`bench.engine`).
+evaluated every `eval_every` steps (`bench.core.engine`).
 
 Lane b's minibatch at step t is drawn with the key
 fold_in(fold_in(PRNGKey(seed_b), BATCH_STREAM), t): it depends on the lane's seed

@@ -13,8 +13,10 @@ import pandas as pd
 
 import optimizers
 import problems
-from bench import cache, cells, costs, distributed, memory, results, search, storage, summary
-from bench.suite import Suite
+from bench.core import cache, cells, distributed, memory, search
+from bench.runs import results, storage, summary
+from bench.runs.suite import Suite
+from bench.tracking import costs
 
 COMPILE_THREADS = 2
 
@@ -119,7 +121,7 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
     `report=False` skips report.html/report.md (and its figures): a CI gate
     needs the tables only, and `gdbench report` writes the report later.
 
-    With `resume` (an unfinished run's folder, see `bench.resume`), the cells
+    With `resume` (an unfinished run's folder, see `bench.runs.resume`), the cells
     stored there are skipped and the folder is finished with the others;
     ConfigError if it ran another suite or on other code or devices.
     An interruption (KeyboardInterrupt) keeps the finished cells and is
@@ -128,7 +130,7 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from bench import resume as resuming
+    from bench.runs import resume as resuming
 
     console = console or Console(stderr=True)
     devices = cells.devices_for(suite.device)
@@ -146,7 +148,7 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
         "dtype": suite.dtype,
         "started_utc": started.isoformat(),
     }
-    if distributed.process_count() > 1:  # every process and its devices (bench/distributed.py)
+    if distributed.process_count() > 1:  # every process and its devices (bench/core/distributed.py)
         meta["distributed"] = distributed.describe()
 
     def open_folder() -> results.RunFolder:
@@ -211,7 +213,7 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
     summary.show(runs, suite, status, console)
     console.print(f"results: {path}")
     if report:
-        _write_report(path, console)  # report.html and report.md (bench/report.py)
+        _write_report(path, console)  # report.html and report.md (bench/reporting/report.py)
     return path
 
 
@@ -237,7 +239,7 @@ def _finish(folder: results.RunFolder, suite: Suite, status: str, wall: float,
         "wall_s": time.perf_counter() - wall,  # of this session, when resumed
         "phases_s": {k: round(v, 3) for k, v in phases.items()},  # wall seconds per phase
         "cells": n_cells,
-        "compile_cache": compile_cache.stop(),  # folder, hits, misses (bench/cache.py)
+        "compile_cache": compile_cache.stop(),  # folder, hits, misses (bench/core/cache.py)
     }, tables)
     return path, tables["runs"]
 
@@ -245,7 +247,7 @@ def _finish(folder: results.RunFolder, suite: Suite, status: str, wall: float,
 def _write_report(path: Path, console) -> None:
     """report.html and report.md, drawn from the stored results: a failure here loses nothing."""
     try:
-        from bench import report
+        from bench.reporting import report
 
         written = report.write(path)
         console.print(f"report: {written['html']}")

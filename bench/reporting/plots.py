@@ -1,6 +1,6 @@
 """Figures of a results folder (matplotlib, Agg; saved as PNG, SVG on request).
 
-Each function takes the analysis DataFrames (`bench.analysis`) and returns a
+Each function takes the analysis DataFrames (`bench.stats.analysis`) and returns a
 `matplotlib.figure.Figure` without pyplot (no global state, no GUI backend:
 PNGs are drawn by Agg, SVGs by matplotlib's SVG writer); `save` writes it in
 the formats asked for.

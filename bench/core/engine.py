@@ -5,13 +5,13 @@ program advances every lane of a cell together inside `lax.scan` loops: no
 Python and no host synchronisation per step. Its layout follows what was
 measured fastest on XLA:CPU without changing the arithmetic: every array keeps
 its lanes on the LAST axis (parameters of shape (*leaf_shape, B)); steps run in
-blocks (`bench.schedule`) whose losses go to a small buffer, from which the
+blocks (`bench.core.schedule`) whose losses go to a small buffer, from which the
 bookkeeping (stored steps, first hits, best loss, divergence) is done once per
 block instead of once per step, in one pass over it in the usual case; lanes
 are split over the available devices with `shard_map`.
 
 Per lane the program returns, computed on the device:
-  losses       the loss at the recorded steps (see `bench.schedule`)
+  losses       the loss at the recorded steps (see `bench.core.schedule`)
   path         the parameters at the recorded steps (when asked)
   hits         for each target, the first step whose loss is at or under it
                (checked at every step; in minibatch mode at the steps the full
@@ -43,8 +43,8 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from bench import distributed, minibatch, schedule, xla
-from bench.schedule import Schedule
+from bench.core import distributed, minibatch, schedule, xla
+from bench.core.schedule import Schedule
 
 PyTree = Any
 LANES = "lanes"
@@ -86,7 +86,7 @@ class Cell:
         (`_bookkeeping`: faster steps, longer compilation), else always the
         exact way (`_exact_bookkeeping`). The results are the same.
       minibatch: None (full batch), or how each step's minibatch is drawn
-        (`bench.minibatch`): the optimizer then sees a minibatch's value and
+        (`bench.core.minibatch`): the optimizer then sees a minibatch's value and
         gradient, the books the full loss every `minibatch.eval_every` steps.
         The lanes' seeds come in as `init["seeds"]`.
     """

@@ -1,6 +1,6 @@
 """The report of a results folder: report.html (self-contained) and report.md.
 
-    gdbench report RESULTS_DIR        # or bench.report.write(path)
+    gdbench report RESULTS_DIR        # or bench.reporting.report.write(path)
 
 Everything is computed from the stored tables (runs, curves, paths, meta), so
 a report can be redrawn at any time. The figures are written to `figures/` in
@@ -33,9 +33,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench import analysis, batchsize, bootstrap, fmt, plots, profiles, tuning
 from bench.errors import ConfigError
-from bench.results import read_run
+from bench.reporting import fmt, plots
+from bench.runs.results import read_run
+from bench.stats import analysis, batchsize, bootstrap, profiles, tuning
 
 FIGURES = "figures"
 DEFAULT_FORMATS = ("png",)

@@ -2,12 +2,12 @@
 
     gdbench compare RUN_A RUN_B [--fail-above 1.10] [--alpha 0.01] [--on time|steps|both] [--impl gdbench]
 
-RUN_A may be a baseline folder (`gdbench baseline`, bench/baseline.py): then
+RUN_A may be a baseline folder (`gdbench baseline`, bench/tracking/baseline.py): then
 only the deterministic gates apply, as a baseline keeps no timings.
 
-Deterministic gates (always; bench/gates.py): every change of a trajectory's
+Deterministic gates (always; bench/tracking/gates.py): every change of a trajectory's
 first hits of the target ladder, final loss or divergence, and of the compiled
-cost of a cell's step (bench/costs.py), one line each. On the same platform
+cost of a cell's step (bench/tracking/costs.py), one line each. On the same platform
 any change fails; across platforms a documented tolerance applies (gates.py).
 
 Ratios (with `--fail-above`): per (problem instance, optimizer) present in
@@ -17,7 +17,7 @@ each with the ratio B / A; above 1, B needs more steps or more time than A.
 Steps: a miss is +inf, so B missing where A hit is a ratio of inf (a
 regression), both missing has no ratio (`-`, never a regression). Time: a
 regression only when the ratio exceeds `--fail-above` and a test on the timed
-repeats says it is not noise at level `--alpha` (bench/timegate.py, which also
+repeats says it is not noise at level `--alpha` (bench/tracking/timegate.py, which also
 gives the noise seen: an interval of the ratio); runs without repeats fall
 back to the ratio of medians alone.
 
@@ -31,7 +31,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bench import fmt, gates, timegate, tuning
+from bench.reporting import fmt
+from bench.stats import tuning
+from bench.tracking import gates, timegate
 
 EXIT_OK = 0
 EXIT_REGRESSION = 1
@@ -166,7 +168,7 @@ def deterministic_changes(ta: dict, ma: dict, tb: dict, mb: dict) -> tuple[pd.Da
     notes = []
     if not exact:
         notes.append(f"note: other platform ({', '.join(differs)} differ or are unknown): convergence compared "
-                     f"within the cross-platform tolerance (bench/gates.py)")
+                     f"within the cross-platform tolerance (bench/tracking/gates.py)")
     if not cost_exact and len(ta.get("costs", [])) and len(tb.get("costs", [])):
         notes.append("note: other backend or jax/jaxlib version: compiled-cost changes are listed, not gated")
     conv = gates.convergence_changes(ta["runs"], tb["runs"], exact)
@@ -181,8 +183,8 @@ def run(path_a: str, path_b: str, fail_above: float | None = None, on: str = "bo
     Raises ResultsError for an unusable folder and ConfigError for runs that cannot be compared."""
     import sys
 
-    from bench import baseline
     from bench.errors import ConfigError
+    from bench.tracking import baseline
 
     (ta, ma), (tb, mb) = baseline.load(path_a), baseline.load(path_b)
     check_same_suite(ma, mb, str(path_a), str(path_b))

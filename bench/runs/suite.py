@@ -9,7 +9,7 @@
     [grid]
     learning_rate = { num = 8 }    # log-spaced over each optimizer's search space
     # learning_rate = [1e-3, 1e-2] # or explicit values
-    # [search]                   # or besides the grid: quasi-random trials (bench/search.py)
+    # [search]                   # or besides the grid: quasi-random trials (bench/core/search.py)
     # trials = 16                # over each optimizer's search space, less the grid's
     # seed = 0
     # learning_rate = { low = 1e-4, high = 1e-1 }  # optional: only these, with ranges of their own
@@ -39,7 +39,7 @@ import numpy as np
 
 import optimizers
 import problems
-from bench import cells, memory, search as searching
+from bench.core import cells, memory, search as searching
 from bench.errors import ConfigError
 
 SUITES_PACKAGE = "bench.suites"
@@ -119,7 +119,7 @@ class Suite:
     record_every: int | None = None
     record_path: bool | str | None = None  # None: problems of dim <= 3; "all": every trajectory's path kept
     device: str | None = None
-    max_memory: int | None = None  # bytes a cell's program may use (None: half the free memory; bench.memory)
+    max_memory: int | None = None  # bytes a cell's program may use (None: half the free memory; bench.core.memory)
     description: str = ""
     batch_size: tuple = (None,)  # None: full batch
     search: dict[str, Any] | None = None  # the [search] table: trials, seed, {hyperparameter: range}

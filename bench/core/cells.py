@@ -2,7 +2,7 @@
 
 A sweep is one *cell* of a suite: (problem instance, optimizer) run by our
 implementation, by optax's, or by both. Each implementation's whole grid runs
-as one compiled program (`bench.engine`); hyperparameters that cannot be traced
+as one compiled program (`bench.core.engine`); hyperparameters that cannot be traced
 (booleans, strings, integers) split the grid into one program per value.
 """
 
@@ -21,7 +21,7 @@ import pandas as pd
 
 import optimizers
 import problems
-from bench import chunking, engine, memory, minibatch, schedule
+from bench.core import chunking, engine, memory, minibatch, schedule
 from bench.errors import ConfigError
 
 TARGETS = tuple(10.0 ** -k for k in range(1, 9))
@@ -82,7 +82,7 @@ def expand_grid(spec: optimizers.OptimizerSpec, grid: Mapping[str, Sequence[Any]
     """The cartesian product of the grid, in order; each entry a hyperparameter.
 
     A list of configurations ({hyperparameter: value}, all naming the same
-    ones, e.g. `bench.search.configs`) is taken as it is.
+    ones, e.g. `bench.core.search.configs`) is taken as it is.
     """
     if isinstance(grid, (list, tuple)):
         return _config_list(spec, grid)
@@ -216,7 +216,7 @@ class SweepSpec:
     record_path: bool | None = None
     device: str | None = None
     batch_size: Any = None  # None (full batch), an integer, or (run_sweep only) a list of them
-    max_memory: Any = None  # bytes, or a size such as "2GB"; None: half of the free memory (bench.memory)
+    max_memory: Any = None  # bytes, or a size such as "2GB"; None: half of the free memory (bench.core.memory)
     trials: int | None = None  # quasi-random trials over `search`, crossed with the grid
     search: Any = None
     search_seed: int = 0
@@ -228,7 +228,7 @@ class SweepSpec:
         the optimizer an `OptimizerSpec`, seeds a tuple of integers, targets
         sorted from the loosest, and record_every and record_path have their
         defaults filled in; with `trials`, the grid is the list of the
-        search's configurations (`bench.search.configs`) and trials None. The
+        search's configurations (`bench.core.search.configs`) and trials None. The
         grid's values are checked when its configurations are built (`prepare`).
         """
         p = resolve_problem(self.problem, self.problem_args)
@@ -264,8 +264,8 @@ class SweepSpec:
             raise ConfigError("dtype", f"must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
         max_memory = None if self.max_memory is None else memory.parse_size(self.max_memory)
         grid = self.grid
-        if self.trials is not None:  # quasi-random trials, crossed with the grid (bench/search.py)
-            from bench import search as searching
+        if self.trials is not None:  # quasi-random trials, crossed with the grid (bench/core/search.py)
+            from bench.core import search as searching
 
             grid = searching.configs(spec, grid, self.search, self.trials, self.search_seed)
         elif self.search is not None:
@@ -658,7 +658,7 @@ def sweep(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench",
         a size such as "2GB" or "512MiB" (default: half of the free memory).
         Lanes that do not fit run in chunks of one compiled program, with the
         same results; the runs table's `chunks` says how many.
-      trials: a number of quasi-random trials (`bench.search`: a scrambled
+      trials: a number of quasi-random trials (`bench.core.search`: a scrambled
         Halton sequence, log-uniform on "log" ranges) over `search`, crossed
         with the grid; None: the grid alone.
       search: the hyperparameters the trials cover: a list of names, or

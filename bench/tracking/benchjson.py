@@ -7,7 +7,7 @@ time of a call, their ratios B / A, each file's interquartile range, and
 whether B is slower, with the evidence the files allow:
 
 * `--benchmark-json` files hold every round's time (`stats.data`): then a
-  one-sided Mann-Whitney U test (`bench.timegate`, the same as `gdbench compare`'s time gate;
+  one-sided Mann-Whitney U test (`bench.tracking.timegate`, the same as `gdbench compare`'s time gate;
   at least MIN_ROUNDS rounds each) gives the p-value that B's rounds tend to
   be slower than A's.
 * Files holding statistics only (pytest-benchmark's saved runs without
@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench import timegate
 from bench.errors import ConfigError
+from bench.tracking import timegate
 
 EXIT_OK = 0
 EXIT_REGRESSION = 1
@@ -158,7 +158,7 @@ def render(t: pd.DataFrame, name_a: str, name_b: str, flagged: pd.DataFrame | No
     from rich.table import Table
     from rich.text import Text
 
-    from bench import fmt
+    from bench.reporting import fmt
 
     flagged_idx = set() if flagged is None else set(flagged.index)
     out = StringIO()

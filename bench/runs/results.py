@@ -4,7 +4,7 @@ A run writes `results/runs/<UTC timestamp>-<suite>/`:
   runs.parquet    one row per trajectory (columns in results/README.md)
   curves.parquet  (run_id, step, loss) at the recorded steps
   paths.parquet   (run_id, step, coord, value) for low-dimensional problems
-  costs.parquet   the compiled cost of one step per (instance, optimizer, impl) (bench/costs.py)
+  costs.parquet   the compiled cost of one step per (instance, optimizer, impl) (bench/tracking/costs.py)
   meta.json       what is needed to reproduce and trust the run
   summary.txt     the end-of-run table
 
@@ -32,7 +32,8 @@ from typing import Any
 
 import pandas as pd
 
-from bench import storage, xla
+from bench.core import xla
+from bench.runs import storage
 
 SCHEMA_VERSION = 2  # 2: per-trajectory and per-program times (lane_*, program_*), every timed run kept
 TABLES = ("runs", "curves", "paths", "costs")
@@ -63,7 +64,7 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def write_table(path: Path, df: pd.DataFrame) -> None:
-    _write_atomic(path, lambda p: storage.write_parquet(df, p))  # encodings: bench/storage.py
+    _write_atomic(path, lambda p: storage.write_parquet(df, p))  # encodings: bench/runs/storage.py
 
 
 def versions() -> dict[str, str]:
@@ -108,7 +109,7 @@ def device_info(devices: list) -> dict[str, Any]:
     d = devices[0]
     return {
         "backend": d.platform,
-        # The CPU decides the last bits of XLA:CPU's arithmetic (bench/gates.py) and, with
+        # The CPU decides the last bits of XLA:CPU's arithmetic (bench/tracking/gates.py) and, with
         # device_kind, which machine a run's times are of (gdbench history).
         "host_cpu": host_cpu(),
         "device_kind": d.device_kind,

@@ -29,7 +29,7 @@ import pandas as pd
 
 import optimizers
 import problems
-from bench import xla
+from bench.core import xla
 
 METRICS = ("flops", "bytes_accessed", "transcendentals", "fusions")
 COLUMNS = ("problem", "instance", "optimizer", "impl", "dtype", *METRICS)
@@ -82,7 +82,7 @@ def step_function(problem: problems.Problem, spec: optimizers.OptimizerSpec, imp
 def step_costs(problem: problems.Problem, optimizer: str, impl: str = "gdbench", dtype: str = "float32",
                device=None, required=None) -> dict[str, float]:
     """The compiled cost of one step (METRICS) of `optimizer` (`impl`: gdbench or optax) on `problem`."""
-    from bench.cells import precision
+    from bench.core.cells import precision
 
     spec = optimizers.resolve(optimizer)
     device = device or jax.devices()[0]
