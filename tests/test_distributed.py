@@ -40,22 +40,9 @@ args = { dim = 2 }
 
 # Two problems, one without f* (its targets are relative to the best loss of
 # all of its cells, which every process must agree on), two optimizers.
-SLOW = """
-name = "tiny"
-steps = 200
-seeds = [0, 1]
-optimizers = ["adam", "gd"]
-impls = ["gdbench"]
-repeats = 1
-[grid]
-learning_rate = [0.001, 0.01, 0.1]
-[[problems]]
-name = "rosenbrock"
-args = { dim = 2 }
-[[problems]]
-name = "mlp"
-args = { dataset = "synthetic", n_samples = 64, n_features = 4, n_classes = 2, hidden = 4 }
-"""
+SLOW = (FAST.replace("steps = 100", "steps = 200").replace('optimizers = ["adam"]', 'optimizers = ["adam", "gd"]')
+        + '[[problems]]\nname = "mlp"\n'
+          'args = { dataset = "synthetic", n_samples = 64, n_features = 4, n_classes = 2, hidden = 4 }\n')
 
 CONVERGENCE = ["final_loss", "best_loss", "diverged", "diverged_step", "f_ref", "initial_loss", "grad_norm"]
 #: Seconds a process may take to notice that another one stopped (in this suite a
