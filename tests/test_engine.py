@@ -395,6 +395,7 @@ def test_warm_up_runs_are_not_timed(monkeypatch, first, then, warmups, timed):
                                          grid={"learning_rate": [1e-3]}, steps=10))
     clock = _Clock(first, then)
     monkeypatch.setattr(engine.Program, "launch", lambda program, f_ref=None: clock())
+    monkeypatch.setattr(engine.Program, "recycle", lambda program, out: None)
     cell.time(repeats=3)
     (group,) = cell.groups
     assert group.times == [then] * timed
@@ -415,6 +416,7 @@ def test_each_round_runs_every_program_once_in_a_varying_order(monkeypatch):
                                          steps=10, impl="both"))
     calls = []
     monkeypatch.setattr(engine.Program, "launch", lambda program, f_ref=None: (calls.append(program) or 0.01, None))
+    monkeypatch.setattr(engine.Program, "recycle", lambda program, out: None)
     cell.time(repeats=20, min_time=0.0, warmup=0.0)
     ours, theirs = (g.program for g in cell.groups)
     rounds = [calls[i:i + 2] for i in range(2, len(calls), 2)]  # after the one warm-up round
@@ -422,3 +424,21 @@ def test_each_round_runs_every_program_once_in_a_varying_order(monkeypatch):
     firsts = sum(r[0] is ours for r in rounds)
     assert 0 < firsts < 20  # both orders occur (a fixed sequence: the same every run)
     assert len(cell.groups[0].times) == len(cell.groups[1].times) == 20
+
+
+def test_the_path_buffer_is_donated_and_any_buffer_gives_the_same_path():
+    """Every row of the path is written by a run, so a recycled buffer (here: NaN-filled) changes nothing."""
+    cell = cells.prepare(cells.SweepSpec("rosenbrock", "adam", problem_args={"dim": 2},
+                                         grid={"learning_rate": [1e-3, 1e-2]}, seeds=[0, 1], steps=1500))
+    program = cell.groups[0].program
+    fresh = program()
+    _, out = program.launch()
+    buffer = out["path"]
+    program.recycle(out)
+    program.time()
+    assert buffer.is_deleted()  # donated: the run wrote into it
+    program.spare = jax.tree.map(lambda s: jax.device_put(np.full(s.shape, np.nan, s.dtype), s.sharding), program.path)
+    again = program()
+    assert np.isfinite(again["path"]).all()
+    np.testing.assert_array_equal(again["path"], fresh["path"])
+    np.testing.assert_array_equal(again["losses"], fresh["losses"])

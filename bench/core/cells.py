@@ -359,6 +359,8 @@ class CellRun:
                             g.times.append(seconds)
                         elif keep_outputs and r == 0:
                             kept[i] = out
+                            continue
+                        g.program.recycle(out)  # its buffers serve the next run
                     r += 1
             for i, out in kept.items():
                 self.groups[i].outputs = self.groups[i].program.fetch(out)
