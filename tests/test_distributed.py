@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from bench import cli
-from bench.core import distributed
+from bench.core import distributed, runtimelog
 from bench.errors import ConfigError
 
 FAST = """
@@ -170,16 +170,23 @@ def test_a_killed_process_stops_process_0_with_one_line_and_resume_finishes(tmp_
 
 
 @pytest.mark.slow
-def test_killing_process_0_stops_the_others(tmp_path):
-    """Process 0 holds JAX's coordination service: its end ends the others at once (JAX's runtime does)."""
+def test_killing_process_0_stops_the_others_with_one_line(tmp_path):
+    """Process 0 holds JAX's coordination service: its end ends the others at once (JAX's runtime
+    aborts them), the runtime's log and stack trace shortened to one line (bench/core/runtimelog.py)."""
     config = tmp_path / "tiny.toml"
     config.write_text(SLOW)
     procs = _start(config, tmp_path / "runs", 2)
     killed = _kill_when_running(procs, victim=0)
-    code, _, _ = _finish(procs[1:], timeout=PEER_TIMEOUT_S)[0]
+    code, out, err = _finish(procs[1:], timeout=PEER_TIMEOUT_S)[0]
     procs[0].communicate()  # the killed process: its pipes closed
     assert time.perf_counter() - killed < PEER_TIMEOUT_S
     assert code != 0
+    errors = [line for line in err.splitlines() if line.startswith("gdbench: error:")]
+    assert len(errors) == 1 and "process 1 of 2: another process of the run stopped" in errors[0], err[-2000:]
+    # None of the runtime's log of it (its lines, continuations, stack trace); gloo's note of its peers may come.
+    assert not [line for line in err.splitlines() if not line.startswith("gdbench:") and (
+        runtimelog.LOG_LINE.match(line.encode()) or any(s in line for s in ("coordination", "Check failure", " @ ")))
+    ], err[-2000:]
 
 
 @pytest.mark.slow

@@ -16,6 +16,8 @@ it which cells a resumed folder already holds (`agree`).
 A process that stops makes the others' next all-gather fail (the peer's
 connection closes): they end with one line (`PeerLost`) and a nonzero exit
 code, process 0 keeping the cells it finished (`--resume` goes on with them).
+When process 0 stops, JAX's runtime ends the others itself (an abort, exit
+code 134), its log shortened to one line by `runtimelog`.
 Timings are process 0's: the time of its share of the lanes.
 """
 
@@ -28,6 +30,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from bench.core import runtimelog
 from bench.errors import ConfigError
 
 #: Seconds a process waits for the others to join, and after which the
@@ -95,6 +98,7 @@ def initialize(opts: Options, join_timeout_s: int = JOIN_TIMEOUT_S,
     ConfigError when `--distributed` alone finds no cluster environment;
     DistributedError when JAX refuses to join. When the processes do not all
     join within `join_timeout_s`, JAX's runtime ends the process (its own log).
+    Once joined, the runtime's log goes through `runtimelog`'s filter.
     """
     import jax
 
@@ -106,6 +110,10 @@ def initialize(opts: Options, join_timeout_s: int = JOIN_TIMEOUT_S,
     if opts.explicit:
         kwargs.update(coordinator_address=opts.coordinator, num_processes=opts.num_processes,
                       process_id=opts.process_id)
+    try:  # TPU preemption notices, which gdbench does not use: its service only adds log lines when a peer stops
+        jax.config.update("jax_enable_preemption_service", False)
+    except (AttributeError, ValueError):
+        pass
     try:
         jax.distributed.initialize(**kwargs)
     except ValueError as e:
@@ -115,6 +123,7 @@ def initialize(opts: Options, join_timeout_s: int = JOIN_TIMEOUT_S,
                                            "--coordinator HOST:PORT --num-processes N --process-id I") from None
     except Exception as e:  # noqa: BLE001 - JAX's runtime errors (a join timeout) have no common class
         raise DistributedError(f"could not join the run: {_first_line(e)}") from None
+    runtimelog.start(jax.process_index(), jax.process_count())  # a peer's end: one line, not JAX's abort log
 
 
 def _first_line(error: BaseException) -> str:
