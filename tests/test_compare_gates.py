@@ -25,7 +25,7 @@ def make_run(dest, host=HOST, times=None, costs=None):
     """
     folder = copy_run(dest)
     meta = json.loads((folder / "meta.json").read_text())
-    meta["device"]["host_cpu"] = host
+    meta["device"].update(host_cpu=host, host_cpu_id="TestVendor family 1 model 1", host_isa="avx avx2 fma")
     meta["versions"] = {"jax": "0.10.2", "jaxlib": "0.10.2", "optax": "0.2.8", "numpy": "2.4.6"}
     (folder / "meta.json").write_text(json.dumps(meta))
     runs = pd.read_parquet(folder / "runs.parquet")
@@ -259,3 +259,34 @@ def test_a_really_slower_optimizer_fails_naming_it(tmp_path, monkeypatch, capsys
     assert "1 regression(s) above 1.25x (time)" in err
     assert not [ln for ln in out.splitlines() + err.splitlines() if ln.startswith("! convergence")]  # same numbers
     assert "transcendentals 0 -> 60000" in out + err  # and the compiled-cost gate names the extra work
+
+
+def test_one_model_name_with_other_instruction_sets_is_another_platform(tmp_path, capsys):
+    """Virtual machines may name AVX2 and AVX-512 CPUs alike ("AMD EPYC"): their last bits still differ."""
+    a, b = make_run(tmp_path / "a"), make_run(tmp_path / "b")
+    for folder, isa, model in ((a, "avx avx2 fma", 1), (b, "avx avx2 avx512f fma", 17)):
+        meta = json.loads((folder / "meta.json").read_text())
+        meta["device"].update(host_isa=isa, host_cpu_id=f"AuthenticAMD family 25 model {model}")
+        (folder / "meta.json").write_text(json.dumps(meta))
+    assert gates.platform_differences(json.loads((a / "meta.json").read_text()),
+                                      json.loads((b / "meta.json").read_text())) == ["host_cpu_id", "host_isa"]
+    edit(b, "runs", first_hit_row, "steps_to_1e-1", lambda s: s + 1)
+    code, out, _ = run(["compare", str(a), str(b)], capsys)
+    assert code == 0 and "within the cross-platform tolerance" in out and "host_isa" in out
+
+
+def test_the_cpu_is_named_by_its_numbers_and_vector_instruction_sets(monkeypatch):
+    from bench.runs import results
+    from bench.tracking import history
+
+    x86 = {"vendor_id": "AuthenticAMD", "cpu family": "25", "model": "17", "model name": "AMD EPYC",
+           "flags": "fpu smep avx512f sse2 avx2 fma avx aes"}
+    monkeypatch.setattr(results, "_cpuinfo", lambda: x86)
+    assert results.host_cpu_id() == "AuthenticAMD family 25 model 17"
+    assert results.host_isa() == "avx avx2 avx512f fma sse2"  # sorted; not smep, aes
+    device = {"device_kind": "cpu", "device_count": 2, "host_cpu": "AMD EPYC", "host_isa": results.host_isa()}
+    assert history.machine_label({"device": device}) == "cpu x2 | AMD EPYC (AVX-512)"
+    monkeypatch.setattr(results, "_cpuinfo", lambda: {"Features": "fp asimd sve sve2 crc32 bf16 i8mm"})
+    assert results.host_isa() == "asimd bf16 i8mm sve sve2" and results.host_cpu_id() is None
+    monkeypatch.setattr(results, "_cpuinfo", lambda: {})
+    assert results.host_isa() is None and results.host_cpu_id() is None

@@ -23,6 +23,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -94,15 +95,51 @@ def git_state(path: Path | None = None) -> dict[str, Any]:
         return {"commit": None, "dirty": None}
 
 
+#: The CPU features that decide XLA:CPU's vector code: /proc/cpuinfo's x86 `flags`, Arm `Features`.
+SIMD_FEATURES = {"flags": re.compile(r"^(sse\w*|ssse3|avx\w*|fma\w*|f16c|amx\w*)$"),
+                 "Features": re.compile(r"^(asimd\w*|sve\w*|sme\w*|fphp|bf16|i8mm)$")}
+
+
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields in /proc/cpuinfo (Linux); {} where there is none."""
+    fields: dict[str, str] = {}
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return fields
+    for line in lines:
+        if not line.strip() and fields:
+            break
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    return fields
+
+
 def host_cpu() -> str | None:
     """The host CPU's model name (Linux: /proc/cpuinfo), else what `platform` knows, else None."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
+    return _cpuinfo().get("model name") or platform.processor() or None
+
+
+def host_cpu_id() -> str | None:
+    """Vendor, family and model numbers ('AuthenticAMD family 25 model 17'), None where unknown.
+
+    A virtual machine may show one model name for several CPU generations;
+    these numbers still tell them apart, and they choose the CPU that XLA:CPU
+    tunes its code for.
+    """
+    info = _cpuinfo()
+    if "vendor_id" not in info:
+        return None
+    return f"{info['vendor_id']} family {info.get('cpu family', '?')} model {info.get('model', '?')}"
+
+
+def host_isa() -> str | None:
+    """The CPU's vector instruction sets XLA:CPU may use (sorted /proc/cpuinfo flags), None where unknown."""
+    info = _cpuinfo()
+    for field, simd in SIMD_FEATURES.items():
+        if field in info:
+            return " ".join(sorted(f for f in info[field].split() if simd.match(f))) or None
+    return None
 
 
 def device_info(devices: list) -> dict[str, Any]:
@@ -112,6 +149,8 @@ def device_info(devices: list) -> dict[str, Any]:
         # The CPU decides the last bits of XLA:CPU's arithmetic (bench/tracking/gates.py) and, with
         # device_kind, which machine a run's times are of (gdbench history).
         "host_cpu": host_cpu(),
+        "host_cpu_id": host_cpu_id(),
+        "host_isa": host_isa(),  # AVX2 and AVX-512 machines differ in the last bits, under one model name
         "device_kind": d.device_kind,
         "device_count": len(devices),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),

@@ -4,7 +4,8 @@ Convergence. Per trajectory (instance, optimizer, impl, config_id,
 hyperparams, seed): the first hit of each target of the ladder (`steps_to_1e-1`
 ...), the final loss, whether and when it diverged. A compiled program run on
 one platform gives the same numbers bit for bit every time, so on the same
-platform (`platform()`: backend, device kind and count, CPU model, XLA flags
+platform (`platform()`: backend, device kind and count, CPU model, numbers and
+instruction sets (one model name may cover AVX2 and AVX-512 machines), XLA flags
 and compile options, and the versions of jax, jaxlib, optax and numpy) any
 change is flagged.
 
@@ -48,6 +49,8 @@ from bench.tracking.costs import METRICS as COST_METRICS
 KEY = ["instance", "optimizer", "impl", "config_id", "hyperparams", "seed"]
 COST_KEY = ["instance", "optimizer", "impl", "dtype"]
 VERSIONS = ("jax", "jaxlib", "optax", "numpy")
+#: meta.json's device fields that name the CPU (`bench.runs.results.device_info`).
+CPU_FIELDS = ("host_cpu", "host_cpu_id", "host_isa")
 LOSS_RTOL = {"float32": 1e-3, "float64": 1e-8}
 STEPS_RTOL = 0.01
 STEPS_ATOL = 2
@@ -66,16 +69,17 @@ def platform(meta: dict) -> dict:
     return {
         "backend": device.get("backend"), "device_kind": device.get("device_kind"),
         "device_count": device.get("device_count"), "host_cpu": device.get("host_cpu"),
+        "host_cpu_id": device.get("host_cpu_id"), "host_isa": device.get("host_isa"),
         "xla_flags": device.get("xla_flags"), "compile_options": device.get("compile_options"),
         **{v: versions.get(v) for v in VERSIONS},
     }
 
 
 def platform_differences(meta_a: dict, meta_b: dict) -> list[str]:
-    """The platform fields that differ; an unknown CPU model (runs written before it was
-    recorded) counts as different, as the CPU decides the last bits."""
+    """The platform fields that differ; an unknown CPU (model, numbers or instruction sets: runs
+    written before they were recorded) counts as different, as the CPU decides the last bits."""
     pa, pb = platform(meta_a), platform(meta_b)
-    return [k for k in pa if pa[k] != pb[k] or (k == "host_cpu" and pa[k] is None)]
+    return [k for k in pa if pa[k] != pb[k] or (k in CPU_FIELDS and pa[k] is None)]
 
 
 def _equal(a, b) -> bool:

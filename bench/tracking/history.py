@@ -70,9 +70,16 @@ class Run:
 
 
 def machine_label(meta: dict[str, Any]) -> str:
-    """'<device kind> x<count> | <CPU model>' from meta.json's device."""
+    """'<device kind> x<count> | <CPU model>[ (<widest vector ISA>)]' from meta.json's device.
+
+    The widest x86 vector instruction set is named because one model name
+    may cover machines with and without AVX-512, whose times differ.
+    """
     d = meta.get("device") or {}
-    return f"{d.get('device_kind', '?')} x{d.get('device_count', '?')} | {d.get('host_cpu') or 'unknown CPU'}"
+    isa = set((d.get("host_isa") or "").split())
+    widest = next((name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2")) if flag in isa), None)
+    cpu = (d.get("host_cpu") or "unknown CPU") + (f" ({widest})" if widest else "")
+    return f"{d.get('device_kind', '?')} x{d.get('device_count', '?')} | {cpu}"
 
 
 def commit_label(meta: dict[str, Any]) -> str:
