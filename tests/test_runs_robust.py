@@ -162,10 +162,15 @@ def test_resume_refuses_another_suite_or_code(reference, tmp_path, capsys, monke
     code, err = run_cli(["run", "--resume", str(folder), "--config", str(config), "--steps", "31"], capsys)
     assert code == 2 and "steps: 30 there, 31 here" in err and len(err.strip().splitlines()) == 1
     meta = json.loads((folder / "meta.json").read_text())
-    meta["versions"]["jax"] = "0.0.1"
+    jax_version, meta["versions"]["jax"] = meta["versions"]["jax"], "0.0.1"
     results.write_json(folder / "meta.json", meta)
     code, err = run_cli(["run", "--resume", str(folder)], capsys)
     assert code == 2 and "versions" in err and len(err.strip().splitlines()) == 1
+    meta["versions"]["jax"] = jax_version
+    meta["device"]["host_isa"] = "sse sse2"  # another machine, maybe under the same CPU name
+    results.write_json(folder / "meta.json", meta)
+    code, err = run_cli(["run", "--resume", str(folder)], capsys)
+    assert code == 2 and "device.host_isa" in err and len(err.strip().splitlines()) == 1
     code, err = run_cli(["run", "--resume", str(folder), "--out", str(out)], capsys)
     assert code == 2 and "--out: not with --resume" in err
     code, err = run_cli(["run", "--resume", str(tmp_path / "nope")], capsys)

@@ -30,6 +30,9 @@ MUST_MATCH = (
     ("device", "backend"),
     ("device", "device_kind"),
     ("device", "device_count"),
+    ("device", "host_cpu"),  # the CPU: its last bits and its speed (a cluster may restart a job elsewhere)
+    ("device", "host_cpu_id"),
+    ("device", "host_isa"),
     ("device", "xla_flags"),
     ("device", "compile_options"),
     ("dtype",),
