@@ -55,3 +55,30 @@ def test_the_filter_runs_alone_from_its_file():
                           capture_output=True, timeout=30)
     assert done.returncode == 0 and done.stderr == b""
     assert done.stdout.startswith(OTHER + b"gdbench: error: process 0 of 3: another process of the run stopped")
+
+
+def test_start_routes_the_runtimes_stderr_through_the_filter_and_python_s_past_it():
+    """In a child process: a C-level write to fd 2 (as JAX's runtime writes) is filtered, sys.stderr is not."""
+    code = (
+        "import os, sys; from bench.core import runtimelog\n"
+        "runtimelog.start(1, 2)\n"
+        "print('from python', file=sys.stderr)\n"
+        "os.write(2, " + repr(PEER_STOPPED) + ")\n"
+        "os._exit(134)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert done.returncode == 134
+    assert done.stderr.splitlines() == [
+        b"from python",
+        b"gdbench: error: process 1 of 2: another process of the run stopped, and JAX's runtime ended this one "
+        b"(UNAVAILABLE: Failed to send RPC to coordination service)"]
+
+
+def test_without_a_filter_nothing_changes(monkeypatch):
+    def no_interpreter(*args, **kwargs):
+        raise OSError("no interpreter")
+
+    stderr = sys.stderr
+    monkeypatch.setattr(subprocess, "Popen", no_interpreter)
+    runtimelog.start(0, 2)
+    assert sys.stderr is stderr

@@ -41,12 +41,18 @@ def start(index: int, count: int) -> None:
     `index` and `count`: this process's place in the run (for the error
     line). The filter runs in its own session, so a Ctrl-C at the terminal
     reaches this process alone; it ends when this process's stderr closes.
+    Where it cannot be started, nothing changes.
     """
     sys.stderr.flush()
     terminal = os.dup(2)
     read, write = os.pipe()
-    subprocess.Popen([sys.executable, "-I", os.path.abspath(__file__), str(index), str(count)], stdin=read,
-                     stdout=terminal, stderr=terminal, start_new_session=True, close_fds=True)
+    try:
+        subprocess.Popen([sys.executable, "-I", os.path.abspath(__file__), str(index), str(count)], stdin=read,
+                         stdout=terminal, stderr=terminal, start_new_session=True, close_fds=True)
+    except OSError:  # no filter (no interpreter to start): JAX's log stays as it is
+        for fd in (terminal, read, write):
+            os.close(fd)
+        return
     os.close(read)
     os.dup2(write, 2)
     os.close(write)
