@@ -442,3 +442,6 @@ def test_the_path_buffer_is_donated_and_any_buffer_gives_the_same_path():
     assert np.isfinite(again["path"]).all()
     np.testing.assert_array_equal(again["path"], fresh["path"])
     np.testing.assert_array_equal(again["losses"], fresh["losses"])
+    cell.time(repeats=3, keep_outputs=True)  # recycles while timing, then frees the spare buffers
+    assert all(g.program.spare is None for g in cell.groups)
+    np.testing.assert_array_equal(cell.groups[0].outputs["path"], fresh["path"])

@@ -343,6 +343,8 @@ class CellRun:
 
         With `keep_outputs`, the first warm-up run's outputs become the results
         (copied from the device after all the timing), saving a run of its own.
+        Every other run's path buffer serves the program's next run
+        (`engine.Program.recycle`); the last is freed at the end.
         """
         kept = {}
         with precision(self.dtype):
@@ -362,6 +364,8 @@ class CellRun:
                             continue
                         g.program.recycle(out)  # its buffers serve the next run
                     r += 1
+            for g in self.groups:
+                g.program.release()
             for i, out in kept.items():
                 self.groups[i].outputs = self.groups[i].program.fetch(out)
 

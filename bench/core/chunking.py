@@ -92,6 +92,9 @@ class ChunkedProgram:
     def recycle(self, outs: list) -> None:
         """Nothing to keep: each chunk's outputs are on the host (and its path buffer a fresh one)."""
 
+    def release(self) -> None:
+        """Nothing kept (see `recycle`)."""
+
     def fetch(self, outs: list) -> dict[str, Any]:
         """The chunks' outputs as one program's: lanes concatenated along the last axis."""
         return jax.tree.map(lambda *a: np.concatenate(a, axis=-1), *outs)

@@ -768,6 +768,10 @@ class Program:
         if jax.tree.leaves(self.path):
             self.spare = out["path"]
 
+    def release(self) -> None:
+        """Frees the spare buffer (no more runs to come soon: a runner holds a problem's cells at once)."""
+        self.spare = None
+
     def launch(self, f_ref: float | None = None) -> tuple[float, Any]:
         """Runs once: the seconds until the outputs are ready, and the outputs, still on the device."""
         args = self._args(f_ref) + (self._path_buffer(),)

@@ -122,7 +122,9 @@ def lane_bytes(cell: engine.Cell, x0: Any, hp: dict, data: Any, n_targets: int, 
     runs = schedule.plan(cell.schedule)
     points = len(cell.schedule.stored)
     losses = itemsize * (points + 1 + sum(r.slots.size + engine._buffer_rows(r) for r in runs))
-    path = points * params if cell.record_path else 0  # one buffer: donated, it becomes the output
+    # While a cell is timed, each implementation holds its first run's path (the results)
+    # and one buffer that its runs write in place (donated, reused from run to run).
+    path = 2 * len(cell.make_txs) * points * params if cell.record_path else 0
     books = 4 * (2 * n_targets + 8)  # hits (in and out), the per-lane counters and flags
     # x, the block's start, the point after the update, the gradient, the updates
     # and the new state beside the old: about 4 parameters and 2 states more.
