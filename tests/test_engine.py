@@ -449,6 +449,31 @@ def test_each_round_runs_every_program_once_in_a_varying_order(monkeypatch):
     assert len(cell.groups[0].times) == len(cell.groups[1].times) == 20
 
 
+@pytest.mark.parametrize("seconds", [{"gdbench": 2.0, "optax": 1.5}, {"gdbench": 2.0, "optax": 0.5}])
+def test_long_programs_are_timed_by_their_first_run_alone(monkeypatch, seconds):
+    """Programs whose first runs all took LONG_RUN_S or more run once: that run gives the
+    results and the time. One short program keeps the whole protocol for all."""
+    cell = cells.prepare(cells.SweepSpec("rosenbrock", "gd", problem_args={"dim": 2}, grid={"learning_rate": [1e-3]},
+                                         steps=10, impl="both"))
+    impl_of = {id(g.program): g.impl for g in cell.groups}
+    calls = []
+
+    def launch(program, f_ref=None):
+        calls.append(impl_of[id(program)])
+        return seconds[impl_of[id(program)]], {"run": len(calls)}
+
+    monkeypatch.setattr(engine.Program, "launch", launch)
+    monkeypatch.setattr(engine.Program, "recycle", lambda program, out: None)
+    monkeypatch.setattr(engine.Program, "fetch", lambda program, out: out)
+    cell.time(repeats=5, keep_outputs=True)
+    long = min(seconds.values()) >= cells.LONG_RUN_S
+    assert sorted(calls[:2]) == ["gdbench", "optax"]  # every program's first run comes first
+    for g in cell.groups:
+        assert g.outputs == {"run": calls.index(g.impl) + 1}  # the results are its first run's
+        assert g.times == ([seconds[g.impl]] if long else [seconds[g.impl]] * 5)
+    assert len(calls) == (2 if long else 2 + 5 * 2)  # short: no more warm-up (0.5 s > WARMUP_S), 5 rounds
+
+
 def test_the_path_buffer_is_donated_and_any_buffer_gives_the_same_path():
     """Every row of the path is written by a run, so a recycled buffer (here: NaN-filled) changes nothing."""
     cell = cells.prepare(cells.SweepSpec("rosenbrock", "adam", problem_args={"dim": 2},

@@ -1,0 +1,1 @@
+"""Developer scripts: the measurements behind results/PERFORMANCE.md and the GPU check (not the library)."""
