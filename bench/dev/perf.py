@@ -1,11 +1,11 @@
 """Performance measurements of the engine, side by side with plain JAX code.
 
-    python -m bench.perf sweep     # 256-config Adam sweep of Rosenbrock-2D: (a), (b), (b*), (c)
-    python -m bench.perf large     # quadratic n = 1e6, 1e7: engine vs a bare scan
-    python -m bench.perf large --bandwidth   # ... and bytes moved per second vs a device copy
-    python -m bench.perf parity    # every optimizer: our time per step / optax's
-    python -m bench.perf paths     # the sweep with and without its parameter paths recorded
-    python -m bench.perf all
+    python -m bench.dev.perf sweep     # 256-config Adam sweep of Rosenbrock-2D: (a), (b), (b*), (c)
+    python -m bench.dev.perf large     # quadratic n = 1e6, 1e7: engine vs a bare scan
+    python -m bench.dev.perf large --bandwidth   # ... and bytes moved per second vs a device copy
+    python -m bench.dev.perf parity    # every optimizer: our time per step / optax's
+    python -m bench.dev.perf paths     # the sweep with and without its parameter paths recorded
+    python -m bench.dev.perf all
 
 `sweep` compares, in optimizer-steps per second,
   (a) a Python loop over a jitted optax step (one configuration at a time),
@@ -275,7 +275,7 @@ def _spawn(kind: str, args: argparse.Namespace, out: str, tuned: bool, impl: str
     if not tuned:
         env["GDBENCH_XLA_TUNING"] = "0"
         env.pop("XLA_FLAGS", None)
-    cmd = [sys.executable, "-m", "bench.perf", "_worker", kind, "--configs", str(args.configs), "--steps",
+    cmd = [sys.executable, "-m", "bench.dev.perf", "_worker", kind, "--configs", str(args.configs), "--steps",
            str(args.steps), "--repeats", str(args.repeats), "--out", out, "--impl", impl]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -344,7 +344,7 @@ def sweep(args: argparse.Namespace) -> str:
     lines = [
         f"### Sweep throughput: {args.configs}-configuration Adam sweep of Rosenbrock-2D, {args.steps:,} steps",
         "",
-        f"`python -m bench.perf sweep --configs {args.configs} --steps {args.steps} --rounds {args.rounds}`",
+        f"`python -m bench.dev.perf sweep --configs {args.configs} --steps {args.steps} --rounds {args.rounds}`",
         "",
         "| | optimizer-steps/s | vs (a) | vs (b) | vs (b*) |",
         "|---|---:|---:|---:|---:|",
@@ -425,7 +425,7 @@ def large(args: argparse.Namespace) -> str:
         "",
         f"On {_device()}.",
         "",
-        f"`python -m bench.perf large --dims {' '.join(f'{int(d):.0e}' for d in args.dims)} "
+        f"`python -m bench.dev.perf large --dims {' '.join(f'{int(d):.0e}' for d in args.dims)} "
         f"--large-steps {args.large_steps} --repeats {args.repeats}{' --bandwidth' if args.bandwidth else ''}`",
         "",
         "| n | steps | bare scan ms/step | bare scan + f(x) per step, ms/step | engine ms/step (losses + first hits) "
@@ -533,7 +533,7 @@ def parity(args: argparse.Namespace) -> str:
         f"### Our optimizers vs optax's: time per step, {args.parity_problem}({args_text}), "
         f"{args.parity_configs} configurations, {args.parity_steps:,} steps, {args.repeats} interleaved repeats",
         "",
-        f"`python -m bench.perf parity --repeats {args.repeats}`, on {_device()}",
+        f"`python -m bench.dev.perf parity --repeats {args.repeats}`, on {_device()}",
         "",
         "| optimizer | ours us/step | optax us/step | median ratio | IQR |",
         "|---|---:|---:|---:|---:|",
@@ -583,7 +583,7 @@ def paths(args: argparse.Namespace) -> str:
         f"### Recording parameter paths: {args.configs}-configuration Adam sweep of Rosenbrock-2D, "
         f"{args.steps:,} steps",
         "",
-        f"`python -m bench.perf paths --configs {args.configs} --steps {args.steps} --rounds {args.rounds} "
+        f"`python -m bench.dev.perf paths --configs {args.configs} --steps {args.steps} --rounds {args.rounds} "
         f"--repeats {args.repeats}`, on {_device(list(programs[True].mesh.devices.flat))}; "
         f"{len(per_round)} alternated runs each",
         "",
@@ -604,7 +604,7 @@ def paths(args: argparse.Namespace) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.perf")
+    p = argparse.ArgumentParser(prog="python -m bench.dev.perf")
     p.add_argument("what", choices=["sweep", "large", "parity", "paths", "all", "_worker"])
     p.add_argument("kind", nargs="?", help=argparse.SUPPRESS)
     p.add_argument("--configs", type=int, default=256)
