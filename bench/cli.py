@@ -46,6 +46,7 @@ from pathlib import Path
 
 from bench.core import xla
 
+EXIT_REGRESSION = 1  # compare: a flagged change or a regression
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
 EXIT_TERMINATED = 143  # 128 + SIGTERM
@@ -430,11 +431,16 @@ def _main(argv: list[str] | None) -> int:
 
             if benchjson.is_json_path(args.run_a) or benchjson.is_json_path(args.run_b):
                 return benchjson.run(args.run_a, args.run_b, args.fail_above)
-            return compare.run(args.run_a, args.run_b, args.fail_above, args.on, args.impl, args.alpha)
+            result = compare.run(args.run_a, args.run_b, args.fail_above, args.on, args.impl, args.alpha)
+            print(result.text(), end="")
+            for line in result.problems():
+                print(line, file=sys.stderr)
+            return EXIT_REGRESSION if result.failed else 0
         if args.command == "baseline":
             from bench.tracking import baseline
 
-            return baseline.update(args.run, args.out)
+            print(baseline.update(args.run, args.out).text(), end="")
+            return 0
         joining = distributed.options(args.distributed, args.coordinator, args.num_processes, args.process_id)
         suite = _load_suite(args)
         from bench.core import cache, cells

@@ -180,7 +180,8 @@ def test_holm():
 def test_baseline_round_trips_and_gates(tmp_path, capsys):
     a = make_run(tmp_path / "a")
     base = tmp_path / "baseline"
-    assert run(["baseline", str(a), "--out", str(base)], capsys)[0] == 0
+    code, out, _ = run(["baseline", str(a), "--out", str(base)], capsys)
+    assert code == 0 and out == f"new baseline at {base}\nbaseline: {base} (from {a})\n"
     tables, meta = baseline.read(base)
     assert meta["baseline"] and len(tables["runs"]) == len(pd.read_parquet(a / "runs.parquet"))
     assert run(["compare", str(base), str(a)], capsys)[0] == 0  # floats read back bit for bit
@@ -189,8 +190,14 @@ def test_baseline_round_trips_and_gates(tmp_path, capsys):
     code, out, _ = run(["compare", str(base), str(b)], capsys)
     assert code == 1 and "steps_to_1e-1" in out
     code, out, _ = run(["baseline", str(b), "--out", str(base)], capsys)  # says what changed, then replaces
-    assert code == 0 and "1 change(s)" in out and "steps_to_1e-1" in out
+    assert code == 0 and out.startswith(f"1 change(s) against {base}:\n") and "steps_to_1e-1" in out
     assert run(["compare", str(base), str(b)], capsys)[0] == 0
+    other = make_run(tmp_path / "other")
+    meta = json.loads((other / "meta.json").read_text())
+    (other / "meta.json").write_text(json.dumps({**meta, "suite": {**meta["suite"], "steps": 7}}))
+    code, out, _ = run(["baseline", str(other), "--out", str(base)], capsys)  # another suite: replaced, not compared
+    assert code == 0 and out.startswith("the suite changed (runs of different suites: suite.steps is ")
+    assert "; no comparison\n" in out and baseline.read(base)[1]["suite"]["steps"] == 7
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
