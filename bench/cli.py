@@ -41,6 +41,7 @@ import os
 import shlex
 import signal
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -291,13 +292,17 @@ def _bad(where: str, message: str):
 
 
 def _check_out(out: str) -> None:
-    """ConfigError unless the results folder can be made (nothing is created here)."""
+    """ConfigError unless the results folder can be made (nothing is left here)."""
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise _bad("--out", f"{out!r} exists and is not a directory")
     existing = next((p for p in (path, *path.parents) if p.exists()), Path("."))
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise _bad("--out", f"{out!r} cannot be written ({existing} is not a writable directory)")
+    try:  # permissions do not tell everything (root, /proc, a read-only mount): make a folder there and remove it
+        os.rmdir(tempfile.mkdtemp(prefix=".gdbench-", dir=existing))
+    except OSError as e:
+        raise _bad("--out", f"{out!r} cannot be created ({existing}: {e.strerror or e})") from None
 
 
 def _dry_run(suite) -> None:
