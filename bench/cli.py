@@ -435,8 +435,9 @@ def _main(argv: list[str] | None) -> int:
             from bench.tracking import benchjson, compare
 
             if benchjson.is_json_path(args.run_a) or benchjson.is_json_path(args.run_b):
-                return benchjson.run(args.run_a, args.run_b, args.fail_above)
-            result = compare.run(args.run_a, args.run_b, args.fail_above, args.on, args.impl, args.alpha)
+                result = benchjson.run(args.run_a, args.run_b, args.fail_above)
+            else:
+                result = compare.run(args.run_a, args.run_b, args.fail_above, args.on, args.impl, args.alpha)
             print(result.text(), end="")
             for line in result.problems():
                 print(line, file=sys.stderr)
