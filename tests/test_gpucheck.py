@@ -180,8 +180,9 @@ def test_step_bytes_count_adams_arrays():
 
 @pytest.mark.slow
 def test_the_whole_check_on_the_cpu_with_small_sizes(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "bench.dev.gpucheck", "--device", "cpu", "--quick", "--time-limit", "900",
-                           "--out", str(tmp_path / "report"), "--runs-out", str(tmp_path / "runs")],
+    proc = subprocess.run([sys.executable, "-m", "bench.dev.gpucheck", "--device", "cpu", "--quick",
+                           "--time-limit", "900", "--out", str(tmp_path / "report"),
+                           "--runs-out", str(tmp_path / "runs")],
                           capture_output=True, text=True, timeout=1200)
     (report,) = (tmp_path / "report").iterdir()
     text = report.read_text()

@@ -88,3 +88,11 @@ def test_the_graph_sees_function_level_and_relative_imports(tmp_path):
 def test_no_import_cycle(package):
     cycle = find_cycle(import_graph(ROOT, package))
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_nothing_outside_bench_dev_imports_it():
+    """bench/dev/ holds developer tools: the harness must work without them."""
+    graph = import_graph(ROOT, "bench")
+    users = {m: sorted(e for e in edges if e.startswith("bench.dev")) for m, edges in graph.items()
+             if not m.startswith("bench.dev")}
+    assert {m: e for m, e in users.items() if e} == {}
