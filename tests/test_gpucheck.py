@@ -192,7 +192,7 @@ def test_the_whole_check_on_the_cpu_with_small_sizes(tmp_path):
                     "MB per step | copy GB/s", "## The quick suite", "Results folder:", "## The other tests"]:
         assert heading in text
     assert text.count("JAX default device: cpu") == 2
-    assert "Bit-identical to (b): losses at the recorded steps True" in text
+    assert "Bit-identical to (b): (c)'s losses at its recorded steps True" in text
 
 
 @pytest.mark.parametrize("device, platforms", [("gpu", "cuda,cpu"), ("cpu", "cpu")])
