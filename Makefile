@@ -52,14 +52,14 @@ test-portable: $(STAMP)
 
 # The measurements of results/PERFORMANCE.md (several minutes; see that file for each one's command).
 perf: $(STAMP)
-	$(BIN)/python -m bench.perf all
+	$(BIN)/python -m bench.dev.perf all
 
 # One check of gdbench on an NVIDIA GPU, about 8 minutes: writes results/gpu-check/<UTC stamp>-gpu.md
 # (README, "Checking a GPU"). In .venv like the targets above; PY=python3 runs that interpreter as it
 # is instead (no venv made, nothing installed: a GPU machine whose Python already has JAX with CUDA).
 # Without a GPU it says so and exits 0. ARGS passes options: ARGS="--device cpu --quick".
 gpu-check: $(if $(PY),,$(STAMP))
-	$(if $(PY),$(PY),$(BIN)/python) -m bench.gpucheck $(ARGS)
+	$(if $(PY),$(PY),$(BIN)/python) -m bench.dev.gpucheck $(ARGS)
 
 # pytest-benchmark's JSON of tests/perf (each optimizer's step, the sweep engine; a few minutes):
 #   make perf-json OUT=file.json      then: gdbench compare A.json B.json [--fail-above 1.10]
