@@ -92,8 +92,8 @@ def test_list(capsys):
     code, out, _ = run(["list"], capsys)
     assert code == 0
     assert "dim    10  dim=10, condition_number=1000.0" in out  # problems show dimension and defaults
-    assert "[optax.adam]" in out and "quick              5 problems x 18 optimizers" in out
-    for name in optimizers.names() + problems.names() + ["quick", "standard", "full"]:
+    assert "[optax.adam]" in out and "quick              76 cells of 5 problems and 18 optimizers" in out
+    for name in optimizers.names() + problems.names() + ["quick", "standard", "full", "ci", "stochastic"]:
         assert name in out
 
 

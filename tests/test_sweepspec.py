@@ -19,11 +19,11 @@ SWEEP_KEYWORDS = ["problem", "optimizer", "grid", "seeds", "steps", "impl", "dty
                   "search", "search_seed"]
 
 
-def test_sweep_keeps_its_keyword_api_and_the_spec_has_its_arguments_but_repeats():
+def test_sweep_keeps_its_keyword_api_and_the_spec_has_its_arguments():
     params = inspect.signature(bench.sweep).parameters
     assert list(params) == SWEEP_KEYWORDS
     fields = {f.name: f.default for f in dataclasses.fields(bench.SweepSpec)}
-    assert list(fields) == [k for k in SWEEP_KEYWORDS if k != "repeats"]
+    assert list(fields) == SWEEP_KEYWORDS
     for name, default in fields.items():  # the same defaults as sweep's
         if default is not dataclasses.MISSING:
             assert params[name].default == default, name
@@ -38,17 +38,17 @@ def test_the_spec_is_frozen():
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"impl": "jax"}, "impl: must be one of gdbench, optax, both; got 'jax'"),
+    ({"impl": "jax"}, "impl: must be 'gdbench', 'optax' or 'both', got 'jax'"),
     ({"optimizer": "nope"}, "optimizer: unknown optimizer 'nope'"),
     ({"steps": 0}, "steps: must be an integer >= 1, got 0"),
     ({"steps": True}, "steps: must be an integer >= 1, got True"),
     ({"seeds": 0}, "seeds: a count of seeds must be >= 1, got 0"),
     ({"seeds": [0, -1]}, "seeds: must be a non-empty list of integers >= 0, got [0, -1]"),
-    ({"targets": (0.1, 2.0)}, "targets: must be numbers in (0, 1), got (2.0, 0.1)"),
+    ({"targets": (0.1, 2.0)}, "targets: must be a list of numbers in (0, 1), got (0.1, 2.0)"),
     ({"target": 0.5}, "target: must be one of the targets"),
     ({"record_every": 0}, "record_every: "),
     ({"device": "tpu"}, "device: must be 'cpu' or 'gpu', got 'tpu'"),
-    ({"dtype": "float16"}, "dtype: must be one of float32, float64, got 'float16'"),
+    ({"dtype": "float16"}, "dtype: must be 'float32' or 'float64', got 'float16'"),
     ({"batch_size": 4}, "batch_size: rosenbrock has no minibatches"),
     ({"problem_args": {"dim": 3}, "problem": problems.get("rosenbrock")},
      "problem_args: give problem_args only with a problem name"),
@@ -80,12 +80,13 @@ def test_validated_resolves_the_inputs_and_is_idempotent():
 
 
 def test_a_suite_makes_each_cells_spec():
-    s = dataclasses.replace(suites.builtin("quick"), steps=7, seeds=(3, 4), record_path="all")
+    quick = suites.builtin("quick")
+    s = dataclasses.replace(quick, options={**quick.options, "steps": 7, "seeds": (3, 4), "record_path": "all"})
     c = runner.plan(s)[0]
     spec = s.sweep_spec(c.problem, c.optimizer, c.impl, c.batch_size)
     assert (spec.problem, spec.optimizer, spec.impl, spec.batch_size) == (c.problem, c.optimizer, c.impl, c.batch_size)
     assert (spec.steps, spec.seeds, spec.dtype, spec.targets, spec.target) == (7, (3, 4), s.dtype, s.targets, s.target)
     assert spec.grid == s.configs_for(optimizers.resolve(c.optimizer))  # the grid's product (no [search] here)
     assert spec.grid == cells.expand_grid(optimizers.resolve(c.optimizer), s.grid_for(optimizers.resolve(c.optimizer)))
-    assert spec.record_path is True and spec.device == s.device and spec.record_every == s.record_every
-    spec.validated()
+    assert spec.device == s.device and spec.record_every == s.record_every and spec.repeats == s.repeats
+    assert spec.validated().record_path is True  # "all": every path recorded (and kept by the runner)
