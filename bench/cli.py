@@ -1,9 +1,11 @@
 """The `gdbench` command (also `python -m bench`).
 
-    gdbench run [--suite quick|standard|full | --config FILE] [overrides] [--out DIR] [--dry-run]
-        overrides: --problems rosenbrock:dim=50,beale --optimizers adam,sgd --steps N --seeds 3|0,1,2
-                   --dtype float64 --device gpu --repeats N --impl gdbench|optax|both --target 1e-6
-                   --grid learning_rate=1e-3,1e-2 --batch-size 16,full --trials N --max-memory 2GB
+    gdbench run [--suite quick|standard|full|ci|stochastic | --config FILE] [overrides] [--out DIR] [--dry-run]
+        overrides: --problems rosenbrock:dim=50,beale --optimizers adam,sgd --impl gdbench|optax|both
+                   --grid learning_rate=1e-3,1e-2 --trials N, and a flag for each sweep option a suite
+                   shares (bench/core/sweepspec.py): --steps N --seeds 3|0,1,2 --dtype float64
+                   --device gpu --repeats N --targets 1e-2,1e-6 --target 1e-6 --record-every K
+                   --record-path true|false|all --batch-size 16,full --max-memory 2GB
                    (a bad value is blamed on its flag)
     gdbench run --resume RUN_DIR
     gdbench run --distributed [--coordinator HOST:PORT --num-processes N --process-id I] [run flags]
@@ -178,8 +180,8 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="run a benchmark suite (default: quick)")
     src = run.add_mutually_exclusive_group()
-    src.add_argument("--suite", default=None,
-                     help=f"a built-in suite: {', '.join(n + ' (default)' if n == 'quick' else n for n in suites.builtin_names())}")
+    known = ", ".join(n + " (default)" if n == "quick" else n for n in suites.builtin_names())
+    src.add_argument("--suite", default=None, help=f"a built-in suite: {known}")
     src.add_argument("--config", default=None, help="a suite TOML file")
     run.add_argument("--problems", type=_problems,
                      help="comma-separated problem names (the suite's entries of them), each optionally with "

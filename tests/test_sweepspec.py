@@ -10,7 +10,7 @@ import pytest
 import bench
 import optimizers
 import problems
-from bench.core import cells
+from bench.core import cells, sweepspec
 from bench.runs import runner
 from bench.runs import suite as suites
 
@@ -90,3 +90,56 @@ def test_a_suite_makes_each_cells_spec():
     assert spec.grid == cells.expand_grid(optimizers.resolve(c.optimizer), s.grid_for(optimizers.resolve(c.optimizer)))
     assert spec.device == s.device and spec.record_every == s.record_every and spec.repeats == s.repeats
     assert spec.validated().record_path is True  # "all": every path recorded (and kept by the runner)
+
+
+def test_sweeps_signature_and_doc_come_from_the_fields():
+    assert inspect.signature(bench.sweep) == sweepspec.signature()
+    for name in SWEEP_KEYWORDS:
+        assert f"\n  {name}: " in bench.sweep.__doc__, name
+
+
+def test_a_suites_defaults_are_the_fields_unless_a_field_declares_its_own():
+    s = suites.parse({"problems": [{"name": "rosenbrock"}]}, "t.toml")
+    assert s.options == sweepspec.suite_defaults() and list(s.options) == sweepspec.suite_options()
+    for name in sweepspec.suite_options():
+        field, meta = sweepspec.options()[name], sweepspec.meta(name)
+        expected = field.default if meta.suite_default is sweepspec.SAME else meta.suite_default
+        assert s.options[name] == sweepspec.check(name, expected) and getattr(s, name) == s.options[name], name
+    assert (s.steps, s.seeds, s.batch_size) == (2000, (0, 1, 2), (None,))  # the suite defaults declared
+    assert bench.SweepSpec("rosenbrock", "gd").steps == 1000 and bench.SweepSpec("rosenbrock", "gd").seeds == (0,)
+
+
+def test_a_new_option_is_one_field(monkeypatch, capsys):
+    """A field added to SweepSpec is a sweep keyword, a suite key with its default, and a run flag, checked alike."""
+    @dataclasses.dataclass(frozen=True)
+    class Extended(bench.SweepSpec):
+        warmup_steps: int = sweepspec.option(3, check=sweepspec.integer(0), suite=True, suite_default=7,
+                                             from_text=sweepspec.int_text, doc="untimed steps before the first.")
+
+    monkeypatch.setattr(sweepspec, "SweepSpec", Extended)
+    monkeypatch.setattr(cells, "SweepSpec", Extended)
+    assert sweepspec.signature().parameters["warmup_steps"].default == 3  # bench.sweep's signature is this one
+    assert "  warmup_steps: untimed steps before the first." in sweepspec.args_doc()
+    with pytest.raises(bench.ConfigError, match=r"^warmup_steps: must be an integer >= 0, got -1$"):
+        Extended("rosenbrock", "gd", warmup_steps=-1).validated()
+    assert Extended("rosenbrock", "gd", problem_args={"dim": 2}).validated().warmup_steps == 3
+    # a suite file: the key, its suite default, its check naming the file and the key
+    base = {"optimizers": ["gd"], "problems": [{"name": "rosenbrock", "args": {"dim": 2}}]}
+    assert suites.parse(base, "t.toml").warmup_steps == 7
+    s = suites.parse({**base, "warmup_steps": 5}, "t.toml")
+    assert s.warmup_steps == 5 and s.to_dict()["warmup_steps"] == 5
+    c = runner.plan(s)[0]
+    assert s.sweep_spec(c.problem, c.optimizer, c.impl, c.batch_size).warmup_steps == 5
+    with pytest.raises(bench.ConfigError, match=r"^t.toml: warmup_steps: must be an integer >= 0, got -1$"):
+        suites.parse({**base, "warmup_steps": -1}, "t.toml")
+    with pytest.raises(bench.ConfigError, match="did you mean 'warmup_steps'"):
+        suites.parse({**base, "warmup_step": 1}, "t.toml")
+    # the command line: the flag, parsed by its from_text, overriding the suite's key, blamed on itself
+    from bench import cli
+
+    args = cli.parser().parse_args(["run", "--warmup-steps", "4"])
+    assert args.warmup_steps == 4 and cli._load_suite(args).warmup_steps == 4
+    assert cli.main(["run", "--warmup-steps", "-1", "--dry-run"]) == 2
+    assert capsys.readouterr().err == "gdbench: error: --warmup-steps: must be an integer >= 0, got -1\n"
+    assert cli.main(["run", "--warmup-steps", "x", "--dry-run"]) == 2
+    assert "argument --warmup-steps: must be an integer, got 'x'" in capsys.readouterr().err

@@ -196,7 +196,7 @@ def record_path_text(text: str) -> bool | str:
 # --------------------------------------------------------------------------- the fields
 
 
-_SAME = object()
+SAME = object()  # an Option.suite_default: the same as the field's default
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,7 +206,7 @@ class Option:
     doc: str  # its entry in `bench.sweep`'s Args
     check: Callable[[Any, str], Any] | None = None  # (value, where) -> normalized value (None: checked elsewhere)
     suite: bool = False  # a top-level key of a suite file, shared by its cells, and a `gdbench run` flag
-    suite_default: Any = _SAME  # a suite's default where it differs from `bench.sweep`'s
+    suite_default: Any = SAME  # a suite's default where it differs from `bench.sweep`'s
     from_text: Callable[[str], Any] | None = None  # the flag's text as a value (ValueError: why not); None: as it is
     metavar: str | None = None
     flag_help: str | None = None  # the flag's help where the doc's first sentence does not fit
@@ -263,7 +263,8 @@ class SweepSpec:
     repeats: int = option(5, check=check_repeats, suite=True, from_text=int_text, metavar="N",
                           doc="timed executions per program after a warm-up; the median is the execution time.")
     device: str | None = option(None, check=optional(choice("cpu", "gpu")), suite=True,
-                                flag_help="cpu or gpu (default: JAX's default device)", doc="cpu, gpu, or None for JAX's default.")
+                                flag_help="cpu or gpu (default: JAX's default device)",
+                                doc="cpu, gpu, or None for JAX's default.")
     batch_size: Any = option(
         None, check=check_batch_sizes, suite=True, suite_default=(None,), from_text=batch_sizes_text,
         metavar="B1,B2,...", flag_help="minibatch sizes for every problem, comma-separated, 'full' for the full batch",
@@ -366,7 +367,7 @@ def suite_defaults() -> dict[str, Any]:
     out = {}
     for name in suite_options():
         m, default = meta(name), options()[name].default
-        out[name] = check(name, default if m.suite_default is _SAME else m.suite_default)
+        out[name] = check(name, default if m.suite_default is SAME else m.suite_default)
     return out
 
 
@@ -429,7 +430,8 @@ def devices_for(device: str | None) -> list:
         return jax.devices(device)
     except RuntimeError:
         available = sorted({d.platform for d in jax.devices()} | {"cpu"})
-        raise ConfigError("device", f"{device!r} is not available on this machine (available: {', '.join(available)})") from None
+        raise ConfigError("device", f"{device!r} is not available on this machine "
+                                    f"(available: {', '.join(available)})") from None
 
 
 @contextlib.contextmanager

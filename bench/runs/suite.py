@@ -125,13 +125,13 @@ class Suite:
         return out
 
     def sweep_spec(self, problem: problems.Problem, optimizer: str, impl: str,
-                   batch_size: int | None = None) -> cells.SweepSpec:
+                   batch_size: int | None = None) -> sweepspec.SweepSpec:
         """The sweep of one cell: `problem` (built) x `optimizer` run by `impl`, with the suite's settings.
 
         Its grid is the list of the optimizer's configurations (`configs_for`).
         """
-        return cells.SweepSpec(problem, optimizer, **{**self.options, "batch_size": batch_size}, impl=impl,
-                               grid=self.configs_for(optimizers.resolve(optimizer)))
+        return sweepspec.SweepSpec(problem, optimizer, **{**self.options, "batch_size": batch_size}, impl=impl,
+                                   grid=self.configs_for(optimizers.resolve(optimizer)))
 
     def configs_for(self, spec: optimizers.OptimizerSpec) -> list[dict[str, Any]]:
         """The configurations one optimizer runs: the grid's product, crossed with the search's trials."""
@@ -334,7 +334,8 @@ def check(suite: Suite) -> None:
     """Checks what needs the registries: problem arguments, grid names and values.
 
     Each grid value is checked with the optimizer built at it, its other
-    hyperparameters at their grid's first values (a factory may need them all).
+    hyperparameters at the first configuration's values (a factory may need
+    them all); a hyperparameter without a default must be on the grid (or searched).
     """
     for i, entry in enumerate(suite.problems):
         try:
@@ -352,25 +353,24 @@ def check(suite: Suite) -> None:
         spec = optimizers.resolve(name)
         cells.check_hyperparameters(spec, suite.grid, lambda hp: _where(suite.source, f"grid.{hp}"))
         grid = suite.grid_for(spec)
-        first = {hp: values[0] for hp, values in grid.items()}
+        configs = suite.configs_for(spec)  # the grid's product, crossed with the search's trials
+        base = configs[0]  # a whole configuration: a factory may need all of its hyperparameters at once
+        missing = [k for k, v in spec.defaults.items() if v is optimizers.custom.REQUIRED and k not in base]
+        if missing:
+            raise ConfigError(_where(suite.source, "grid"),
+                              f"{spec.name}: {', '.join(missing)} has no default; give it in the grid")
         for hp, values in grid.items():
             for v in values:
                 try:
-                    spec.make(**{**first, hp: v})
+                    spec.make(**{**base, hp: v})
                 except ValueError as e:
                     raise ConfigError(_where(suite.source, f"grid.{hp}"), str(e)) from None
         if suite.search is not None:
-            for config in suite.configs_for(spec):
-                trial = {**first, **{k: v for k, v in config.items() if k not in grid}}
+            for config in configs:
                 try:
-                    spec.make(**trial)
+                    spec.make(**config)
                 except ValueError as e:
                     raise ConfigError(_where(suite.source, "search"), f"{spec.name}: {e}") from None
-        else:
-            try:  # the grid's names are all it gives: a hyperparameter without a default must be among them
-                spec.make(**first)
-            except ValueError as e:
-                raise ConfigError(_where(suite.source, "grid"), str(e)) from None
     if not suite.optimizers:
         raise ConfigError(_where(suite.source, "optimizers"), "must name at least one optimizer")
     if suite.device is not None:
@@ -501,12 +501,16 @@ def override(suite: Suite, **changes: Any) -> Suite:
         root = key.replace("[", ".").split(".")[0]
         if root in changed:
             raise ConfigError(flag(root), e.message) from None
-        # a key of the suite made bad by a flag: a grid for other optimizers, a batch size for other problems
-        cause = next((k for k in (("optimizers",) if root in ("grid", "search", "impls") else ("problems",))
-                      if k in changed and key), None)
-        if cause is not None:
+        cause = MADE_BAD_BY.get(root)  # a key of the suite that a flag made bad
+        if cause in changed:
             raise ConfigError(flag(cause), f"{e.message} (the suite's {key})") from None
         raise
+
+
+#: A suite key that an override of another key can make bad: a grid for other optimizers, the target for
+#: other targets, record_every for more steps, a batch size for other problems.
+MADE_BAD_BY = {"grid": "optimizers", "search": "optimizers", "impls": "optimizers", "target": "targets",
+               "record_every": "steps", "batch_size": "problems"}
 
 
 def _all_have(names, hyperparameter: str) -> bool:
