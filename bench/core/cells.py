@@ -21,12 +21,11 @@ import pandas as pd
 
 import optimizers
 import problems
-from bench.core import chunking, engine, minibatch, schedule
+from bench.core import chunking, engine, minibatch, schedule, sweepspec
 from bench.core.sweepspec import (  # noqa: F401 - a sweep's options and inputs, as cells names them
     DTYPES, IMPLS, MINIBATCH_RECORD_EVERY, PRIMARY_TARGET, TARGETS, SweepSpec, check_batch_size, devices_for,
     precision, resolve_optimizer, resolve_problem,
 )
-from bench.core import sweepspec
 from bench.errors import ConfigError
 
 #: Up to this many parameters a step's loss comes with its gradient (shared forward
@@ -57,7 +56,7 @@ def target_column(target: float) -> str:
     return f"steps_to_{target:.0e}".replace("e-0", "e-").replace("e+0", "e+")
 
 
-# --------------------------------------------------------------------------- inputs
+# --------------------------------------------------------------------------- grids
 
 
 def expand_grid(spec: optimizers.OptimizerSpec, grid: Mapping[str, Sequence[Any]] | None) -> list[dict[str, Any]]:

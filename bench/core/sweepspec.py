@@ -371,12 +371,12 @@ def suite_defaults() -> dict[str, Any]:
     return out
 
 
-def signature(extra: Sequence[inspect.Parameter] = ()) -> inspect.Signature:
+def signature() -> inspect.Signature:
     """`bench.sweep`'s signature: the fields, in order, with their defaults."""
     params = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=f.type,
                                 default=inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default)
               for name, f in options().items()]
-    return inspect.Signature([*params, *extra], return_annotation="pandas.DataFrame")
+    return inspect.Signature(params, return_annotation="pandas.DataFrame")
 
 
 def args_doc(indent: str = "  ") -> str:
