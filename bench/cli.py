@@ -1,9 +1,11 @@
 """The `gdbench` command (also `python -m bench`).
 
-    gdbench run [--suite quick|standard|full | --config FILE] [overrides] [--out DIR] [--dry-run]
-        overrides: --problems rosenbrock:dim=50,beale --optimizers adam,sgd --steps N --seeds 3|0,1,2
-                   --dtype float64 --device gpu --repeats N --impl gdbench|optax|both --target 1e-6
-                   --grid learning_rate=1e-3,1e-2 --batch-size 16,full --trials N --max-memory 2GB
+    gdbench run [--suite quick|standard|full|ci|stochastic | --config FILE] [overrides] [--out DIR] [--dry-run]
+        overrides: --problems rosenbrock:dim=50,beale --optimizers adam,sgd --impl gdbench|optax|both
+                   --grid learning_rate=1e-3,1e-2 --trials N, and a flag for each sweep option a suite
+                   shares (bench/core/sweepspec.py): --steps N --seeds 3|0,1,2 --dtype float64
+                   --device gpu --repeats N --targets 1e-2,1e-6 --target 1e-6 --record-every K
+                   --record-path true|false|all --batch-size 16,full --max-memory 2GB
                    (a bad value is blamed on its flag)
     gdbench run --resume RUN_DIR
     gdbench run --distributed [--coordinator HOST:PORT --num-processes N --process-id I] [run flags]
@@ -107,38 +109,24 @@ def _grid_item(text: str) -> tuple[str, list]:
     return name, [_value(v) for v in _names(values)]
 
 
-def _float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}")
+def _flag_type(from_text):
+    """An option's `from_text` as an argparse type: its ValueError says why the text is bad."""
+    def parse(text: str):
+        try:
+            return from_text(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    parse.__name__ = from_text.__name__
+    return parse
 
 
-def _seeds(text: str) -> list[int] | int:
-    try:
-        parts = [int(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a count or a comma-separated list of integers, got {text!r}")
-    return parts[0] if len(parts) == 1 and "," not in text else parts
+def _flag_help(name: str) -> str:
+    """A sweep option's help: its own, or its doc's first sentence."""
+    from bench.core import sweepspec
 
-
-def _batch_sizes(text: str) -> list:
-    """'16,64,full' -> [16, 64, 'full'] (checked with the suite)."""
-    parts = [t.strip() for t in text.split(",") if t.strip()]
-    try:
-        return [t if t == "full" else int(t) for t in parts]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be comma-separated integers or 'full', got {text!r}")
-
-
-def _size(text: str) -> int:
-    from bench.core import memory
-    from bench.errors import ConfigError
-
-    try:
-        return memory.parse_size(text)
-    except ConfigError as e:
-        raise argparse.ArgumentTypeError(e.message)
+    m = sweepspec.meta(name)
+    return m.flag_help or m.doc.split(". ")[0].split("; ")[0].rstrip(".")
 
 
 def _int(text: str) -> int:
@@ -186,36 +174,33 @@ def _alpha(text: str) -> float:
 
 
 def parser() -> argparse.ArgumentParser:
+    from bench.core import sweepspec
+    from bench.runs import suite as suites
+
     p = _Parser(prog="gdbench", description="Benchmark gradient-descent optimizers in JAX.")
     p.add_argument("--version", action="version", version=f"gdbench {_version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="run a benchmark suite (default: quick)")
     src = run.add_mutually_exclusive_group()
-    src.add_argument("--suite", default=None, help="a built-in suite: quick (default), standard, full")
+    known = ", ".join(n + " (default)" if n == "quick" else n for n in suites.builtin_names())
+    src.add_argument("--suite", default=None, help=f"a built-in suite: {known}")
     src.add_argument("--config", default=None, help="a suite TOML file")
     run.add_argument("--problems", type=_problems,
                      help="comma-separated problem names (the suite's entries of them), each optionally with "
                           "arguments: rosenbrock:dim=50,quadratic:dim=100:condition_number=1e3")
     run.add_argument("--optimizers", type=_names, help="comma-separated optimizer names")
-    run.add_argument("--steps", type=_int, help="steps per trajectory")
-    run.add_argument("--seeds", type=_seeds, help="a count, or comma-separated seeds")
-    run.add_argument("--dtype", help="float32 or float64")
-    run.add_argument("--device", help="cpu or gpu")
-    run.add_argument("--repeats", type=_int, help="timed executions per program")
+    for name in sweepspec.suite_options():  # the sweep options a suite shares: each overrides its key
+        m = sweepspec.meta(name)
+        run.add_argument(suites.flag(name), type=_flag_type(m.from_text) if m.from_text else None,
+                         metavar=m.metavar, help=_flag_help(name))
     run.add_argument("--impl", choices=["gdbench", "optax", "both"],
                      help="whose implementation runs: ours, optax's twin, or both (the suite's impls)")
-    run.add_argument("--target", type=_float, help="the primary target, one of the suite's targets (e.g. 1e-6)")
     run.add_argument("--grid", type=_grid_item, action="append", metavar="NAME=V1,V2,...",
                      help="sweep these values of a hyperparameter instead of the suite's grid for it "
                           "(repeatable), e.g. --grid learning_rate=1e-3,1e-2")
     run.add_argument("--trials", type=_int, default=None, metavar="N",
                      help="N quasi-random trials over each optimizer's search space instead of the suite's grid "
                           "(bench/core/search.py; --grid values are crossed with them)")
-    run.add_argument("--batch-size", type=_batch_sizes,
-                     help="minibatch sizes for every problem, comma-separated, 'full' for the full batch")
-    run.add_argument("--max-memory", type=_size, metavar="SIZE",
-                     help="memory a cell's program may use, e.g. 2GB, 512MiB (default: half the free memory); "
-                          "the lanes beyond it run in chunks")
     run.add_argument("--out", default=None, help=f"folder for the results (default: {DEFAULT_OUT})")
     run.add_argument("--resume", default=None, metavar="RUN_DIR",
                      help="go on with an interrupted or killed run: skip its stored cells, run the others")
@@ -260,17 +245,21 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-#: The run flags that override a suite key of the same name (--impl and --grid map onto impls and grid).
-OVERRIDES = ("problems", "optimizers", "steps", "seeds", "dtype", "device", "repeats", "target", "batch_size",
-             "max_memory")
+def _overrides() -> list[str]:
+    """The run flags that override a suite key of the same name (--impl, --grid and --trials map onto
+    impls, grid and search): problems, optimizers, and the suite's sweep options."""
+    from bench.core import sweepspec
+
+    return ["problems", "optimizers", *sweepspec.suite_options()]
 
 
 def _load_suite(args):
     from bench.runs import resume
     from bench.runs import suite as suites
 
+    overrides = _overrides()
     given = (args.config or args.suite or args.impl or args.grid or args.trials is not None
-             or any(getattr(args, k) is not None for k in OVERRIDES))
+             or any(getattr(args, k) is not None for k in overrides))
     if args.resume is not None:
         if args.out is not None:
             raise _bad("--out", "not with --resume (the run goes on in RUN_DIR)")
@@ -278,11 +267,11 @@ def _load_suite(args):
             return resume.recorded_suite(resume.recorded(args.resume))
     s = suites.load(args.config) if args.config else suites.builtin(args.suite or "quick")
     impls = {"both": ["gdbench", "optax"], None: None}.get(args.impl, [args.impl])
-    grid = {**s.grid, **dict(args.grid)} if args.grid else None
+    grid = dict(args.grid) if args.grid else None  # these hyperparameters' values replace the suite's
     search = None
     if args.trials is not None:  # the trials replace the suite's grid; --grid values are crossed with them
         grid, search = dict(args.grid or {}), {**(s.search or {}), "trials": args.trials}
-    return suites.override(s, **{k: getattr(args, k) for k in OVERRIDES}, impls=impls, grid=grid, search=search)
+    return suites.override(s, **{k: getattr(args, k) for k in overrides}, impls=impls, grid=grid, search=search)
 
 
 def _bad(where: str, message: str):
@@ -353,6 +342,7 @@ def _list() -> None:
 
     import optimizers
     import problems
+    from bench.runs import runner
     from bench.runs import suite as suites
 
     print("optimizers (name, update rule, optax twin):")
@@ -369,11 +359,11 @@ def _list() -> None:
         except ValueError:  # no default instance (arguments required)
             dim = "-"
         print(f"  {name:18s} dim {dim:>5s}  {args}")
-    print("suites (problems x optimizers, steps, seeds):")
+    print("suites (cells: problem x optimizer pairs, steps, seeds):")
     for name in suites.builtin_names():
         s = suites.builtin(name)
-        print(f"  {name:18s} {len(s.problems)} problems x {len(s.optimizers)} optimizers, "
-              f"{s.steps} steps, {len(s.seeds)} seeds  {s.description}")
+        print(f"  {name:18s} {len(list(runner.cell_keys(s)))} cells of {len(s.problems)} problems and "
+              f"{len(s.optimizers)} optimizers, {s.steps} steps, {len(s.seeds)} seeds  {s.description}")
 
 
 def main(argv: list[str] | None = None) -> int:

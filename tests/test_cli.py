@@ -92,8 +92,8 @@ def test_list(capsys):
     code, out, _ = run(["list"], capsys)
     assert code == 0
     assert "dim    10  dim=10, condition_number=1000.0" in out  # problems show dimension and defaults
-    assert "[optax.adam]" in out and "quick              5 problems x 18 optimizers" in out
-    for name in optimizers.names() + problems.names() + ["quick", "standard", "full"]:
+    assert "[optax.adam]" in out and "quick              76 cells of 5 problems and 18 optimizers" in out
+    for name in optimizers.names() + problems.names() + ["quick", "standard", "full", "ci", "stochastic"]:
         assert name in out
 
 
@@ -255,3 +255,73 @@ def test_interrupted_run_keeps_finished_problems(tmp_path, monkeypatch, capsys):
     assert set(tables["runs"].problem) == {"rosenbrock"} and len(tables["runs"]) == 16
     assert json.loads((folder / "meta.json").read_text())["status"] == "interrupted"
     assert isinstance(tables["curves"], pd.DataFrame) and len(tables["curves"]) > 0
+
+
+USER_OPTIMIZERS = """
+import optax
+
+
+def needs_beta(learning_rate, beta):
+    return optax.sgd(learning_rate, momentum=beta)
+
+
+def lr_named(lr=1e-2):
+    return optax.sgd(lr)
+"""
+
+
+def test_a_users_hyperparameters_sweep_from_the_command_line(tmp_path):
+    """Every hyperparameter a factory needs comes from the grid together; a grid may name a user's own."""
+    (tmp_path / "opts2.py").write_text(USER_OPTIMIZERS)
+    base = [sys.executable, "-m", "bench", "run", "--problems", "rosenbrock:dim=2", "--dry-run"]
+    for flags, trajectories in [
+        (["--optimizers", "opts2.py:needs_beta", "--grid", "beta=0.5,0.9", "--grid", "learning_rate=1e-3,1e-2"], 12),
+        (["--optimizers", "opts2.py:lr_named", "--grid", "lr=1e-3,1e-2,0.1"], 9),  # the suite's grid is not its
+    ]:
+        proc = subprocess.run([*base, *flags], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert f"(gdbench): {trajectories} trajectories" in proc.stdout  # x 3 seeds
+
+
+def test_a_suite_files_user_optimizer_is_the_file_beside_it(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "configs"
+    folder.mkdir()
+    (folder / "opts2.py").write_text(USER_OPTIMIZERS)
+    (folder / "mine.toml").write_text('optimizers = ["opts2.py:needs_beta"]\nseeds = 1\n[grid]\nbeta = [0.5, 0.9]\n'
+                                      'learning_rate = [1e-3]\n[[problems]]\nname = "rosenbrock"\n'
+                                      'optimizers = ["opts2.py:needs_beta"]\n')
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(["run", "--config", "configs/mine.toml", "--dry-run"], capsys)
+    assert code == 0, err
+    assert "/ configs/opts2.py:needs_beta (gdbench): 2 trajectories" in out
+    (folder / "mine.toml").write_text('optimizers = ["opts2.py:needs_beta"]\n[grid]\nbeta = [0.5, 0.9]\n'
+                                      '[[problems]]\nname = "rosenbrock"\n')
+    code, _, err = run(["run", "--config", "configs/mine.toml", "--dry-run"], capsys)
+    assert code == 2 and "configs/mine.toml: grid: " in err and "learning_rate has no default" in err, err
+
+
+def test_a_command_line_run_is_not_blamed_on_the_builtin_suite(tmp_path, monkeypatch, capsys):
+    (tmp_path / "opts2.py").write_text(USER_OPTIMIZERS)
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(["run", "--optimizers", "opts2.py:needs_beta", "--dry-run"], capsys)
+    assert code == 2 and err.startswith("gdbench: error: --optimizers: ") and "beta has no default" in err, err
+    assert "quick.toml" not in err and len(err.strip().splitlines()) == 1
+    custom = cli._load_suite(cli.parser().parse_args(["run", "--steps", "5", "--seeds", "2"]))
+    assert custom.description == "the quick suite with --seeds, --steps changed"  # not the quick suite's own
+
+
+def test_the_suite_flag_lists_every_builtin_suite(capsys):
+    from bench.runs import suite as suites
+
+    assert run(["run", "--help"], capsys)[0] == 0
+    out = " ".join(run(["run", "--help"], capsys)[1].split())
+    for name in suites.builtin_names():
+        assert name in out.split("--suite SUITE a built-in suite: ")[1].split("--config")[0]
+
+
+def test_a_suite_key_that_a_flag_made_bad_is_blamed_on_the_flag(capsys):
+    code, _, err = run(["run", "--targets", "1e-2,1e-3", "--dry-run"], capsys)
+    assert code == 2 and err.startswith("gdbench: error: --targets: must be one of the targets [0.01, 0.001], got 1e-06"
+                                        " (the suite's target)"), err
+    assert run(["run", "--targets", "1e-2,1e-3", "--target", "1e-3", "--problems", "rosenbrock:dim=2",
+                "--optimizers", "gd", "--record-every", "7", "--record-path", "all", "--dry-run"], capsys)[0] == 0

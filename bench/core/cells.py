@@ -8,8 +8,8 @@ as one compiled program (`bench.core.engine`); hyperparameters that cannot be tr
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
+import difflib
 import itertools
 import json
 import numbers
@@ -21,12 +21,13 @@ import pandas as pd
 
 import optimizers
 import problems
-from bench.core import chunking, engine, memory, minibatch, schedule
+from bench.core import chunking, engine, minibatch, schedule, sweepspec
+from bench.core.sweepspec import (  # noqa: F401 - a sweep's options and inputs, as cells names them
+    DTYPES, IMPLS, MINIBATCH_RECORD_EVERY, PRIMARY_TARGET, TARGETS, SweepSpec, check_batch_size, devices_for,
+    precision, resolve_optimizer, resolve_problem,
+)
 from bench.errors import ConfigError
 
-TARGETS = tuple(10.0 ** -k for k in range(1, 9))
-PRIMARY_TARGET = 1e-6
-IMPLS = ("gdbench", "optax")
 #: Up to this many parameters a step's loss comes with its gradient (shared forward
 #: pass); above it, right after the update (see engine.Cell).
 LOSS_FIRST_MAX_DIM = 100_000
@@ -53,10 +54,6 @@ WARMUP_S = 0.025
 #: (`CellRun.time`): a round costs a whole run, and each further one would add
 #: that cost again for a median a run this long hardly needs.
 LONG_RUN_S = 1.0
-DTYPES = ("float32", "float64")
-#: In minibatch mode the full loss is computed (and stored, and checked against
-#: the targets) every this many steps unless record_every says otherwise.
-MINIBATCH_RECORD_EVERY = 10
 
 
 def target_column(target: float) -> str:
@@ -64,23 +61,7 @@ def target_column(target: float) -> str:
     return f"steps_to_{target:.0e}".replace("e-0", "e-").replace("e+0", "e+")
 
 
-# --------------------------------------------------------------------------- inputs
-
-
-def resolve_problem(problem: str | problems.Problem, problem_args: Mapping[str, Any] | None) -> problems.Problem:
-    if isinstance(problem, problems.Problem):
-        if problem_args:
-            raise ConfigError("problem_args", "give problem_args only with a problem name")
-        return problem
-    return problems.get(problem, **dict(problem_args or {}))
-
-
-def resolve_optimizer(optimizer) -> optimizers.OptimizerSpec:
-    """A registered name, an OptimizerSpec, a plain optax factory or a "module:attribute" reference."""
-    try:
-        return optimizers.resolve(optimizer)
-    except ValueError as e:
-        raise ConfigError("optimizer", str(e)) from None
+# --------------------------------------------------------------------------- grids
 
 
 def expand_grid(spec: optimizers.OptimizerSpec, grid: Mapping[str, Sequence[Any]] | None) -> list[dict[str, Any]]:
@@ -91,22 +72,27 @@ def expand_grid(spec: optimizers.OptimizerSpec, grid: Mapping[str, Sequence[Any]
     """
     if isinstance(grid, (list, tuple)):
         return _config_list(spec, grid)
+    if grid is not None and not isinstance(grid, Mapping):
+        raise ConfigError("grid", f"must be {{hyperparameter: [values]}} or a list of configurations, got {grid!r}")
     grid = dict(grid or {})
+    check_hyperparameters(spec, grid)
     for name, values in grid.items():
-        if name not in spec.defaults:
-            import difflib
-
-            close = difflib.get_close_matches(name, list(spec.defaults), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(
-                f"grid.{name}", f"not a hyperparameter of {spec.name}{hint} (allowed: {', '.join(spec.defaults)})"
-            )
         if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
             raise ConfigError(f"grid.{name}", f"must be a list of values, got {values!r}")
         if len(list(values)) == 0:
             raise ConfigError(f"grid.{name}", "must list at least one value")
     names = list(grid)
     return [dict(zip(names, combo)) for combo in itertools.product(*(list(grid[n]) for n in names))]
+
+
+def check_hyperparameters(spec: optimizers.OptimizerSpec, names: Iterable[str], where=lambda name: f"grid.{name}"):
+    """ConfigError at `where(name)` for the first name that is not a hyperparameter of `spec`, with a close match."""
+    for name in names:
+        if name not in spec.defaults:
+            close = difflib.get_close_matches(str(name), list(spec.defaults), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(where(name), f"not a hyperparameter of {spec.name}{hint} "
+                                           f"(allowed: {', '.join(spec.defaults)})")
 
 
 def _config_list(spec: optimizers.OptimizerSpec, configs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -139,149 +125,6 @@ def _static_key(config: Mapping[str, Any], traced: list[str]) -> tuple:
     return tuple(sorted((k, repr(v)) for k, v in config.items() if k not in traced))
 
 
-def seed_list(seeds) -> list:
-    """Seeds as the API, the CLI and suite files take them: a count n (seeds 0..n-1) or a list."""
-    if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
-        if seeds < 1:
-            raise ConfigError("seeds", f"a count of seeds must be >= 1, got {seeds!r}")
-        return list(range(int(seeds)))
-    try:
-        return list(seeds)
-    except TypeError:
-        raise ConfigError("seeds", f"must be a count or a list of integers >= 0, got {seeds!r}") from None
-
-
-@contextlib.contextmanager
-def precision(dtype: str):
-    """float64 runs need JAX's 64-bit mode; it is switched on for them only."""
-    if dtype not in DTYPES:
-        raise ConfigError("dtype", f"must be one of {', '.join(DTYPES)}, got {dtype!r}")
-    with jax.enable_x64(dtype == "float64"):
-        yield
-
-
-def check_batch_size(p: problems.Problem, batch_size) -> int | None:
-    """The minibatch size to run `p` with (None: full batch); ConfigError if it cannot be."""
-    if batch_size is None:
-        return None
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise ConfigError("batch_size", f"must be an integer >= 1 or None (full batch), got {batch_size!r}")
-    if not p.stochastic:
-        raise ConfigError("batch_size", f"{p.name} has no minibatches (a deterministic problem; "
-                                        "problems.with_grad_noise gives it noisy gradients)")
-    n = p.info.get("n_samples")
-    if n is not None and batch_size > n:
-        raise ConfigError("batch_size", f"{batch_size} is larger than {p.name}'s data set ({n} examples)")
-    return int(batch_size)
-
-
-def batch_sizes(batch_size) -> list:
-    """A `batch_size` argument as a list of sizes (None: full batch): one cell each."""
-    if isinstance(batch_size, (list, tuple)):
-        if not batch_size:
-            raise ConfigError("batch_size", "must list at least one batch size")
-        return [None if b == "full" else b for b in batch_size]
-    return [batch_size]
-
-
-def devices_for(device: str | None) -> list:
-    """The devices of a platform ('cpu' or 'gpu'), or of JAX's default one."""
-    if device is None:
-        return jax.devices()
-    if device not in ("cpu", "gpu"):
-        raise ConfigError("device", f"must be 'cpu' or 'gpu', got {device!r}")
-    try:
-        return jax.devices(device)
-    except RuntimeError:
-        available = sorted({d.platform for d in jax.devices()} | {"cpu"})
-        raise ConfigError("device", f"{device!r} is not available on this machine (available: {', '.join(available)})") from None
-
-
-@dataclasses.dataclass(frozen=True)
-class SweepSpec:
-    """One sweep: a problem x an optimizer, a grid x seeds, and how to run and record it.
-
-    The fields are `sweep`'s arguments (see there for each), with its
-    defaults. `prepare` compiles one (`batch_size` one integer or None),
-    `run_sweep` runs one (`batch_size` may list several: one cell each), and
-    a suite makes one per cell (`Suite.sweep_spec`). `validated` checks them.
-    """
-
-    problem: str | problems.Problem
-    optimizer: Any  # a registered name, an OptimizerSpec, a plain optax factory or a "module:attribute"
-    grid: Mapping[str, Sequence[Any]] | None = None
-    seeds: int | Sequence[int] = (0,)
-    steps: int = 1000
-    impl: str = "gdbench"
-    dtype: str = "float32"
-    problem_args: Mapping[str, Any] | None = None
-    targets: Sequence[float] = TARGETS
-    target: float = PRIMARY_TARGET
-    record_every: int | None = None
-    record_path: bool | None = None
-    device: str | None = None
-    batch_size: Any = None  # None (full batch), an integer, or (run_sweep only) a list of them
-    max_memory: Any = None  # bytes, or a size such as "2GB"; None: half of the free memory (bench.core.memory)
-    trials: int | None = None  # quasi-random trials over `search`, crossed with the grid
-    search: Any = None
-    search_seed: int = 0
-
-    def validated(self) -> SweepSpec:
-        """The same sweep, checked, its inputs resolved; ConfigError naming the first bad field.
-
-        In the result the problem is a `problems.Problem` (problem_args None),
-        the optimizer an `OptimizerSpec`, seeds a tuple of integers, targets
-        sorted from the loosest, and record_every and record_path have their
-        defaults filled in; with `trials`, the grid is the list of the
-        search's configurations (`bench.core.search.configs`) and trials None. The
-        grid's values are checked when its configurations are built (`prepare`).
-        """
-        p = resolve_problem(self.problem, self.problem_args)
-        batch_size = check_batch_size(p, self.batch_size)
-        record_every = self.record_every
-        if batch_size is not None and record_every is None:
-            record_every = MINIBATCH_RECORD_EVERY
-        spec = resolve_optimizer(self.optimizer)
-        impls = IMPLS if self.impl == "both" else (self.impl,)
-        for i in impls:
-            if i not in IMPLS:
-                raise ConfigError("impl", f"must be one of gdbench, optax, both; got {self.impl!r}")
-        if "optax" in impls and spec.twin is None:
-            raise ConfigError("impl", f"{spec.name} has no optax twin")
-        steps = self.steps
-        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
-            raise ConfigError("steps", f"must be an integer >= 1, got {steps!r}")
-        seeds = seed_list(self.seeds)
-        if not seeds or any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0 for s in seeds):
-            raise ConfigError("seeds", f"must be a non-empty list of integers >= 0, got {seeds!r}")
-        targets = tuple(sorted((float(t) for t in self.targets), reverse=True))
-        if not targets or any(not 0 < t < 1 for t in targets):
-            raise ConfigError("targets", f"must be numbers in (0, 1), got {targets!r}")
-        if self.target not in targets:
-            raise ConfigError("target", f"must be one of the targets {targets!r}, got {self.target!r}")
-        try:
-            schedule.make(int(steps), record_every)
-        except ValueError as e:
-            raise ConfigError("record_every", str(e)) from None
-        record_path = p.dim <= 3 if self.record_path is None else self.record_path
-        devices_for(self.device)
-        if self.dtype not in DTYPES:
-            raise ConfigError("dtype", f"must be one of {', '.join(DTYPES)}, got {self.dtype!r}")
-        max_memory = None if self.max_memory is None else memory.parse_size(self.max_memory)
-        grid = self.grid
-        if self.trials is not None:  # quasi-random trials, crossed with the grid (bench/core/search.py)
-            from bench.core import search as searching
-
-            grid = searching.configs(spec, grid, self.search, self.trials, self.search_seed)
-        elif self.search is not None:
-            raise ConfigError("search", "needs trials (the number of quasi-random trials)")
-        return dataclasses.replace(
-            self, problem=p, problem_args=None, optimizer=spec, seeds=tuple(seeds), steps=int(steps),
-            targets=targets, target=float(self.target), record_every=record_every, record_path=bool(record_path),
-            batch_size=batch_size, grid=grid, trials=None, search=None, max_memory=max_memory,
-        )
-
-
 # --------------------------------------------------------------------------- cells
 
 
@@ -299,22 +142,28 @@ class Group:
 
 @dataclasses.dataclass
 class CellRun:
-    """A prepared cell: compiled programs for each implementation, ready to run."""
+    """A prepared cell: compiled programs for each implementation, ready to run.
 
-    problem: problems.Problem
-    spec: optimizers.OptimizerSpec
+    `sweep` is its validated `SweepSpec`; the cell reads the sweep's options
+    as its own attributes (`cell.steps` is `cell.sweep.steps`, `cell.spec` the
+    optimizer's `OptimizerSpec`).
+    """
+
+    sweep: SweepSpec  # validated: problem a Problem, optimizer an OptimizerSpec, batch_size one size
     swept: list[str]
-    seeds: list[int]
-    steps: int
-    dtype: str
-    targets: tuple[float, ...]
-    target: float
     schedule: schedule.Schedule
-    record_path: bool
     device_kind: str
     groups: list[Group]
     f_ref: float | None  # None: relative to the best loss reached (problem without f*)
-    batch_size: int | None = None  # None: full batch
+
+    def __getattr__(self, name: str):
+        if name != "sweep" and name in sweepspec.options():
+            return getattr(self.sweep, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    @property
+    def spec(self) -> optimizers.OptimizerSpec:
+        return self.sweep.optimizer
 
     def execute(self, f_ref: float | None = None) -> None:
         """Runs every program once more (results only), e.g. with a new f_ref."""
@@ -398,22 +247,19 @@ class CellRun:
 def prepare(sweep: SweepSpec) -> CellRun:
     """Validates one cell's sweep (`SweepSpec.validated`) and compiles its programs (nothing run yet)."""
     sweep = sweep.validated()
-    p, spec, grid, seeds, steps = sweep.problem, sweep.optimizer, sweep.grid, list(sweep.seeds), sweep.steps
-    dtype, targets, target, batch_size = sweep.dtype, sweep.targets, sweep.target, sweep.batch_size
-    record_path, record_every = sweep.record_path, sweep.record_every
+    p, spec, seeds, batch_size = sweep.problem, sweep.optimizer, list(sweep.seeds), sweep.batch_size
     impls = IMPLS if sweep.impl == "both" else (sweep.impl,)
-    sched = schedule.make(steps, record_every)
+    sched = schedule.make(sweep.steps, sweep.record_every)
     devices = devices_for(sweep.device)
-    max_memory = sweep.max_memory
 
-    configs = expand_grid(spec, grid)
+    configs = expand_grid(spec, sweep.grid)
     swept = list(configs[0])
     extra = {}
     if "f_min" in spec.needs and p.f_star is not None:
         extra["f_min"] = float(p.f_star)
     full = [{**spec.defaults, **extra, **c} for c in configs]
-    with precision(dtype):
-        np_dtype = np.dtype(dtype)
+    with precision(sweep.dtype):
+        np_dtype = np.dtype(sweep.dtype)
         for c in full:  # concrete values: out-of-range ones fail here, before compiling
             try:
                 spec.make(**c)
@@ -428,7 +274,7 @@ def prepare(sweep: SweepSpec) -> CellRun:
         keys = [jax.random.PRNGKey(s) for s in seeds]
         mb = None
         if batch_size is not None:
-            mb = minibatch.Minibatch(p.fn, _sampler(p, batch_size), eval_every=int(record_every))
+            mb = minibatch.Minibatch(p.fn, _sampler(p, batch_size), eval_every=sweep.record_every)
         starts = [jax.tree.map(np.asarray, p.init(k, np_dtype)) for k in keys]
         for ids in by_static.values():
             static = {k: v for k, v in full[ids[0]].items() if k not in traced}
@@ -443,21 +289,20 @@ def prepare(sweep: SweepSpec) -> CellRun:
                 make_txs=tuple(_tx_maker(spec.make if i == "gdbench" else spec.baseline, static) for i in impls),
                 needs=frozenset(n for n in spec.needs if n != "f_min"),
                 schedule=sched,
-                record_path=bool(record_path),
+                record_path=sweep.record_path,
                 elementwise=spec.elementwise,
                 loss_first=p.dim <= LOSS_FIRST_MAX_DIM or mb is not None,
-                one_pass=len(ids) * len(seeds) * int(steps) >= ONE_PASS_MIN_LANE_STEPS,
+                one_pass=len(ids) * len(seeds) * sweep.steps >= ONE_PASS_MIN_LANE_STEPS,
                 minibatch=mb,
             )
             program = chunking.compile_program(
-                cell, x0, hp, p.data, np.asarray(targets), 0.0 if f_ref is None else f_ref, devices, np_dtype,
-                seeds=np.tile(np.asarray(seeds), len(ids)), max_memory=max_memory,
+                cell, x0, hp, p.data, np.asarray(sweep.targets), 0.0 if f_ref is None else f_ref, devices,
+                np_dtype, seeds=np.tile(np.asarray(seeds), len(ids)), max_memory=sweep.max_memory,
                 label=problem_label(p, batch_size),
             )
             for k, i in enumerate(impls):
                 groups.append(Group(i, [full[j] for j in ids], ids, program.running(k)))
-    return CellRun(p, spec, swept, seeds, int(steps), dtype, targets, float(target), sched, bool(record_path),
-                   devices[0].device_kind, groups, f_ref, batch_size)
+    return CellRun(sweep, swept, sched, devices[0].device_kind, groups, f_ref)
 
 
 def _sampler(p: problems.Problem, batch_size: int):
@@ -635,13 +480,18 @@ class SweepResult:
     paths: pd.DataFrame
 
 
-def run_sweep(sweep: SweepSpec, repeats: int = 5) -> SweepResult:
-    """Runs a `SweepSpec` as `sweep` does, returning the runs, curves and paths tables together."""
+def run_sweep(sweep: SweepSpec, repeats: int | None = None) -> SweepResult:
+    """Runs a `SweepSpec` as `sweep` does, returning the runs, curves and paths tables together.
+
+    `repeats` (default: the spec's) is the number of timed executions.
+    """
+    if repeats is not None:
+        sweep = dataclasses.replace(sweep, repeats=repeats)
+    sizes = sweepspec.check("batch_size", sweep.batch_size)
     p = resolve_problem(sweep.problem, sweep.problem_args)
-    prepared = [prepare(dataclasses.replace(sweep, problem=p, problem_args=None, batch_size=b))
-                for b in batch_sizes(sweep.batch_size)]
+    prepared = [prepare(dataclasses.replace(sweep, problem=p, problem_args=None, batch_size=b)) for b in sizes]
     for cell in prepared:
-        run_cell(cell, repeats=repeats, settle_f_ref=len(prepared) == 1)
+        run_cell(cell, repeats=cell.repeats, settle_f_ref=len(prepared) == 1)
     f_ref = None
     if len(prepared) > 1 and p.f_star is None:  # one reference for every batch size: the same objective
         f_ref = min(cell.best_reached() for cell in prepared)
@@ -656,52 +506,16 @@ def run_sweep(sweep: SweepSpec, repeats: int = 5) -> SweepResult:
     return SweepResult(*(pd.concat([part[k] for part in parts], ignore_index=True) for k in range(3)))
 
 
-def sweep(problem, optimizer, grid=None, seeds=(0,), steps=1000, impl="gdbench", dtype="float32",
-          problem_args=None, targets=TARGETS, target=PRIMARY_TARGET, record_every=None,
-          record_path=None, repeats=5, device=None, batch_size=None, max_memory=None, trials=None, search=None,
-          search_seed=0) -> pd.DataFrame:
-    """Runs one cell's grid x seeds as one compiled program; one row per trajectory.
+def sweep(*args, **kwargs) -> pd.DataFrame:
+    return run_sweep(SweepSpec(**sweep.__signature__.bind(*args, **kwargs).arguments)).runs
 
-    Args:
-      problem: a registered problem name (with `problem_args`) or a `problems.Problem`.
-      optimizer: a registered optimizer name or an `optimizers.OptimizerSpec`.
-      grid: {hyperparameter: [values]}; the cartesian product is swept, the
-        other hyperparameters keep their defaults.
-      seeds: a count n (seeds 0..n-1, as `--seeds n` and `seeds = n` in a suite)
-        or a list of seeds; seed s starts at `p.init(jax.random.PRNGKey(s))`.
-      steps: updates per trajectory.
-      impl: "gdbench" (ours), "optax" (the twin) or "both" (timed interleaved;
-        each row then carries the time-per-step ratio ours / optax).
-      dtype: "float32" or "float64".
-      targets: relative suboptimality levels whose first-hit steps are recorded.
-      target: the primary target (steps_to_target, lane_time_to_target_s).
-      record_every: store the loss every k steps instead of the default schedule
-        (in minibatch mode: default 10, and the full loss is computed, and
-        checked against the targets, at these steps only).
-      record_path: store parameter paths (default: for dim <= 3).
-      repeats: timed executions after a warm-up; the median is the execution time.
-      device: "cpu", "gpu", or None for JAX's default.
-      batch_size: None (full batch: exact gradients), an integer (each step's
-        gradient is a minibatch's, drawn per lane from its seed and the step;
-        the problem must be stochastic), or a list of them ("full" or None for
-        the full batch): one cell per batch size, each its own instance.
-      max_memory: the device memory a cell's program may use, in bytes or as
-        a size such as "2GB" or "512MiB" (default: half of the free memory).
-        Lanes that do not fit run in chunks of one compiled program, with the
-        same results; the runs table's `chunks` says how many.
-      trials: a number of quasi-random trials (`bench.core.search`: a scrambled
-        Halton sequence, log-uniform on "log" ranges) over `search`, crossed
-        with the grid; None: the grid alone.
-      search: the hyperparameters the trials cover: a list of names, or
-        {name: {low, high, scale}} (each key optional, the rest from the
-        optimizer's search space); None: its whole search space less the grid's.
-      search_seed: the trials' seed; the same seed gives the same trials.
 
-    Returns:
-      The runs table (columns documented in results/README.md).
-    """
-    spec = SweepSpec(problem, optimizer, grid=grid, seeds=seeds, steps=steps, impl=impl, dtype=dtype,
-                     problem_args=problem_args, targets=targets, target=target, record_every=record_every,
-                     record_path=record_path, device=device, batch_size=batch_size, max_memory=max_memory,
-                     trials=trials, search=search, search_seed=search_seed)
-    return run_sweep(spec, repeats=repeats).runs
+sweep.__signature__ = sweepspec.signature()
+sweep.__doc__ = f"""Runs one cell's grid x seeds as one compiled program; one row per trajectory.
+
+Args (the fields of `SweepSpec`):
+{sweepspec.args_doc()}
+
+Returns:
+  The runs table (columns documented in results/README.md).
+"""

@@ -73,9 +73,10 @@ def check_suite(meta: dict[str, Any], suite: suites.Suite, path: str | Path) -> 
     """ConfigError unless `suite` is the one the run recorded (its source aside)."""
     stored = {k: v for k, v in _plain(meta["suite"]).items() if k != "source"}
     given = {k: v for k, v in _plain(suite.to_dict()).items() if k != "source"}
-    # the name last: an overridden suite is renamed <name>-custom, and the override says more
+    # the name and description last: an overridden suite is renamed <name>-custom and says so, and the
+    # override says more
     differ = sorted((k for k in stored.keys() | given.keys() if stored.get(k) != given.get(k)),
-                    key=lambda k: (k == "name", k))
+                    key=lambda k: (k in ("name", "description"), k))
     if differ:
         k = differ[0]
         raise ConfigError(WHERE, f"{path} ran another suite ({k}: {stored.get(k)!r} there, {given.get(k)!r} here); "

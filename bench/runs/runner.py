@@ -30,11 +30,10 @@ class CellPlan:
     batch_size: int | None = None  # None: full batch
 
 
-def plan(suite: Suite) -> list[CellPlan]:
-    """The suite's cells in run order: problem by problem (batch size by batch size), optimizer by optimizer."""
-    out = []
+def cell_keys(suite: Suite):
+    """(problem index, batch size, optimizer, impl) of each of the suite's cells, in run order: problem by
+    problem (batch size by batch size), optimizer by optimizer; impl "both" where the optimizer has a twin."""
     for i, entry in enumerate(suite.problems):
-        p = entry.build()
         for b in suite.batch_sizes_for(entry):
             for name in suite.optimizers:
                 if entry.optimizers is not None and name not in entry.optimizers:
@@ -42,8 +41,13 @@ def plan(suite: Suite) -> list[CellPlan]:
                 spec = optimizers.resolve(name)
                 impls = [m for m in suite.impls if m == "gdbench" or spec.twin is not None]
                 if impls:
-                    out.append(CellPlan(i, p, name, "both" if len(impls) == 2 else impls[0], b))
-    return out
+                    yield i, b, name, "both" if len(impls) == 2 else impls[0]
+
+
+def plan(suite: Suite) -> list[CellPlan]:
+    """The suite's cells in run order (`cell_keys`), their problems built."""
+    built = [entry.build() for entry in suite.problems]
+    return [CellPlan(i, built[i], name, impl, b) for i, b, name, impl in cell_keys(suite)]
 
 
 def _run_problem(suite: Suite, plans: list[tuple[int, CellPlan]], say: Callable[[str, bool], None],

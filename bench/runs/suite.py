@@ -20,9 +20,13 @@
     # batch_size = [16, "full"]    # minibatch sizes (stochastic problems), one cell each
     # grad_noise = { scale = 0.1, relative = false }  # noisy gradients (problems.with_grad_noise)
 
-`batch_size` may also be given at the top level (for every problem without
-its own). Every key is checked before anything runs; a bad one raises `ConfigError`
-naming the file and the key, with a close match when there is one.
+The top-level keys besides name, description, optimizers, impls, grid,
+search and problems are the sweep options a suite shares between its cells:
+the fields of `bench.core.sweepspec.SweepSpec` marked `suite`, with their
+checks, and their defaults unless the field declares a suite default (steps
+2000, seeds 0, 1, 2). `batch_size` may also be given per problem. Every key is
+checked before anything runs; a bad one raises `ConfigError` naming the file
+and the key, with a close match when there is one.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import numbers
+import os
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -39,38 +44,14 @@ import numpy as np
 
 import optimizers
 import problems
-from bench.core import cells, memory, search as searching
+from bench.core import cells, search as searching, sweepspec
 from bench.errors import ConfigError
 
 SUITES_PACKAGE = "bench.suites"
-#: Upper limits: past them a number is a typo, and honouring it would exhaust
-#: memory before anything ran (a count of seeds or grid points is a list made
-#: at once; steps index int32 arrays in the engine; each stored step is a row).
-MAX_STEPS = 10**9
-MAX_COUNT = 10_000  # seeds as a count, grid range points
-MAX_SEED = 2**32 - 1
-MAX_REPEATS = cells.MAX_ROUNDS
-MAX_RECORDED = 10**6  # steps / record_every
-TOP_KEYS = {
-    "name": "a string",
-    "description": "a string",
-    "steps": f"an integer in [1, {MAX_STEPS}]",
-    "seeds": f"a list of integers in [0, {MAX_SEED}], or a count in [1, {MAX_COUNT}]",
-    "dtype": "'float32' or 'float64'",
-    "optimizers": "'all' or a list of optimizer names or 'module:attribute' / 'file.py:attribute' references",
-    "impls": "a list of 'gdbench' and/or 'optax'",
-    "repeats": f"an integer in [1, {MAX_REPEATS}]",
-    "targets": "a list of numbers in (0, 1)",
-    "target": "one of the targets",
-    "record_every": "an integer >= 1",
-    "record_path": "true, false or 'all'",
-    "device": "'cpu' or 'gpu'",
-    "max_memory": "a size such as '2GB' or '512MiB', or an integer of bytes",
-    "batch_size": "an integer >= 1, 'full', or a list of them",
-    "grid": "a table {hyperparameter = [values] or {num, low, high, scale}}",
-    "search": "a table {trials, seed, hyperparameter = {low, high, scale}}",
-    "problems": "an array of tables [[problems]] with name and args",
-}
+BUILTIN_SOURCE = "bench/suites/{}.toml"
+MAX_COUNT = 10_000  # grid range points: past it a number is a typo (the points are a list made at once)
+#: The keys of a suite alone; the others are its sweep options (`sweepspec.suite_options`).
+SUITE_KEYS = ("name", "description", "optimizers", "impls", "grid", "search", "problems")
 PROBLEM_KEYS = {"name", "args", "optimizers", "batch_size", "grad_noise"}
 GRAD_NOISE_KEYS = {"scale", "relative"}
 RANGE_KEYS = {"num", "low", "high", "scale"}
@@ -102,27 +83,28 @@ def build_problem(entry: Mapping[str, Any]) -> problems.Problem:
 
 @dataclasses.dataclass(frozen=True)
 class Suite:
-    """A validated suite. `grid` values are lists or {num, low, high, scale} ranges."""
+    """A validated suite. `grid` values are lists or {num, low, high, scale} ranges.
+
+    `options` holds the sweep options its cells share (`sweepspec.suite_options`:
+    steps, seeds, dtype, ...), checked; they read as attributes too
+    (`suite.steps`). `batch_size` is there a tuple of sizes (None: full batch),
+    `record_path` may be "all" (every trajectory's path kept).
+    """
 
     name: str
     source: str
     problems: tuple[ProblemEntry, ...]
     optimizers: tuple[str, ...]
     grid: dict[str, Any]
-    steps: int = 2000
-    seeds: tuple[int, ...] = (0, 1, 2)
-    dtype: str = "float32"
+    options: dict[str, Any] = dataclasses.field(default_factory=sweepspec.suite_defaults)
     impls: tuple[str, ...] = cells.IMPLS
-    repeats: int = 5
-    targets: tuple[float, ...] = cells.TARGETS
-    target: float = cells.PRIMARY_TARGET
-    record_every: int | None = None
-    record_path: bool | str | None = None  # None: problems of dim <= 3; "all": every trajectory's path kept
-    device: str | None = None
-    max_memory: int | None = None  # bytes a cell's program may use (None: half the free memory; bench.core.memory)
     description: str = ""
-    batch_size: tuple = (None,)  # None: full batch
     search: dict[str, Any] | None = None  # the [search] table: trials, seed, {hyperparameter: range}
+
+    def __getattr__(self, name: str):
+        if name != "options" and name in sweepspec.suite_options():
+            return self.options[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def grid_for(self, spec: optimizers.OptimizerSpec) -> dict[str, list[Any]]:
         """The grid's values for one optimizer (ranges resolved on its search space)."""
@@ -143,17 +125,13 @@ class Suite:
         return out
 
     def sweep_spec(self, problem: problems.Problem, optimizer: str, impl: str,
-                   batch_size: int | None = None) -> cells.SweepSpec:
+                   batch_size: int | None = None) -> sweepspec.SweepSpec:
         """The sweep of one cell: `problem` (built) x `optimizer` run by `impl`, with the suite's settings.
 
         Its grid is the list of the optimizer's configurations (`configs_for`).
         """
-        return cells.SweepSpec(
-            problem, optimizer, grid=self.configs_for(optimizers.resolve(optimizer)), seeds=self.seeds,
-            steps=self.steps, impl=impl, dtype=self.dtype, targets=self.targets, target=self.target,
-            record_every=self.record_every, device=self.device, batch_size=batch_size,
-            record_path=True if self.record_path == "all" else self.record_path, max_memory=self.max_memory,
-        )
+        return sweepspec.SweepSpec(problem, optimizer, **{**self.options, "batch_size": batch_size}, impl=impl,
+                                   grid=self.configs_for(optimizers.resolve(optimizer)))
 
     def configs_for(self, spec: optimizers.OptimizerSpec) -> list[dict[str, Any]]:
         """The configurations one optimizer runs: the grid's product, crossed with the search's trials."""
@@ -174,11 +152,11 @@ class Suite:
             return ["full" if b is None else b for b in batch]
 
         d = dataclasses.asdict(self)
+        options = d.pop("options")
+        d.update({k: v for k, v in options.items() if v is not None})  # None: the default, no key (as in files)
         d["batch_size"] = sizes(self.batch_size)
         if d["search"] is None:
             del d["search"]
-        if self.max_memory is None:  # the default: no key (as in the suite files)
-            del d["max_memory"]
         d["problems"] = []
         for p in self.problems:
             entry = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(p).items()
@@ -225,15 +203,6 @@ def _name_list(source, key, value, known, kind):
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ConfigError(_where(source, key), f"unknown {kind} {v!r}{hint}")
     return tuple(value)
-
-
-def _batch_size(source: str, key: str, value) -> tuple:
-    """A batch_size value as a tuple of sizes (None: 'full')."""
-    values = list(value) if isinstance(value, (list, tuple)) else [value]
-    if not values or any(v != "full" and v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1)
-                         for v in values):
-        raise ConfigError(_where(source, key), f"must be {TOP_KEYS['batch_size']}, got {value!r}")
-    return tuple(None if v == "full" else v for v in values)
 
 
 def _grad_noise(source: str, key: str, value) -> dict[str, Any]:
@@ -320,7 +289,8 @@ def _problems(source: str, value) -> tuple[ProblemEntry, ...]:
         names = entry.get("optimizers")
         if names is not None:
             names = _name_list(source, f"{key}.optimizers", names, optimizers.names(), "optimizer")
-        batch = _batch_size(source, f"{key}.batch_size", entry["batch_size"]) if "batch_size" in entry else None
+        batch = (sweepspec.check("batch_size", entry["batch_size"], _where(source, f"{key}.batch_size"))
+                 if "batch_size" in entry else None)
         noise = _grad_noise(source, f"{key}.grad_noise", entry["grad_noise"]) if entry.get("grad_noise") else None
         out.append(ProblemEntry(name, dict(args), names, batch, noise))
     return tuple(out)
@@ -328,9 +298,10 @@ def _problems(source: str, value) -> tuple[ProblemEntry, ...]:
 
 def parse(data: Mapping[str, Any], source: str) -> Suite:
     """Validates a suite's table; errors name `source` and the key."""
+    shared = sweepspec.suite_options()
     for key in data:
-        if key not in TOP_KEYS:
-            raise _unknown(source, key, TOP_KEYS)
+        if key not in SUITE_KEYS and key not in shared:
+            raise _unknown(source, key, [*SUITE_KEYS, *shared])
     kw: dict[str, Any] = {}
     name = data.get("name", Path(source).stem)
     if not isinstance(name, str) or not name.replace("-", "").replace("_", "").isalnum():
@@ -339,70 +310,33 @@ def parse(data: Mapping[str, Any], source: str) -> Suite:
         if not isinstance(data["description"], str):
             raise ConfigError(_where(source, "description"), "must be a string")
         kw["description"] = data["description"]
-    if "steps" in data:
-        kw["steps"] = _int(source, "steps", data["steps"], 1, MAX_STEPS)
-    if "repeats" in data:
-        kw["repeats"] = _int(source, "repeats", data["repeats"], 1, MAX_REPEATS)
-    if "seeds" in data:
-        seeds = data["seeds"]
-        if isinstance(seeds, int) and not isinstance(seeds, bool):
-            seeds = list(range(_int(source, "seeds", seeds, 1, MAX_COUNT)))
-        if (not isinstance(seeds, list) or not seeds
-                or any(isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_SEED for s in seeds)):
-            raise ConfigError(_where(source, "seeds"), f"must be {TOP_KEYS['seeds']}, got {data['seeds']!r}")
-        kw["seeds"] = tuple(seeds)
-    if "dtype" in data:
-        if data["dtype"] not in cells.DTYPES:
-            raise ConfigError(_where(source, "dtype"), f"must be {TOP_KEYS['dtype']}, got {data['dtype']!r}")
-        kw["dtype"] = data["dtype"]
+    options = sweepspec.suite_defaults()
+    for key in shared:
+        if key in data:
+            options[key] = sweepspec.check(key, data[key], _where(source, key))
+    sweepspec.check_together(options, lambda key: _where(source, key), given=data)
     if "impls" in data:
         impls = data["impls"]
         if not isinstance(impls, list) or not impls or any(i not in cells.IMPLS for i in impls):
-            raise ConfigError(_where(source, "impls"), f"must be {TOP_KEYS['impls']}, got {impls!r}")
+            raise ConfigError(_where(source, "impls"), f"must be a list of 'gdbench' and/or 'optax', got {impls!r}")
         kw["impls"] = tuple(dict.fromkeys(impls))
-    if "targets" in data:
-        t = data["targets"]
-        if (not isinstance(t, list) or not t
-                or any(isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 < v < 1 for v in t)):
-            raise ConfigError(_where(source, "targets"), f"must be {TOP_KEYS['targets']}, got {t!r}")
-        kw["targets"] = tuple(sorted((float(v) for v in t), reverse=True))
-    targets = kw.get("targets", cells.TARGETS)
-    if "target" in data:
-        if data["target"] not in targets:
-            raise ConfigError(_where(source, "target"), f"must be one of the targets {list(targets)}, got {data['target']!r}")
-        kw["target"] = float(data["target"])
-    elif cells.PRIMARY_TARGET not in targets:
-        raise ConfigError(_where(source, "target"), f"the default target {cells.PRIMARY_TARGET} is not among the targets; set target")
-    if "record_every" in data:
-        kw["record_every"] = _int(source, "record_every", data["record_every"], 1)
-        if kw.get("steps", Suite.steps) // kw["record_every"] > MAX_RECORDED:
-            raise ConfigError(_where(source, "record_every"),
-                              f"stores more than {MAX_RECORDED} steps per trajectory; must be >= steps / {MAX_RECORDED}")
-    if "record_path" in data:
-        if not isinstance(data["record_path"], bool) and data["record_path"] != "all":
-            raise ConfigError(_where(source, "record_path"),
-                              f"must be {TOP_KEYS['record_path']}, got {data['record_path']!r}")
-        kw["record_path"] = data["record_path"]
-    if "device" in data:
-        if data["device"] not in ("cpu", "gpu"):
-            raise ConfigError(_where(source, "device"), f"must be {TOP_KEYS['device']}, got {data['device']!r}")
-        kw["device"] = data["device"]
-    if "batch_size" in data:
-        kw["batch_size"] = _batch_size(source, "batch_size", data["batch_size"])
-    if "max_memory" in data:
-        kw["max_memory"] = memory.parse_size(data["max_memory"], _where(source, "max_memory"))
     opts = _name_list(source, "optimizers", data.get("optimizers", "all"), optimizers.names(), "optimizer")
     grid = _grid(source, data.get("grid", {}))
     if "search" in data:
         kw["search"] = _search(source, data["search"])
     suite = Suite(name=name, source=source, problems=_problems(source, data.get("problems")),
-                  optimizers=opts, grid=grid, **kw)
+                  optimizers=opts, grid=grid, options=options, **kw)
     check(suite)
     return suite
 
 
 def check(suite: Suite) -> None:
-    """Checks what needs the registries: problem arguments, grid names and values."""
+    """Checks what needs the registries: problem arguments, grid names and values.
+
+    Each grid value is checked with the optimizer built at it, its other
+    hyperparameters at the first configuration's values (a factory may need
+    them all); a hyperparameter without a default must be on the grid (or searched).
+    """
     for i, entry in enumerate(suite.problems):
         try:
             p = entry.build()
@@ -417,24 +351,24 @@ def check(suite: Suite) -> None:
                 raise ConfigError(_where(suite.source, key), f"{cells.problem_label(p)}: {e.message}") from None
     for name in suite.optimizers:
         spec = optimizers.resolve(name)
-        for hp in suite.grid:
-            if hp not in spec.defaults:
-                close = difflib.get_close_matches(hp, list(spec.defaults), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise ConfigError(_where(suite.source, f"grid.{hp}"),
-                                  f"not a hyperparameter of {name}{hint} (allowed: {', '.join(spec.defaults)})")
-        for hp, values in suite.grid_for(spec).items():
+        cells.check_hyperparameters(spec, suite.grid, lambda hp: _where(suite.source, f"grid.{hp}"))
+        grid = suite.grid_for(spec)
+        configs = suite.configs_for(spec)  # the grid's product, crossed with the search's trials
+        base = configs[0]  # a whole configuration: a factory may need all of its hyperparameters at once
+        missing = [k for k, v in spec.defaults.items() if v is optimizers.custom.REQUIRED and k not in base]
+        if missing:
+            raise ConfigError(_where(suite.source, "grid"),
+                              f"{spec.name}: {', '.join(missing)} has no default; give it in the grid")
+        for hp, values in grid.items():
             for v in values:
                 try:
-                    spec.make(**{hp: v})
+                    spec.make(**{**base, hp: v})
                 except ValueError as e:
                     raise ConfigError(_where(suite.source, f"grid.{hp}"), str(e)) from None
         if suite.search is not None:
-            grid = suite.grid_for(spec)
-            for config in suite.configs_for(spec):
-                trial = {k: v for k, v in config.items() if k not in grid}
+            for config in configs:
                 try:
-                    spec.make(**trial)
+                    spec.make(**config)
                 except ValueError as e:
                     raise ConfigError(_where(suite.source, "search"), f"{spec.name}: {e}") from None
     if not suite.optimizers:
@@ -447,7 +381,11 @@ def check(suite: Suite) -> None:
 
 
 def load(path: str | Path) -> Suite:
-    """Reads and validates a suite file."""
+    """Reads and validates a suite file.
+
+    A 'file.py:attribute' optimizer with a relative path is the file beside
+    the suite's (its path is rewritten relative to the working folder).
+    """
     path = Path(path)
     try:
         text = path.read_text()
@@ -457,7 +395,28 @@ def load(path: str | Path) -> Suite:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(str(path), f"not valid TOML: {e}") from None
+    if "optimizers" in data:
+        data["optimizers"] = _beside(data["optimizers"], path.parent)
+    entries = data.get("problems")
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and "optimizers" in entry:
+            entry["optimizers"] = _beside(entry["optimizers"], path.parent)
     return parse(data, str(path))
+
+
+def _beside(names, folder: Path):
+    """Optimizer names with each relative 'file.py:attribute' path taken from `folder`."""
+    def moved(name):
+        if not optimizers.custom.is_reference(name):
+            return name
+        where, _, attribute = name.rpartition(":")
+        if not where.endswith(".py") or Path(where).is_absolute():
+            return name
+        return f"{Path(os.path.relpath(folder / where)).as_posix()}:{attribute}"
+
+    if isinstance(names, str):
+        return moved(names)
+    return [moved(n) for n in names] if isinstance(names, list) else names
 
 
 def builtin_names() -> list[str]:
@@ -465,7 +424,7 @@ def builtin_names() -> list[str]:
 
 
 def builtin(name: str) -> Suite:
-    """A suite shipped in bench/suites/ (quick, standard, full)."""
+    """A suite shipped in bench/suites/ (`builtin_names`)."""
     names = builtin_names()
     if name not in names:
         close = difflib.get_close_matches(name, names, n=1)
@@ -473,25 +432,41 @@ def builtin(name: str) -> Suite:
         raise ConfigError("--suite", f"unknown suite {name!r}{hint} (known: {', '.join(names)})")
     resource = resources.files(SUITES_PACKAGE) / f"{name}.toml"
     data = tomllib.loads(resource.read_text())
-    return parse(data, f"bench/suites/{name}.toml")
+    return parse(data, BUILTIN_SOURCE.format(name))
 
 
 CUSTOM_SUFFIX = "-custom"
+
+
+def flag(key: str) -> str:
+    """The `gdbench run` flag that sets a suite key (--impl sets impls, --trials the search)."""
+    return "--" + {"impls": "impl", "search": "trials"}.get(key, key).replace("_", "-")
 
 
 def override(suite: Suite, **changes: Any) -> Suite:
     """The suite with command-line overrides applied (None: keep), re-validated.
 
     `problems` is a list of names or of (name, args) pairs: the suite's entries
-    of those names (or the given args), defaults for names it lacks. A bad
-    value is blamed on its flag (`--steps: ...`), not on the suite file. A suite
-    changed by any override is named `<name>-custom`, so that its results folder
-    does not pass for the built-in suite's (meta.json records the command).
+    of those names (or the given args), defaults for names it lacks. `grid`
+    replaces the suite's values of the hyperparameters it names; with `search`
+    (trials in place of the grid) it is the whole grid. With `optimizers`, the
+    suite's own grid keeps the hyperparameters that all of them have (a user's
+    optimizer need not share the suite's names). A bad value is blamed on its
+    flag (`--steps: ...`), not on the suite file, and so is a suite key that
+    the flags made bad. A suite changed by any override is named
+    `<name>-custom` and says so in its description, so that its results
+    folder does not pass for the built-in suite's (meta.json records the
+    command).
     """
     data = suite.to_dict()
     data.pop("source")
     changed = {k: v for k, v in changes.items() if v is not None}
-    data.update(changed)
+    data.update({k: v for k, v in changed.items() if k != "grid"})
+    if changed.keys() & {"grid", "search", "optimizers"}:
+        inherited = {} if "search" in changed else dict(suite.grid)
+        if "optimizers" in changed:
+            inherited = {k: v for k, v in inherited.items() if _all_have(changed["optimizers"], k)}
+        data["grid"] = {**inherited, **dict(changed.get("grid") or {})}
     if "problems" in changed:
         current = suite.to_dict()["problems"]
         entries = []
@@ -516,6 +491,7 @@ def override(suite: Suite, **changes: Any) -> Suite:
         data["batch_size"] = ["full" if b is None else b for b in data["batch_size"]]
     if changed and not suite.name.endswith(CUSTOM_SUFFIX):
         data["name"] = suite.name + CUSTOM_SUFFIX
+        data["description"] = f"the {suite.name} suite with {', '.join(flag(k) for k in changed)} changed"
     data = {k: v for k, v in data.items() if v is not None and not (k == "description" and v == "")}
     try:
         return parse(data, suite.source)
@@ -524,6 +500,26 @@ def override(suite: Suite, **changes: Any) -> Suite:
         key = e.where[len(prefix):] if e.where.startswith(prefix) else ""
         root = key.replace("[", ".").split(".")[0]
         if root in changed:
-            flag = "trials" if root == "search" else root  # --trials sets the search's trials
-            raise ConfigError("--" + flag.replace("_", "-"), e.message) from None
+            raise ConfigError(flag(root), e.message) from None
+        cause = MADE_BAD_BY.get(root)  # a key of the suite that a flag made bad
+        if cause in changed:
+            raise ConfigError(flag(cause), f"{e.message} (the suite's {key})") from None
         raise
+
+
+#: A suite key that an override of another key can make bad: a grid for other optimizers, the target for
+#: other targets, record_every for more steps, a batch size for other problems.
+MADE_BAD_BY = {"grid": "optimizers", "search": "optimizers", "impls": "optimizers", "target": "targets",
+               "record_every": "steps", "batch_size": "problems"}
+
+
+def _all_have(names, hyperparameter: str) -> bool:
+    """Whether every optimizer named has the hyperparameter (a name that does not resolve: left to `parse`)."""
+    names = optimizers.names() if names == "all" else [names] if isinstance(names, str) else names
+    for name in names:
+        try:
+            if hyperparameter not in optimizers.resolve(name).defaults:
+                return False
+        except (ValueError, TypeError):
+            continue
+    return True
