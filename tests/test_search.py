@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tomllib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -152,3 +154,10 @@ def test_a_bad_search_table_exits_2_with_one_line(tmp_path, capsys, search, mess
     assert cli.main(["run", "--config", str(config), "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
+
+
+def test_the_search_seed_is_recorded_when_it_is_the_default():
+    """meta.json's suite must say which trials ran: the seed is written even when not given."""
+    text = SEARCHED.replace("seed = 7\n", "").replace('optimizers = ["gd", "adam"]', 'optimizers = ["adam"]')
+    s = suite.parse(tomllib.loads(text), "test.toml")
+    assert s.to_dict()["search"]["seed"] == 0

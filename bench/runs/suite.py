@@ -264,7 +264,9 @@ def _search(source: str, value) -> dict[str, Any]:
         for k in spec:
             if k not in searching.SPACE_KEYS:
                 raise _unknown(source, f"search.{name}.{k}", searching.SPACE_KEYS)
-    return dict(value)
+    # The seed the trials are drawn from, written out even when it is the default:
+    # meta.json's suite then says which trials ran.
+    return {"seed": sweepspec.SweepSpec.__dataclass_fields__["search_seed"].default, **value}
 
 
 def _problems(source: str, value) -> tuple[ProblemEntry, ...]:
