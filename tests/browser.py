@@ -1,7 +1,7 @@
 """A headless Chromium driven through the DevTools protocol (websocket-client), for the pages' tests.
 
     with browser.open_page(path, tmp_path) as page:
-        page.evaluate("1 + 1"); page.click_at(x, y); page.screenshot(file)
+        page.evaluate("1 + 1"); page.click_at(x, y); page.screenshot(file); page.goto(other)
 
 `page.errors` collects what the page reports as an error: uncaught exceptions,
 console.error calls and the browser's own error log entries (a refused
@@ -67,6 +67,11 @@ class Page:
         elif method == "Log.entryAdded" and p["entry"].get("level") == "error":
             self.errors.append(f"log: {p['entry'].get('text')} {p['entry'].get('url', '')}")
 
+    def goto(self, path: Path) -> None:
+        """Loads a file into the tab and waits for its load event."""
+        self.send("Page.navigate", url=path.as_uri())
+        self.wait_for(f"document.readyState === 'complete' && location.href === {path.as_uri()!r}", timeout=60)
+
     def evaluate(self, expression: str, await_promise: bool = True):
         """The value of a JavaScript expression (a promise awaited); an exception in it fails the call."""
         r = self.send("Runtime.evaluate", expression=expression, awaitPromise=await_promise, returnByValue=True)
@@ -126,8 +131,7 @@ def open_page(path: Path, tmp: Path):
         try:
             for domain in ("Runtime", "Log", "Page"):
                 page.send(f"{domain}.enable")
-            page.send("Page.navigate", url=path.as_uri())
-            page.wait_for("document.readyState === 'complete'", timeout=60)
+            page.goto(path)
             yield page
         finally:
             page.ws.close()

@@ -14,7 +14,7 @@ import pytest
 from test_analysis_cases import copy_run, fixture_report  # noqa: F401 (session fixture)
 
 from bench import cli
-from bench.reporting import report
+from bench.reporting import interactive, plots, report
 from bench.runs import runner
 
 def test_report_files(fixture_report):  # noqa: F811
@@ -96,22 +96,15 @@ def _center(page, expression: str) -> tuple[float, float]:
 
 
 @pytest.mark.skipif(browser.SKIP is not None, reason=str(browser.SKIP))
-def test_report_in_headless_chromium(fixture_report, tmp_path, monkeypatch):  # noqa: F811
-    from bench.reporting import interactive
-
-    monkeypatch.setattr(interactive, "TOP", 2)  # the fixture's 3 optimizers: one starts hidden
-    report.write(fixture_report, tmp_path / "out")
-    with browser.open_page(tmp_path / "out" / "report.html", tmp_path) as page:
+def test_report_in_headless_chromium(fixture_report, tmp_path):  # noqa: F811
+    with browser.open_page(fixture_report / "report.html", tmp_path) as page:
         page.evaluate("gdbench.drawAll()")
         figures = page.evaluate(FIGURE_STATE)
         assert len(figures) == 7 and all(f["ready"] and f["svg"] and f["width"] > 600 for f in figures), figures
         conv = _figure(page, "Convergence on rosenbrock")
-        # The first TOP optimizers shown, the third one click away ("all" shows it).
         names = page.evaluate(f"{conv}.data.filter(t => t.showlegend !== false && t.legendgroup).map(t => [t.name, "
                               "t.visible])")
-        assert [v for _, v in names] == [True, True, "legendonly"], names
-        page.click_at(*_center(page, f"{conv}.parentElement.querySelector('button[data-view=all]')"))
-        page.wait_for(f"{conv}.data.every(t => t.visible === true)")
+        assert [v for _, v in names] == [True] * 3, names  # no more than interactive.TOP: all shown
         # A click on a legend entry hides that optimizer: its line and its band leave the plot.
         before = page.evaluate(f"{conv}.querySelectorAll('.scatterlayer .trace').length")
         first = names[0][0]
@@ -150,6 +143,32 @@ def test_report_in_headless_chromium(fixture_report, tmp_path, monkeypatch):  # 
         table = page.evaluate("document.querySelector('#summary-table').querySelectorAll('tr').length")
         assert table == 1 + 2  # header + two problems
         assert page.errors == []
+        # Of many optimizers, the first TOP are shown and the rest are one click away.
+        page.goto(_many_optimizers_page(tmp_path / "many.html"))
+        page.evaluate("gdbench.drawAll()")
+        plot = _figure(page, "many")
+        shown = f"{plot}.data.filter(t => t.visible === true && t.showlegend !== false && t.legendgroup).map(t => t.name)"
+        assert page.evaluate(shown) == [f"opt{i}" for i in range(interactive.TOP)]
+        page.click_at(*_center(page, f"{plot}.parentElement.querySelector('button[data-view=all]')"))
+        page.wait_for(f"{shown}.length === {interactive.TOP + 2}")
+        page.click_at(*_center(page, f"{plot}.parentElement.querySelector('button[data-view=none]')"))
+        page.wait_for(f"{shown}.length === 0")
+        assert page.errors == []
+
+
+def _many_optimizers_page(path):
+    """A page of one convergence figure of TOP + 2 optimizers."""
+    import numpy as np
+
+    names = [f"opt{i}" for i in range(interactive.TOP + 2)]
+    steps = np.arange(0, 50.0, 5)
+    bands = pd.DataFrame([{"instance": "p", "optimizer": n, "step": s, "seconds": s * 1e-6, "median": 0.9 ** s / (i + 1),
+                           "low": 0.8 ** s / (i + 1), "high": 0.95 ** s / (i + 1)} for i, n in enumerate(names)
+                          for s in steps])
+    plot = interactive.convergence(bands, "p", 1e-3, plots.style_map(names), names, {})
+    figure = report.Figure({}, "many", "caption", plot)
+    path.write_text(report.render_html([report.Section("S", blocks=[figure])], "t"))
+    return path
 
 
 @pytest.mark.parametrize("damage, message", [

@@ -158,7 +158,7 @@ def seeds_text(seeds) -> str:
     return f"seed {seeds[0]}" if len(seeds) == 1 else f"median of seeds {', '.join(map(str, seeds))}"
 
 
-def _layout(title: str, height: int = 420, **axes) -> dict:
+def base_layout(title: str, height: int = 420, **axes) -> dict:
     out = {"title": {"text": title, "font": {"size": 14}}, "height": height, "font": FONT,
            "hovermode": "closest", "margin": {"l": 70, "r": 20, "t": 60, "b": 55},
            "legend": {"groupclick": "togglegroup", "font": {"size": 11}}, "plot_bgcolor": "white",
@@ -169,11 +169,11 @@ def _layout(title: str, height: int = 420, **axes) -> dict:
     return out
 
 
-def _title(text: str) -> dict:
+def axis_title(text: str) -> dict:
     return {"text": text, "font": {"size": 12}}
 
 
-def _log_range(values_: np.ndarray) -> str:
+def log_axis(values_: np.ndarray) -> str:
     """'log' where the positive values span at least two decades, else 'linear'."""
     v = np.asarray(values_, dtype=float)
     v = v[np.isfinite(v)]
@@ -185,7 +185,7 @@ def _pow2_ticks(hi: float) -> dict:
     return {"tickvals": ticks, "ticktext": [f"{t:g}" for t in ticks]}
 
 
-def _groups(order, present) -> tuple[list, list]:
+def legend_groups(order, present) -> tuple[list, list]:
     groups = [o for o in order if o in set(present)] + sorted(set(present) - set(order))
     return groups, groups[:TOP]
 
@@ -248,7 +248,7 @@ def convergence(bands: pd.DataFrame, instance: str, target: float | None, styles
         if has_evals:
             e = evals[(evals["instance"] == instance) & (evals["optimizer"] == optimizer)].set_index("step")["evals"]
             alt["evals"] += [None, values(e.reindex(steps).to_numpy(dtype=float))]
-    groups, shown = _groups(order, part["optimizer"].unique())
+    groups, shown = legend_groups(order, part["optimizer"].unique())
     if target is not None and len(part):
         seconds = part["seconds"][np.isfinite(part["seconds"])] * scale
         data.append({"type": "scatter", "mode": "lines", "x": [0, float(part["step"].max())], "y": [target, target],
@@ -264,9 +264,9 @@ def convergence(bands: pd.DataFrame, instance: str, target: float | None, styles
                    "x": alt["time"]}}
     if has_evals:
         xs["evals"] = {"title": "function evaluations", "label": "evaluations", "type": "linear", "x": alt["evals"]}
-    layout = _layout(f"Convergence on {html.escape(instance)}",
-                     xaxis={"title": _title("steps")},
-                     yaxis={"title": _title("relative suboptimality (f - f*) / (f0 - f*)"), "type": "log",
+    layout = base_layout(f"Convergence on {html.escape(instance)}",
+                     xaxis={"title": axis_title("steps")},
+                     yaxis={"title": axis_title("relative suboptimality (f - f*) / (f0 - f*)"), "type": "log",
                             "range": [math.log10(plots.FLOOR / 2), math.log10(top)], "exponentformat": "power"})
     return Plot(data, layout, xs, groups, shown)
 
@@ -313,15 +313,15 @@ def lr_sensitivity(table: pd.DataFrame, instance: str, target: float | None, sty
         data.append({"type": "scatter", "mode": "lines", "x": span, "y": [target, target],
                      "name": f"target {target:.0e}", "line": {"color": GREY, "dash": "dot", "width": 1.2},
                      "hovertemplate": f"target {target:.0e}<extra></extra>"})
-    groups, shown = _groups(order, part["optimizer"].unique())
-    layout = _layout(
+    groups, shown = legend_groups(order, part["optimizer"].unique())
+    layout = base_layout(
         f"Learning-rate sensitivity on {html.escape(instance)} (every configuration, median over seeds)",
-        xaxis={"domain": [0, 0.46], "type": "log", "title": _title("learning rate")},
+        xaxis={"domain": [0, 0.46], "type": "log", "title": axis_title("learning rate")},
         yaxis={"type": "log", "range": [math.log10(plots.FLOOR / 2), math.log10(top)], "exponentformat": "power",
-               "title": _title("final rel. suboptimality (x: most seeds diverged)")},
-        xaxis2={"domain": [0.56, 1], "type": "log", "title": _title("learning rate"), "anchor": "y2"},
-        yaxis2={"anchor": "x2", "type": _log_range(hits), "rangemode": "tozero",
-                "title": _title("steps to target (no point: not reached)")})
+               "title": axis_title("final rel. suboptimality (x: most seeds diverged)")},
+        xaxis2={"domain": [0.56, 1], "type": "log", "title": axis_title("learning rate"), "anchor": "y2"},
+        yaxis2={"anchor": "x2", "type": log_axis(hits), "rangemode": "tozero",
+                "title": axis_title("steps to target (no point: not reached)")})
     return Plot(data, layout, {}, groups, shown)
 
 
@@ -336,19 +336,19 @@ def _step_trace(x, y, style, name, axis: int, hover: str) -> dict:
     return out
 
 
-def _panels(n: int, gap: float = 0.07) -> list[list[float]]:
+def panels(n: int, gap: float = 0.07) -> list[list[float]]:
     width = (1 - gap * (n - 1)) / n
     return [[round(i * (width + gap), 4), round(i * (width + gap) + width, 4)] for i in range(n)]
 
 
-def _axis_names(i: int) -> tuple[str, str]:
+def axis_names(i: int) -> tuple[str, str]:
     return ("xaxis", "yaxis") if i == 1 else (f"xaxis{i}", f"yaxis{i}")
 
 
 def performance_profiles(profiles_: dict[str, pd.DataFrame], r_max: float, styles: dict, order: list) -> Plot:
     """Dolan-More profiles, one panel per measure, log2 x axis, r_max dotted."""
     data, axes, present = [], {}, set()
-    domains = _panels(max(1, len(profiles_)))
+    domains = panels(max(1, len(profiles_)))
     for i, ((title, prof), dom) in enumerate(zip(profiles_.items(), domains), start=1):
         tmax = max(r_max, float(prof["tau"].max()) if len(prof) else r_max) * 1.25
         for solver, rows in prof.groupby("solver", sort=False):
@@ -364,14 +364,14 @@ def performance_profiles(profiles_: dict[str, pd.DataFrame], r_max: float, style
         if i > 1:
             line["xaxis"], line["yaxis"] = f"x{i}", f"y{i}"
         data.append(line)
-        xa, ya = _axis_names(i)
+        xa, ya = axis_names(i)
         axes[xa] = {"domain": dom, "type": "log", "range": [0, math.log10(tmax)], **_pow2_ticks(tmax),
-                    "title": _title(f"{title}: ratio tau = cost / best cost")}
-        axes[ya] = {"range": [-0.02, 1.02], "title": _title("share of problems with ratio <= tau") if i == 1 else None}
+                    "title": axis_title(f"{title}: ratio tau = cost / best cost")}
+        axes[ya] = {"range": [-0.02, 1.02], "title": axis_title("share of problems with ratio <= tau") if i == 1 else None}
         if i > 1:
             axes[xa]["anchor"], axes[ya]["anchor"] = f"y{i}", f"x{i}"
-    groups, shown = _groups(order, present)
-    return Plot(data, _layout("Performance profiles", **axes), {}, groups, shown)
+    groups, shown = legend_groups(order, present)
+    return Plot(data, base_layout("Performance profiles", **axes), {}, groups, shown)
 
 
 def data_profiles(profile: pd.DataFrame, styles: dict, order: list) -> Plot:
@@ -381,7 +381,7 @@ def data_profiles(profile: pd.DataFrame, styles: dict, order: list) -> Plot:
     hi = float(pos.max()) * 2 if len(pos) else 10.0
     lo = min(float(pos.min()) / 2 if len(pos) else 0.1, hi / 10)
     data, axes = [], {}
-    for i, (tau, dom) in enumerate(zip(taus, _panels(max(1, len(taus)), 0.05)), start=1):
+    for i, (tau, dom) in enumerate(zip(taus, panels(max(1, len(taus)), 0.05)), start=1):
         part = profile[profile["tau"] == tau]
         for solver, rows in part.groupby("solver", sort=False):
             rows = rows[rows["alpha"] > 0].sort_values("alpha")
@@ -391,14 +391,14 @@ def data_profiles(profile: pd.DataFrame, styles: dict, order: list) -> Plot:
             hover = (f"<b>{html.escape(solver)}</b><br>tau = {tau:.0e}<br>budget alpha: %{{x:.3~g}}<br>"
                      "share solved: %{y:.2f}<extra></extra>")
             data.append(_step_trace(x, y, styles[solver], solver, i, hover))
-        xa, ya = _axis_names(i)
+        xa, ya = axis_names(i)
         axes[xa] = {"domain": dom, "type": "log", "range": [math.log10(lo), math.log10(hi)],
-                    "title": _title(f"tau = {tau:.0e}: budget alpha")}
-        axes[ya] = {"range": [-0.02, 1.02], "title": _title("share of problems solved") if i == 1 else None}
+                    "title": axis_title(f"tau = {tau:.0e}: budget alpha")}
+        axes[ya] = {"range": [-0.02, 1.02], "title": axis_title("share of problems solved") if i == 1 else None}
         if i > 1:
             axes[xa]["anchor"], axes[ya]["anchor"] = f"y{i}", f"x{i}"
-    groups, shown = _groups(order, profile["solver"].unique())
-    return Plot(data, _layout("Data profiles (budget in gradient evaluations / (n + 1))", **axes), {}, groups,
+    groups, shown = legend_groups(order, profile["solver"].unique())
+    return Plot(data, base_layout("Data profiles (budget in gradient evaluations / (n + 1))", **axes), {}, groups,
                 shown)
 
 
@@ -419,7 +419,7 @@ def loss_bands(bands: pd.DataFrame, instances, styles: dict, order: list, config
     top = float(finite.max()) * (2 if log else 1) if len(finite) else 1.0
     band = f"{quantiles[0]:.0%}-{quantiles[1]:.0%} of the seeds"
     data, axes = [], {}
-    for i, (instance, dom) in enumerate(zip(instances, _panels(max(1, len(instances)))), start=1):
+    for i, (instance, dom) in enumerate(zip(instances, panels(max(1, len(instances)))), start=1):
         for optimizer, line in bands[bands["instance"] == instance].groupby("optimizer", sort=False):
             s = styles[optimizer]
             line = line.iloc[plots.envelope(line["median"].to_numpy(dtype=float), MAX_POINTS)]
@@ -434,14 +434,14 @@ def loss_bands(bands: pd.DataFrame, instances, styles: dict, order: list, config
                 for t in pair:
                     t["xaxis"], t["yaxis"] = f"x{i}", f"y{i}"
             data += pair
-        xa, ya = _axis_names(i)
-        axes[xa] = {"domain": dom, "title": _title(f"{html.escape(instance)}: steps")}
+        xa, ya = axis_names(i)
+        axes[xa] = {"domain": dom, "title": axis_title(f"{html.escape(instance)}: steps")}
         axes[ya] = {"type": "log" if log else "linear", "exponentformat": "power",
-                    "title": _title("full-batch loss f(x)") if i == 1 else None}
+                    "title": axis_title("full-batch loss f(x)") if i == 1 else None}
         if i > 1:
             axes[xa]["anchor"], axes[ya]["anchor"] = f"y{i}", f"x{i}"
-    groups, shown = _groups(order, drawn["optimizer"].unique())
-    return Plot(data, _layout(f"Full-batch loss at the tuned configurations: median over seeds and {band}",
+    groups, shown = legend_groups(order, drawn["optimizer"].unique())
+    return Plot(data, base_layout(f"Full-batch loss at the tuned configurations: median over seeds and {band}",
                               **axes), {}, groups, shown)
 
 
@@ -480,12 +480,12 @@ def batch_scaling(table: pd.DataFrame, critical: pd.DataFrame, problem: str, tar
     sizes = sorted(float(b) for b in part["batch_size"].unique() if b > 0)
     steps = part["steps"][np.isfinite(part["steps"])]
     tgt = f" {target:.0e}" if target else ""
-    layout = _layout(f"Steps to target against batch size on {html.escape(problem)} (dashed: full batch; "
+    layout = base_layout(f"Steps to target against batch size on {html.escape(problem)} (dashed: full batch; "
                      "ringed: critical batch size)",
                      xaxis={"type": "log", "tickvals": sizes, "ticktext": [f"{b:g}" for b in sizes],
-                            "title": _title("batch size")},
-                     yaxis={"type": _log_range(steps), "title": _title(f"steps to target{tgt} (median over seeds)")})
-    groups, shown = _groups(order, part["optimizer"].unique())
+                            "title": axis_title("batch size")},
+                     yaxis={"type": log_axis(steps), "title": axis_title(f"steps to target{tgt} (median over seeds)")})
+    groups, shown = legend_groups(order, part["optimizer"].unique())
     return Plot(data, layout, {}, groups, shown)
 
 
@@ -542,10 +542,10 @@ def paths(problem, chosen: pd.DataFrame, path_table: pd.DataFrame, instance: str
                      "hovertemplate": "optimum (%{x:.4~g}, %{y:.4~g})<extra></extra>"})
     (x0, x1), (y0, y1) = problem.bounds
     seed = int(chosen["seed"].iloc[0]) if len(chosen) else 0
-    layout = _layout(f"Paths on {html.escape(instance)} (seed {seed}; circle: start, square: end); drag to zoom",
-                     height=560, xaxis={"range": [x0, x1], "title": _title("x[0]")},
-                     yaxis={"range": [y0, y1], "title": _title("x[1]")})
-    groups, shown = _groups(order, chosen["optimizer"].unique())
+    layout = base_layout(f"Paths on {html.escape(instance)} (seed {seed}; circle: start, square: end); drag to zoom",
+                     height=560, xaxis={"range": [x0, x1], "title": axis_title("x[0]")},
+                     yaxis={"range": [y0, y1], "title": axis_title("x[1]")})
+    groups, shown = legend_groups(order, chosen["optimizer"].unique())
     return Plot(data, layout, {}, groups, shown)
 
 
