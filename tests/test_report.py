@@ -240,3 +240,31 @@ def test_each_block_renders_itself_to_html_and_markdown():
         assert part in html
     with pytest.raises(dataclasses.FrozenInstanceError):
         blocks[0].text = "changed"
+
+
+def test_convergence_offers_evaluations_only_where_the_curves_hold_them():
+    import numpy as np
+
+    steps = np.array([0.0, 10.0, 20.0])
+    bands = pd.DataFrame({"instance": "p", "optimizer": "adam", "step": steps, "seconds": steps * 2e-6,
+                          "median": [1.0, 1e-3, np.inf], "low": [1.0, 1e-4, 1e-5], "high": [1.0, 1e-2, np.inf]})
+    styles = plots.style_map(["adam"])
+    plain = interactive.convergence(bands, "p", 1e-6, styles, ["adam"], {})
+    assert list(plain.xs) == ["steps", "time"] and plain.xs["time"]["title"] == "time per trajectory (us)"
+    assert plain.xs["time"]["x"][1] == [0.0, 20.0, 40.0]  # us
+    assert plain.data[1]["y"] == [1.0, 0.001, None]  # a diverged median: a gap, not a made-up value
+    evals = pd.DataFrame({"instance": "p", "optimizer": "adam", "step": steps, "evals": [0.0, 31.0, 64.0]})
+    counted = interactive.convergence(bands, "p", 1e-6, styles, ["adam"], {}, evals)
+    assert list(counted.xs) == ["steps", "time", "evals"] and counted.xs["evals"]["x"][1] == [0.0, 31.0, 64.0]
+    assert counted.xs["evals"]["x"][-1] == [0, 64.0]  # the target line spans the evaluations too
+    chosen = pd.DataFrame({"run_id": [1, 2], "instance": "p", "optimizer": "adam"})
+    curves = pd.DataFrame({"run_id": [1, 1, 2, 2], "step": [0, 10, 0, 10], "loss": 1.0, "evals": [0, 30, 0, 32]})
+    assert interactive.evals_curves(chosen, curves.drop(columns="evals")) is None
+    assert interactive.evals_curves(chosen, curves)["evals"].tolist() == [0.0, 31.0]  # median over seeds
+
+
+def test_values_keep_four_digits_and_config_text_puts_the_learning_rate_first():
+    assert interactive.values([1.23456789e-7, float("inf"), float("nan"), 250.0]) == [1.235e-07, None, None, 250.0]
+    text = interactive.config_text('{"b1": 0.9, "learning_rate": 0.0031622776, "nesterov": false}')
+    assert text == "learning_rate=0.00316, b1=0.9, nesterov=False"
+    assert interactive.seeds_text([2, 0, 1]) == "median of seeds 0, 1, 2" and interactive.seeds_text([3]) == "seed 3"
