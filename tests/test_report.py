@@ -147,7 +147,8 @@ def test_report_in_headless_chromium(fixture_report, tmp_path):  # noqa: F811
         page.goto(_many_optimizers_page(tmp_path / "many.html"))
         page.evaluate("gdbench.drawAll()")
         plot = _figure(page, "many")
-        shown = f"{plot}.data.filter(t => t.visible === true && t.showlegend !== false && t.legendgroup).map(t => t.name)"
+        shown = (f"{plot}.data.filter(t => t.visible === true && t.showlegend !== false && t.legendgroup)"
+                 ".map(t => t.name)")
         assert page.evaluate(shown) == [f"opt{i}" for i in range(interactive.TOP)]
         page.click_at(*_center(page, f"{plot}.parentElement.querySelector('button[data-view=all]')"))
         page.wait_for(f"{shown}.length === {interactive.TOP + 2}")
@@ -162,9 +163,9 @@ def _many_optimizers_page(path):
 
     names = [f"opt{i}" for i in range(interactive.TOP + 2)]
     steps = np.arange(0, 50.0, 5)
-    bands = pd.DataFrame([{"instance": "p", "optimizer": n, "step": s, "seconds": s * 1e-6, "median": 0.9 ** s / (i + 1),
-                           "low": 0.8 ** s / (i + 1), "high": 0.95 ** s / (i + 1)} for i, n in enumerate(names)
-                          for s in steps])
+    bands = pd.DataFrame([{"instance": "p", "optimizer": n, "step": s, "seconds": s * 1e-6,
+                           "median": 0.9 ** s / (i + 1), "low": 0.8 ** s / (i + 1), "high": 0.95 ** s / (i + 1)}
+                          for i, n in enumerate(names) for s in steps])
     plot = interactive.convergence(bands, "p", 1e-3, plots.style_map(names), names, {})
     figure = report.Figure({}, "many", "caption", plot)
     path.write_text(report.render_html([report.Section("S", blocks=[figure])], "t"))

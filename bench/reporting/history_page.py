@@ -142,7 +142,8 @@ def render(runs: list, t: pd.DataFrame, out: Path, notes: list[str], groups: dic
     e = html.escape
     body = [f"<h1>gdbench history</h1><p>{len(runs)} complete runs; one section per suite and machine. Each point "
             f"is a commit (the median of its runs, in order of start time); ringed: a change point (a step in the "
-            f"level, found by a penalised least-squares segmentation of the log values, bench/tracking/changepoints.py). "
+            f"level, found by a penalised least-squares segmentation of the log values, "
+            f"bench/tracking/changepoints.py). "
             f"A click on a point opens its run's report. Data: history.csv.</p>"]
     if notes:
         body.append("<p>Passed over:</p><ul>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")

@@ -190,6 +190,19 @@ def legend_groups(order, present) -> tuple[list, list]:
     return groups, groups[:TOP]
 
 
+def tuned_order(tuned: pd.DataFrame, instance: str) -> list[str]:
+    """The optimizers of a problem, fastest to the target first (the interactive figures show the first few)."""
+    t = tuned[tuned["instance"] == instance]
+    return list(t.sort_values(["time_s", "steps", "subopt", "optimizer"], kind="stable")["optimizer"])
+
+
+def hover_configs(tuned: pd.DataFrame, chosen: pd.DataFrame, instance: str) -> dict[str, tuple[str, str]]:
+    """{optimizer: (its tuned configuration, its seeds)} on a problem: what a hover names."""
+    seeds = chosen[chosen["instance"] == instance].groupby("optimizer")["seed"].unique()
+    return {r.optimizer: (config_text(r.hyperparams), seeds_text(seeds.get(r.optimizer, [])))
+            for r in tuned[tuned["instance"] == instance].itertuples(index=False)}
+
+
 # --------------------------------------------------------------------------- convergence
 
 
@@ -367,7 +380,8 @@ def performance_profiles(profiles_: dict[str, pd.DataFrame], r_max: float, style
         xa, ya = axis_names(i)
         axes[xa] = {"domain": dom, "type": "log", "range": [0, math.log10(tmax)], **_pow2_ticks(tmax),
                     "title": axis_title(f"{title}: ratio tau = cost / best cost")}
-        axes[ya] = {"range": [-0.02, 1.02], "title": axis_title("share of problems with ratio <= tau") if i == 1 else None}
+        label = axis_title("share of problems with ratio <= tau") if i == 1 else None
+        axes[ya] = {"range": [-0.02, 1.02], "title": label}
         if i > 1:
             axes[xa]["anchor"], axes[ya]["anchor"] = f"y{i}", f"x{i}"
     groups, shown = legend_groups(order, present)

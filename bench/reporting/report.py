@@ -369,19 +369,6 @@ def _summary(c: _Context, meta: dict[str, Any], tuned: pd.DataFrame, curves: pd.
     return sec
 
 
-def _order(tuned: pd.DataFrame, instance: str) -> list[str]:
-    """The optimizers of a problem, fastest to the target first (the interactive figures show the first few)."""
-    t = tuned[tuned["instance"] == instance]
-    return list(t.sort_values(["time_s", "steps", "subopt", "optimizer"], kind="stable")["optimizer"])
-
-
-def _configs(tuned: pd.DataFrame, chosen: pd.DataFrame, instance: str) -> dict[str, tuple[str, str]]:
-    """{optimizer: (its tuned configuration, its seeds)} on a problem: what a hover names."""
-    seeds = chosen[chosen["instance"] == instance].groupby("optimizer")["seed"].unique()
-    return {r.optimizer: (interactive.config_text(r.hyperparams), interactive.seeds_text(seeds.get(r.optimizer, [])))
-            for r in tuned[tuned["instance"] == instance].itertuples(index=False)}
-
-
 def _problems(c: _Context, meta: dict[str, Any], tuned: pd.DataFrame, curves: pd.DataFrame,
               path_table: pd.DataFrame) -> list[Section]:
     ours = c.ours
@@ -396,7 +383,7 @@ def _problems(c: _Context, meta: dict[str, Any], tuned: pd.DataFrame, curves: pd
     out, taken = [], set()
     for instance in c.instances:
         slug = _slug(instance, taken)
-        order, configs = _order(tuned, instance), _configs(tuned, chosen, instance)
+        order, configs = interactive.tuned_order(tuned, instance), interactive.hover_configs(tuned, chosen, instance)
         seeds = interactive.seeds_text(ours.loc[ours["instance"] == instance, "seed"].unique())
         first = ours[ours["instance"] == instance].iloc[0]
         ref = ("the known optimum f*" if first["f_ref_source"] == "f_star" else
@@ -492,8 +479,8 @@ def _stochastic(c: _Context, curves: pd.DataFrame, tuned: pd.DataFrame) -> Secti
     for problem in problems_:
         slug = _slug(problem, taken)
         instances = [i for i in c.instances if batchsize.base_instance(i) == problem and i != problem]
-        order = _order(tuned, instances[0]) if instances else []
-        configs = {(i, o): v for i in instances for o, v in _configs(tuned, chosen, i).items()}
+        order = interactive.tuned_order(tuned, instances[0]) if instances else []
+        configs = {(i, o): v for i in instances for o, v in interactive.hover_configs(tuned, chosen, i).items()}
         sec.blocks.append(Heading(problem))
         sec.blocks.append(c.figure(
             plots.loss_bands(bands, instances, (lo, hi), styles=c.styles), f"loss-bands-{slug}",
