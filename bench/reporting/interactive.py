@@ -531,19 +531,23 @@ def paths(problem, chosen: pd.DataFrame, path_table: pd.DataFrame, instance: str
              "contours": {"coloring": "lines"}, "line": {"width": 0.7}, "name": "loss contours",
              "hovertemplate": "x[0]=%{x:.3~g}, x[1]=%{y:.3~g}<br>log10(f - min f): %{z:.2f}<extra></extra>",
              "showlegend": False}]
+    drawn = []
     for row in chosen.itertuples(index=False):
         pts = path_table[path_table["run_id"] == row.run_id].pivot(index="step", columns="coord", values="value")
-        if len(pts.columns) < 2:
-            continue
-        keep = _thin(len(pts))
-        px, py = pts[0].to_numpy(dtype=float)[keep], pts[1].to_numpy(dtype=float)[keep]
-        loss = plots.loss_at(problem, np.stack([px, py], axis=1))
+        if len(pts.columns) >= 2:
+            keep = _thin(len(pts))
+            drawn.append((row, pts.index.to_numpy()[keep], pts[0].to_numpy(dtype=float)[keep],
+                          pts[1].to_numpy(dtype=float)[keep]))
+    points = [np.stack([px, py], 1) for *_, px, py in drawn]  # every path's losses in one call: one compile
+    losses = (np.split(plots.loss_at(problem, np.concatenate(points)), np.cumsum([len(p) for p in points])[:-1])
+              if points else [])
+    for (row, steps, px, py), loss in zip(drawn, losses):
         s = styles[row.optimizer]
         hover = (f"<b>{html.escape(row.optimizer)}</b><br>{_wrap_hover(configs.get(row.optimizer, ''))}<br>"
                  f"seed {int(row.seed)}<br>step %{{text}}<br>x = (%{{x:.4~g}}, %{{y:.4~g}})<br>"
                  "loss: %{customdata:.4~g}<extra></extra>")
         data.append({"type": "scatter", "mode": "lines+markers", "x": values(px, 6), "y": values(py, 6),
-                     "text": [str(int(v)) for v in pts.index.to_numpy()[keep]], "customdata": values(loss),
+                     "text": [str(int(v)) for v in steps], "customdata": values(loss),
                      "name": row.optimizer, "legendgroup": row.optimizer, "line": _line(s, 1.4),
                      "marker": {"size": [7] + [2] * (len(px) - 2) + [7] if len(px) > 1 else [7],
                                 "symbol": ["circle"] + ["circle"] * (len(px) - 2) + ["square"] if len(px) > 1
