@@ -89,6 +89,7 @@ def figure(part: pd.DataFrame, instance: str, commits: list[str], links: list[st
                              "y": interactive.values(y[ok]), "text": [commits[p] for p in x[ok]],
                              "name": optimizer if ours else f"{optimizer} (optax)", "legendgroup": optimizer,
                              "showlegend": ours and optimizer not in named, "hovertemplate": hover,
+                             "legendrank": 1000 + sorted(styles).index(optimizer),  # by name, whichever panel
                              "line": {"color": st["color"], "width": 1.6 if ours else 1.0,
                                       "dash": "solid" if ours else "dash"},
                              "marker": {"size": 6, "color": st["color"]}, "opacity": 1.0 if ours else 0.6,
