@@ -146,6 +146,8 @@ def test_report_in_headless_chromium(fixture_report, tmp_path):  # noqa: F811
         # Of many optimizers, the first TOP are shown and the rest are one click away.
         page.goto(_many_optimizers_page(tmp_path / "many.html"))
         page.evaluate("gdbench.drawAll()")
+        figures = page.evaluate(FIGURE_STATE)
+        assert len(figures) == 3 and all(f["ready"] and f["svg"] and f["traces"] > 0 for f in figures), figures
         plot = _figure(page, "many")
         shown = (f"{plot}.data.filter(t => t.visible === true && t.showlegend !== false && t.legendgroup)"
                  ".map(t => t.name)")
@@ -166,9 +168,17 @@ def _many_optimizers_page(path):
     bands = pd.DataFrame([{"instance": "p", "optimizer": n, "step": s, "seconds": s * 1e-6,
                            "median": 0.9 ** s / (i + 1), "low": 0.8 ** s / (i + 1), "high": 0.95 ** s / (i + 1)}
                           for i, n in enumerate(names) for s in steps])
-    plot = interactive.convergence(bands, "p", 1e-3, plots.style_map(names), names, {})
-    figure = report.Figure({}, "many", "caption", plot)
-    path.write_text(report.render_html([report.Section("S", blocks=[figure])], "t"))
+    styles = plots.style_map(names)
+    plot = interactive.convergence(bands, "p", 1e-3, styles, names, {})
+    # the stochastic views too: the loss over seeds per batch size, steps against batch size
+    loss = pd.concat([bands.assign(instance=f"p(batch={b})") for b in (4, 16)])
+    table = pd.DataFrame([{"problem": "p", "optimizer": n, "batch_size": b, "steps": 400.0 / (b or 64) + i,
+                           "learning_rate": 0.1} for i, n in enumerate(names) for b in (0, 4, 16)])
+    critical = pd.DataFrame({"problem": "p", "optimizer": names, "critical_batch_size": 16.0})
+    blocks = [report.Figure({}, label, "caption", p) for label, p in [
+        ("many", plot), ("loss", interactive.loss_bands(loss, ["p(batch=4)", "p(batch=16)"], styles, names, {})),
+        ("batch", interactive.batch_scaling(table, critical, "p", 1e-3, styles, names))]]
+    path.write_text(report.render_html([report.Section("S", blocks=blocks)], "t"))
     return path
 
 
