@@ -41,22 +41,26 @@ readme: $(STAMP)
 test-slow: $(STAMP)
 	$(PYTEST) -m slow
 
-# The tests as other x86 CPUs run them: without AVX-512 code, and with XLA's
-# default 256-bit vectors instead of the engine's 512-bit ones (each a full run).
+# The tests as other x86 CPUs run them, each a full run: AVX2 without AVX-512
+# (AMD Zen 3); AVX-512's base subset without VNNI, BF16, FP16 or AMX (Skylake-X);
+# AVX without FMA (other rounding in every multiply-add; Sandy Bridge); 128-bit
+# SSE4.2 vectors; and XLA's default 256-bit vectors instead of the engine's 512.
+PORTABLE_FLAGS := --xla_cpu_max_isa=AVX2 --xla_cpu_max_isa=AVX512 --xla_cpu_max_isa=AVX \
+                  --xla_cpu_max_isa=SSE4_2 --xla_cpu_prefer_vector_width=256
+
 test-portable: $(STAMP)
-	XLA_FLAGS=--xla_cpu_max_isa=AVX2 $(PYTEST)
-	XLA_FLAGS=--xla_cpu_prefer_vector_width=256 $(PYTEST)
+	@set -e; for flags in $(PORTABLE_FLAGS); do echo "== XLA_FLAGS=$$flags"; XLA_FLAGS=$$flags $(PYTEST); done
 
 # The measurements of results/PERFORMANCE.md (several minutes; see that file for each one's command).
 perf: $(STAMP)
-	$(BIN)/python -m bench.perf all
+	$(BIN)/python -m bench.dev.perf all
 
 # One check of gdbench on an NVIDIA GPU, about 8 minutes: writes results/gpu-check/<UTC stamp>-gpu.md
 # (README, "Checking a GPU"). In .venv like the targets above; PY=python3 runs that interpreter as it
 # is instead (no venv made, nothing installed: a GPU machine whose Python already has JAX with CUDA).
 # Without a GPU it says so and exits 0. ARGS passes options: ARGS="--device cpu --quick".
 gpu-check: $(if $(PY),,$(STAMP))
-	$(if $(PY),$(PY),$(BIN)/python) -m bench.gpucheck $(ARGS)
+	$(if $(PY),$(PY),$(BIN)/python) -m bench.dev.gpucheck $(ARGS)
 
 # pytest-benchmark's JSON of tests/perf (each optimizer's step, the sweep engine; a few minutes):
 #   make perf-json OUT=file.json      then: gdbench compare A.json B.json [--fail-above 1.10]

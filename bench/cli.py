@@ -41,11 +41,13 @@ import os
 import shlex
 import signal
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
 from bench.core import xla
 
+EXIT_REGRESSION = 1  # compare: a flagged change or a regression
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
 EXIT_TERMINATED = 143  # 128 + SIGTERM
@@ -290,13 +292,17 @@ def _bad(where: str, message: str):
 
 
 def _check_out(out: str) -> None:
-    """ConfigError unless the results folder can be made (nothing is created here)."""
+    """ConfigError unless the results folder can be made (nothing is left here)."""
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise _bad("--out", f"{out!r} exists and is not a directory")
     existing = next((p for p in (path, *path.parents) if p.exists()), Path("."))
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise _bad("--out", f"{out!r} cannot be written ({existing} is not a writable directory)")
+    try:  # permissions do not tell everything (root, /proc, a read-only mount): make a folder there and remove it
+        os.rmdir(tempfile.mkdtemp(prefix=".gdbench-", dir=existing))
+    except OSError as e:
+        raise _bad("--out", f"{out!r} cannot be created ({existing}: {e.strerror or e})") from None
 
 
 def _dry_run(suite) -> None:
@@ -429,12 +435,18 @@ def _main(argv: list[str] | None) -> int:
             from bench.tracking import benchjson, compare
 
             if benchjson.is_json_path(args.run_a) or benchjson.is_json_path(args.run_b):
-                return benchjson.run(args.run_a, args.run_b, args.fail_above)
-            return compare.run(args.run_a, args.run_b, args.fail_above, args.on, args.impl, args.alpha)
+                result = benchjson.run(args.run_a, args.run_b, args.fail_above)
+            else:
+                result = compare.run(args.run_a, args.run_b, args.fail_above, args.on, args.impl, args.alpha)
+            print(result.text(), end="")
+            for line in result.problems():
+                print(line, file=sys.stderr)
+            return EXIT_REGRESSION if result.failed else 0
         if args.command == "baseline":
             from bench.tracking import baseline
 
-            return baseline.update(args.run, args.out)
+            print(baseline.update(args.run, args.out).text(), end="")
+            return 0
         joining = distributed.options(args.distributed, args.coordinator, args.num_processes, args.process_id)
         suite = _load_suite(args)
         from bench.core import cache, cells

@@ -59,7 +59,7 @@ def test_slower_steps_fail_above_the_threshold(tmp_path, capsys):
     a = steady_run(tmp_path / "a")
     b = steady_run(tmp_path / "b", impl="gdbench", factor=1.5)  # our gd slower, optax's twin not
     code, out, err = run(["compare", str(a), str(b), "--fail-above", "1.10"], capsys)
-    assert code == compare.EXIT_REGRESSION == 1
+    assert code == cli.EXIT_REGRESSION == 1
     # Rosenbrock's gd programs ran 15 rounds: significant. The quadratic's ran 5, and the
     # smallest one-sided U-test p-value of 5 against 5 rounds is 1/252, 6/252 > 0.01 after
     # Holm's correction over the 6 cells: too few rounds to call it, so not flagged.

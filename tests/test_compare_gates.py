@@ -4,7 +4,9 @@ where a test on the repeats finds them; baselines; bad input as exit 2."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -159,17 +161,48 @@ def test_the_twin_ratio_cancels_machine_speed():
     assert alone["basis"].item() == "absolute" and alone["regression"].item()
 
 
-@pytest.mark.parametrize("n, m", [(5, 5), (3, 8), (12, 15), (40, 30)])
-def test_mann_whitney_matches_scipy(n, m):
-    stats = pytest.importorskip("scipy.stats")
+def u_statistic(a, b) -> float:
+    """Pairs (b, a) with b > a, a tie counting half: U's definition."""
+    diff = np.subtract.outer(np.asarray(b, float), np.asarray(a, float))
+    return float((diff > 0).sum() + 0.5 * (diff == 0).sum())
+
+
+@pytest.mark.parametrize("n, m", [(5, 5), (3, 8), (1, 6)])
+def test_mann_whitney_small_samples_are_exact(n, m):
+    """Against the permutation distribution itself: every split of the pooled values into n Bs and m As."""
     rng = np.random.default_rng(n * m)
     a, b = rng.normal(1, 0.2, m), rng.normal(1.15, 0.2, n)
-    method = "exact" if n * m <= timegate.EXACT_MAX else "asymptotic"
-    expected = stats.mannwhitneyu(b, a, alternative="greater", method=method).pvalue
-    assert timegate.mann_whitney_greater(a, b) == pytest.approx(expected, rel=1e-9)
-    tied = np.round(a, 1), np.round(b, 1)
-    expected = stats.mannwhitneyu(tied[1], tied[0], alternative="greater", method="asymptotic").pvalue
-    assert timegate.mann_whitney_greater(*tied) == pytest.approx(expected, rel=1e-9)
+    pooled, u = np.concatenate([a, b]), u_statistic(a, b)
+    splits = [u_statistic(np.delete(pooled, list(bs)), pooled[list(bs)])
+              for bs in itertools.combinations(range(n + m), n)]
+    expected = np.mean(np.asarray(splits) >= u)
+    # rel 1e-12: both are a count over C(n + m, n) splits, up to the rounding of a division
+    assert timegate.mann_whitney_greater(a, b) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("n, m, digits", [(40, 30, None), (12, 15, 1), (40, 30, 1)])
+def test_mann_whitney_large_or_tied_samples_use_the_normal_approximation(n, m, digits):
+    """Against the textbook normal approximation of U: mean nm/2, variance with the tie
+    correction, and a continuity correction of 1/2 (Lehmann, Nonparametrics, 1975, ch. 1)."""
+    rng = np.random.default_rng(n * m)
+    a, b = rng.normal(1, 0.2, m), rng.normal(1.15, 0.2, n)
+    if digits is not None:  # ties
+        a, b = np.round(a, digits), np.round(b, digits)
+    total = n + m
+    _, counts = np.unique(np.concatenate([a, b]), return_counts=True)
+    var = n * m / 12 * (total + 1 - (counts**3 - counts).sum() / (total * (total - 1)))
+    z = (u_statistic(a, b) - n * m / 2 - 0.5) / math.sqrt(var)
+    # rel 1e-9: the same closed form, evaluated in another order
+    assert timegate.mann_whitney_greater(a, b) == pytest.approx(0.5 * math.erfc(z / math.sqrt(2)), rel=1e-9)
+
+
+def test_ratio_interval_is_reproducible_and_holds_the_ratio_of_medians():
+    rng = np.random.default_rng(3)
+    a, b = rng.lognormal(0, 0.1, 20), 1.3 * rng.lognormal(0, 0.1, 20)
+    lo, hi = timegate.ratio_interval(a, b, 0.99)
+    assert (lo, hi) == timegate.ratio_interval(a, b, 0.99) != timegate.ratio_interval(a, b, 0.99, seed=1)
+    assert lo < np.median(b) / np.median(a) < hi and lo > 1.0  # a 30% slowdown under 10% noise is out of it
+    assert timegate.ratio_interval(a[:1], b, 0.99) == (np.median(b) / a[0],) * 2  # one repeat: no spread
 
 
 def test_holm():
@@ -180,7 +213,8 @@ def test_holm():
 def test_baseline_round_trips_and_gates(tmp_path, capsys):
     a = make_run(tmp_path / "a")
     base = tmp_path / "baseline"
-    assert run(["baseline", str(a), "--out", str(base)], capsys)[0] == 0
+    code, out, _ = run(["baseline", str(a), "--out", str(base)], capsys)
+    assert code == 0 and out == f"new baseline at {base}\nbaseline: {base} (from {a})\n"
     tables, meta = baseline.read(base)
     assert meta["baseline"] and len(tables["runs"]) == len(pd.read_parquet(a / "runs.parquet"))
     assert run(["compare", str(base), str(a)], capsys)[0] == 0  # floats read back bit for bit
@@ -189,8 +223,14 @@ def test_baseline_round_trips_and_gates(tmp_path, capsys):
     code, out, _ = run(["compare", str(base), str(b)], capsys)
     assert code == 1 and "steps_to_1e-1" in out
     code, out, _ = run(["baseline", str(b), "--out", str(base)], capsys)  # says what changed, then replaces
-    assert code == 0 and "1 change(s)" in out and "steps_to_1e-1" in out
+    assert code == 0 and out.startswith(f"1 change(s) against {base}:\n") and "steps_to_1e-1" in out
     assert run(["compare", str(base), str(b)], capsys)[0] == 0
+    other = make_run(tmp_path / "other")
+    meta = json.loads((other / "meta.json").read_text())
+    (other / "meta.json").write_text(json.dumps({**meta, "suite": {**meta["suite"], "steps": 7}}))
+    code, out, _ = run(["baseline", str(other), "--out", str(base)], capsys)  # another suite: replaced, not compared
+    assert code == 0 and out.startswith("the suite changed (runs of different suites: suite.steps is ")
+    assert "; no comparison\n" in out and baseline.read(base)[1]["suite"]["steps"] == 7
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys):

@@ -8,6 +8,7 @@ import textwrap
 import numpy as np
 import optax
 import pytest
+from agreement import assert_first_hit_agrees
 
 import bench
 import optimizers
@@ -24,11 +25,16 @@ def heavy_ball(learning_rate, momentum=0.9):
 
 def test_a_plain_factory_runs_as_its_registered_twin_does():
     mine = bench.sweep("rosenbrock", heavy_ball, **KW)
-    # The registered "momentum" run by optax's twin is the same optax code with the same hyperparameters.
-    twin = bench.sweep("rosenbrock", "momentum", impl="optax", **KW)
-    assert set(mine.optimizer) == {"heavy_ball"} and list(mine.learning_rate) == list(twin.learning_rate)
-    np.testing.assert_array_equal(mine.final_loss, twin.final_loss)
-    np.testing.assert_array_equal(mine["steps_to_1e-2"], twin["steps_to_1e-2"])
+    # The registered "momentum" run by optax's twin is the same optax code with the same hyperparameters,
+    # in another layout (lanes vmapped one by one, or broadcast lanes-last): another compiled program,
+    # equal up to float32 rounding (eps 1.2e-7), which 150 slow steps down the valley keep far below 1e-4.
+    twin = bench.run_sweep(bench.SweepSpec("rosenbrock", "momentum", impl="optax", record_every=1,
+                                           **{k: v for k, v in KW.items() if k != "repeats"}), repeats=1)
+    assert set(mine.optimizer) == {"heavy_ball"} and list(mine.learning_rate) == list(twin.runs.learning_rate)
+    np.testing.assert_allclose(mine.final_loss, twin.runs.final_loss, rtol=1e-4)
+    for hit, row in zip(mine["steps_to_1e-2"], twin.runs.itertuples()):
+        values = twin.curves[twin.curves.run_id == row.run_id].loss.to_numpy()
+        assert_first_hit_agrees(hit, values, 1e-2 * values[0], 1e-4 * 1e-2 * values[0])
 
 
 def test_the_spec_comes_from_the_signature():

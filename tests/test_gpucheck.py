@@ -1,4 +1,4 @@
-"""`make gpu-check` (bench.gpucheck): the no-GPU path, the time plan, ending a step, the report.
+"""`make gpu-check` (bench.dev.gpucheck): the no-GPU path, the time plan, ending a step, the report.
 
 The whole check on the CPU with small sizes (`--device cpu --quick`) is the slow
 test: it keeps the check working on machines without a GPU.
@@ -18,7 +18,7 @@ import numpy as np
 import optax
 import pytest
 
-from bench import gpucheck, perf
+from bench.dev import gpucheck, perf_large
 
 
 def test_without_a_gpu_it_says_so_runs_nothing_and_exits_0(tmp_path, monkeypatch, capsys):
@@ -115,7 +115,7 @@ def test_a_failing_step_is_recorded_with_its_exit_code_and_output():
 
 
 HEADER = {"device": "gpu", "quick": False, "time_limit_s": 480.0, "wall_s": 300.0, "started": "2026-01-01 00:00 UTC",
-          "command": "python -m bench.gpucheck", "git": {"commit": "abc123", "dirty": False},
+          "command": "python -m bench.dev.gpucheck", "git": {"commit": "abc123", "dirty": False},
           "nvidia_smi": "NVIDIA H200 ..."}
 
 PYTEST_DONE = """tests/test_engine.py::test_a PASSED                                   [ 33%]
@@ -153,8 +153,8 @@ def test_the_report_gives_each_steps_command_status_time_and_summary():
                 "| Large problems and memory bandwidth | skipped: out of time | 0.0 s | 0 s |",
                 "| The other tests | timed out | 40.0 s | 40 s |"]:
         assert row in text
-    assert "`python -m bench.perf sweep --rounds 3`" in text
-    assert "`python -m bench.perf large --repeats 5 --dims 1e6 1e7 1e8 --bandwidth`" in text
+    assert "`python -m bench.dev.perf sweep --rounds 3`" in text
+    assert "`python -m bench.dev.perf large --repeats 5 --dims 1e6 1e7 1e8 --bandwidth`" in text
     assert "## nvidia-smi" in text and "gpu device 0: NVIDIA H200" in text and "PROBE" not in text
     assert "Result: 1 failed, 1 passed, 1 skipped in 12.50s (0:00:12)" in text
     assert "JAX default device: gpu (NVIDIA H200) x 1, jax 0.11.2" in text
@@ -174,14 +174,15 @@ def test_step_bytes_count_adams_arrays():
     n = 1000
     x = jax.numpy.zeros((n,), np.float32)
     data = {"eig": jax.numpy.ones((n,), np.float32), "x_star": jax.numpy.ones((n,), np.float32)}
-    assert perf.step_bytes(optax.adam(1e-3), x, data) == (2 * 3 + 2) * n * 4
-    assert perf.step_bytes(optax.sgd(1e-3), x, data) == (2 * 1 + 2) * n * 4
+    assert perf_large.step_bytes(optax.adam(1e-3), x, data) == (2 * 3 + 2) * n * 4
+    assert perf_large.step_bytes(optax.sgd(1e-3), x, data) == (2 * 1 + 2) * n * 4
 
 
 @pytest.mark.slow
 def test_the_whole_check_on_the_cpu_with_small_sizes(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "bench.gpucheck", "--device", "cpu", "--quick", "--time-limit", "900",
-                           "--out", str(tmp_path / "report"), "--runs-out", str(tmp_path / "runs")],
+    proc = subprocess.run([sys.executable, "-m", "bench.dev.gpucheck", "--device", "cpu", "--quick",
+                           "--time-limit", "900", "--out", str(tmp_path / "report"),
+                           "--runs-out", str(tmp_path / "runs")],
                           capture_output=True, text=True, timeout=1200)
     (report,) = (tmp_path / "report").iterdir()
     text = report.read_text()
@@ -191,7 +192,7 @@ def test_the_whole_check_on_the_cpu_with_small_sizes(tmp_path):
                     "MB per step | copy GB/s", "## The quick suite", "Results folder:", "## The other tests"]:
         assert heading in text
     assert text.count("JAX default device: cpu") == 2
-    assert "Bit-identical to (b): losses at the recorded steps True" in text
+    assert "Bit-identical to (b): (c)'s losses at its recorded steps True" in text
 
 
 @pytest.mark.parametrize("device, platforms", [("gpu", "cuda,cpu"), ("cpu", "cpu")])

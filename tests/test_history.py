@@ -96,6 +96,39 @@ def test_interrupted_and_corrupt_runs_are_passed_over_with_a_note(tmp_path):
     assert "interrupted" in written["notes"][0] and "runs.parquet: unreadable" in written["notes"][1]
 
 
+def test_runs_kept_by_branch_below_runs_dir_are_found(tmp_path, capsys):
+    make_runs(tmp_path / "runs" / "main", n=2)
+    make_runs(tmp_path / "runs" / "feature" / "x", n=1)
+    (tmp_path / "runs" / "empty").mkdir()
+    assert cli.main(["history", str(tmp_path / "runs")]) == 0
+    assert "(3 runs)" in capsys.readouterr().out
+    t = pd.read_csv(tmp_path / "runs" / "history.csv")
+    assert set(t["run"]) == {"main/20261201T000000Z-fixture", "main/20261202T000000Z-fixture",
+                             "feature/x/20261201T000000Z-fixture"}
+    # nothing at any depth: the message says where it looked
+    (tmp_path / "none" / "a" / "b").mkdir(parents=True)
+    assert cli.main(["history", str(tmp_path / "none")]) == 2
+    assert "looked in " + str(tmp_path / "none") + " and the 2 folder(s) below it" in capsys.readouterr().err
+
+
+def test_runs_compare_refuses_are_kept_in_separate_series(tmp_path, capsys):
+    """One suite name, 500 and 1000 steps: `compare` refuses the pair, `history` keeps two series."""
+    short = make_runs(tmp_path / "runs", n=2, suite="quick-custom")
+    long = make_runs(tmp_path / "runs" / "long", n=2, suite="quick-custom")
+    for folder, steps in [*((f, 500) for f in short), *((f, 1000) for f in long)]:
+        meta = json.loads((folder / "meta.json").read_text())
+        meta["suite"]["steps"] = steps
+        (folder / "meta.json").write_text(json.dumps(meta))
+    assert cli.main(["compare", str(short[0]), str(long[0])]) == 2
+    assert "suite.steps is 500" in capsys.readouterr().err
+    t = pd.read_csv(history.write(tmp_path / "runs")["csv"])
+    assert sorted(t["suite"].unique()) == ["quick-custom (steps 1000)", "quick-custom (steps 500)"]
+    assert t.groupby("suite")["run"].nunique().tolist() == [2, 2]
+    # comparable runs of one name keep the plain name
+    assert set(pd.read_csv(history.write(tmp_path / "runs" / "long", tmp_path / "page")["csv"])["suite"]) == {
+        "quick-custom"}
+
+
 @pytest.mark.skipif(browser.SKIP is not None, reason=str(browser.SKIP))
 def test_history_page_in_headless_chromium(tmp_path):
     folders = make_runs(tmp_path / "runs", n=3)

@@ -1,6 +1,6 @@
-"""bench.perf's baselines compute what they claim: (b*) gives (b)'s numbers bit for bit.
+"""bench.dev.perf's baselines compute what they claim: (b*) gives (b)'s numbers bit for bit.
 
-`python -m bench.perf sweep` compares the engine with (b), a plain
+`python -m bench.dev.perf sweep` compares the engine with (b), a plain
 `jit(vmap(scan(optax.adam)))`, and with (b*), the same loop given the engine's
 settings (sharded lanes, compile options); a speed ratio only means something if
 the two loops compute the same thing. Tiny sizes: 4 learning rates, 250 steps
@@ -10,7 +10,7 @@ the two loops compute the same thing. Tiny sizes: 4 learning rates, 250 steps
 import numpy as np
 import pytest
 
-from bench import perf
+from bench.dev import perf
 
 CONFIGS, STEPS = 4, 250
 

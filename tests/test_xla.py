@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from agreement import assert_first_hits_agree
 
 import bench
 from bench.core import engine, xla
@@ -53,9 +54,19 @@ def test_engine_programs_get_the_options_and_adam_keeps_its_numbers(clean_env, m
     monkeypatch.setenv("GDBENCH_XLA_TUNING", "0")
     plain = bench.run_sweep(bench.SweepSpec(problem, "adam", **kw), repeats=1)
     assert used == [{xla.VECTOR_WIDTH_OPTION: 512}, None]
-    np.testing.assert_array_equal(tuned.curves.loss, plain.curves.loss)
-    for column in ["final_loss", "best_loss", "grad_norm", "steps_to_1e-3", "diverged_step"]:
-        np.testing.assert_array_equal(tuned.runs[column], plain.runs[column])
+    # Two compilations (other vector widths): they agree to rounding, whose last bits may differ
+    # from one CPU to another. These runs are not chaotic (in float64 a 1e-15 change of the start
+    # grows to at most 2e-14 over the 300 steps, measured on the three problems), so float32
+    # rounding (eps 1.2e-7) stays well within 1e-4; first hits agree up to that.
+    np.testing.assert_allclose(tuned.curves.loss, plain.curves.loss, rtol=1e-4)
+    for column in ["final_loss", "best_loss"]:
+        np.testing.assert_allclose(tuned.runs[column], plain.runs[column], rtol=1e-4)
+    np.testing.assert_allclose(tuned.runs.grad_norm, plain.runs.grad_norm, rtol=1e-3, atol=1e-6)
+    np.testing.assert_array_equal(tuned.runs.diverged_step, plain.runs.diverged_step)
+    for hit, run_id, f_ref in zip(tuned.runs["steps_to_1e-3"], plain.runs.run_id, plain.runs.f_ref):
+        values = plain.curves[plain.curves.run_id == run_id].loss.to_numpy()  # every step (300 < 1,000)
+        assert len(values) == 301
+        assert_first_hits_agree([hit], values, [1e-3], f_ref, rtol=1e-4)
 
 
 def _python(code: str, **env) -> subprocess.CompletedProcess:

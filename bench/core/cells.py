@@ -48,6 +48,11 @@ ROUND_ORDER_SEED = 0
 #: and threads are new): measured up to 13x the median for the first run, up
 #: to ~3x for the next few of a few-millisecond program (docs/METRICS.md).
 WARMUP_S = 0.025
+#: Timing: when every program of a cell ran this long the first time, those
+#: first runs (which give the results) are its timed runs and nothing runs again
+#: (`CellRun.time`): a round costs a whole run, and each further one would add
+#: that cost again for a median a run this long hardly needs.
+LONG_RUN_S = 1.0
 DTYPES = ("float32", "float64")
 #: In minibatch mode the full loss is computed (and stored, and checked against
 #: the targets) every this many steps unless record_every says otherwise.
@@ -324,8 +329,8 @@ class CellRun:
         return float(min(best)) if best else float("nan")
 
     def time(self, repeats: int, keep_outputs: bool = False, min_time: float = MIN_TIME_S,
-             warmup: float = WARMUP_S) -> None:
-        """Warm-up, then timed runs, the programs interleaved (A B, B A, ...).
+             warmup: float = WARMUP_S, long_run: float = LONG_RUN_S) -> None:
+        """Runs and times the programs: their first runs, then warm-up and timed rounds (A B, B A, ...).
 
         Each round runs every program once, in an order drawn afresh per
         round (a fixed pseudo-random sequence): with a fixed order, a
@@ -333,41 +338,61 @@ class CellRun:
         time slices, a frequency change) would fall on the same program every
         time and bias their ratio; in random order it falls on each alike.
 
-        Warm-up: untimed rounds, at least one and more until each program has
-        run `warmup` seconds, so that what is timed is the compiled program's
-        steady state. Timed: at least `repeats` rounds, and more (up to
-        MAX_ROUNDS) until each program has run for `min_time` seconds in all,
-        so that a program of a millisecond gets a median of many runs, as
-        timeit does. Every timed run's seconds are kept (`Group.times`, in run
-        order); their median is the execution time.
+        Long programs: when every program's first run took at least
+        `long_run` seconds, those first runs are the timed runs, one each, and
+        nothing runs again. A first run is slower than the steady state by a
+        roughly fixed cost (fresh output buffers and threads: measured up to
+        ~0.1 s), which is within the noise of a run that long, while each
+        further round would cost a whole run again (results/PERFORMANCE.md).
 
-        With `keep_outputs`, the first warm-up run's outputs become the results
-        (copied from the device after all the timing), saving a run of its own.
-        Every other run's path buffer serves the program's next run
+        Otherwise the first runs are untimed warm-up, with more untimed rounds
+        until each program has run `warmup` seconds, so that what is timed is
+        the compiled program's steady state; then at least `repeats` timed
+        rounds, and more (up to MAX_ROUNDS) until each program has run for
+        `min_time` seconds in all, so that a program of a millisecond gets a
+        median of many runs, as timeit does. Every timed run's seconds are kept
+        (`Group.times`, in run order); their median is the execution time.
+
+        With `keep_outputs`, each program's first run's outputs become the
+        results (copied from the device after all the timing), saving a run of
+        its own. Every other run's path buffer serves the program's next run
         (`engine.Program.recycle`); the last is freed at the end.
         """
-        kept = {}
+        kept, first = {}, [0.0] * len(self.groups)
         with precision(self.dtype):
-            for timed, least, enough in ((False, 1, warmup), (True, repeats, min_time)):
-                spent = [0.0] * len(self.groups)
-                order = np.random.default_rng(ROUND_ORDER_SEED)
-                r = 0
-                while r < least or (r < MAX_ROUNDS and min(spent) < enough):
-                    for i in order.permutation(len(self.groups)):
-                        g = self.groups[i]
-                        seconds, out = g.program.launch()
-                        spent[i] += seconds
-                        if timed:
-                            g.times.append(seconds)
-                        elif keep_outputs and r == 0:
-                            kept[i] = out
-                            continue
-                        g.program.recycle(out)  # its buffers serve the next run
-                    r += 1
+            order = np.random.default_rng(ROUND_ORDER_SEED)
+            for i in order.permutation(len(self.groups)):
+                first[i], out = self.groups[i].program.launch()
+                if keep_outputs:
+                    kept[i] = out
+                else:
+                    self.groups[i].program.recycle(out)
+            if min(first) >= long_run:
+                for g, seconds in zip(self.groups, first):
+                    g.times.append(seconds)
+            else:
+                self._rounds(order, list(first), False, 0, warmup)  # the first runs were the first round
+                self._rounds(np.random.default_rng(ROUND_ORDER_SEED), [0.0] * len(self.groups), True, repeats,
+                             min_time)
             for g in self.groups:
                 g.program.release()
             for i, out in kept.items():
                 self.groups[i].outputs = self.groups[i].program.fetch(out)
+
+    def _rounds(self, order: np.random.Generator, spent: list[float], timed: bool, least: int,
+                enough: float) -> None:
+        """Rounds of every program in a drawn order: at least `least`, and more (up to MAX_ROUNDS)
+        until each has run `enough` seconds in all (counting `spent`); timed ones kept in `Group.times`."""
+        r = 0
+        while r < least or (r < MAX_ROUNDS and min(spent) < enough):
+            for i in order.permutation(len(self.groups)):
+                g = self.groups[i]
+                seconds, out = g.program.launch()
+                spent[i] += seconds
+                if timed:
+                    g.times.append(seconds)
+                g.program.recycle(out)  # its buffers serve the next run
+            r += 1
 
 
 def prepare(sweep: SweepSpec) -> CellRun:

@@ -377,7 +377,9 @@ class Carry(NamedTuple):
     x: PyTree  # the lanes-last points (a diverged lane's frozen point)
     states: tuple  # each implementation's optimizer state (`Cell.make_txs`)
     value: jax.Array  # (B,) the loss at x, when it comes with the carry (`Cell.loss_first` False)
-    alive: jax.Array  # (B,) the lanes not diverged
+    # (B,) a frozen lane's recorded loss, NaN until taken (see `_block`). Whether a
+    # lane is alive is not carried: it is `books.div_step == NEVER`.
+    frozen: jax.Array
     books: Books
 
 
@@ -512,6 +514,7 @@ def _block(loop: Loop, dense: bool, carry: tuple[Carry, Buffers], plan: BlockPla
     """One block of a run: its steps, then its bookkeeping (the scan's body)."""
     c, buffers = carry
     vbuf, path = buffers.vbuf, buffers.path
+    alive = c.books.div_step == NEVER  # the lanes not diverged before this block
     # vbuf is reused from block to block: entries past a block's length
     # are stale, and masked out or never stored.
     # One loop per implementation; all but the one `which` names run 0 steps.
@@ -521,35 +524,42 @@ def _block(loop: Loop, dense: bool, carry: tuple[Carry, Buffers], plan: BlockPla
     for k, (_, apply_all) in enumerate(loop.steps_of):
         n = plan.length if len(loop.steps_of) == 1 else jnp.where(loop.which == k, plan.length, 0)
         x_end, state, value_end, vbuf, path = _block_steps(
-            loop, apply_all, dense, n, plan, c.t, c.alive, c.x, StepCarry(x_end, c.states[k], value_end, vbuf, path))
+            loop, apply_all, dense, n, plan, c.t, alive, c.x, StepCarry(x_end, c.states[k], value_end, vbuf, path))
         states.append(state)
     t = c.t + plan.length
     # Lanes that diverged in an earlier block keep their frozen point (and
     # its loss): they ran this block from it again, unused. A select per
     # block instead of per step; their optimizer state runs on unused.
-    x = _select(c.alive, x_end, c.x)
-    value = jnp.where(c.alive, value_end, c.value)
-    books, diverged = block_books(BlockLosses(vbuf, plan.length, c.t, c.alive), loop.levels, c.books,
-                                  loop.cell.one_pass)
-    # A frozen lane restarted the block from its point, so its first entry
-    # is that point's loss: it is what is stored.
+    x = _select(alive, x_end, c.x)
+    value = jnp.where(alive, value_end, c.value)
+    books, _ = block_books(BlockLosses(vbuf, plan.length, c.t, alive), loop.levels, c.books, loop.cell.one_pass)
+    # A frozen lane restarted the block from its point, so its first entry is
+    # that point's loss. It is taken once, in the first block after the lane
+    # froze, and recorded unchanged from then on (and as its final loss): the
+    # loops of other blocks (dense or sparse runs) and the final evaluation are
+    # other compiled code, and their value of the same point may differ in the
+    # last bit (seen on one CPU), while a frozen lane's loss must not change.
+    frozen = jnp.where(~alive & jnp.isnan(c.frozen), vbuf[0], c.frozen)
     v_out = jax.lax.dynamic_update_index_in_dim(
-        buffers.v_out, jnp.where(c.alive[None, :], vbuf[plan.slots], vbuf[:1]), plan.index, 0)
-    c = Carry(t, x, tuple(states), value, c.alive & ~diverged, books)
+        buffers.v_out, jnp.where(alive[None, :], vbuf[plan.slots], frozen[None, :]), plan.index, 0)
+    c = Carry(t, x, tuple(states), value, frozen, books)
     return (c, Buffers(vbuf, v_out, path)), None
 
 
 def _final(loop: Loop, c: Carry) -> tuple[Carry, jax.Array]:
     """The final point x_T: its loss and the same checks as every step's; and its gradient."""
     final_value, grad = loop.value_and_grad(c.x, loop.data)
-    final_loss = final_value if loop.cell.loss_first else c.value
     b = c.books
-    ok = c.alive & _finite_below(final_loss, loop.levels.div_level)
-    div_step = jnp.where(c.alive & ~ok, c.t, b.div_step)
+    alive = b.div_step == NEVER
+    final_loss = final_value if loop.cell.loss_first else c.value
+    # A lane frozen before the last block ends with the loss it records (see `_block`).
+    final_loss = jnp.where(alive | jnp.isnan(c.frozen), final_loss, c.frozen)
+    ok = alive & _finite_below(final_loss, loop.levels.div_level)
+    div_step = jnp.where(alive & ~ok, c.t, b.div_step)
     best = jnp.where(ok, jnp.minimum(b.best, final_loss), b.best)
     fresh = ok[None, :] & (final_loss[None, :] <= loop.levels.thresholds) & (b.hits == NEVER)
     hits = jnp.where(fresh, c.t, b.hits)
-    return c._replace(value=final_loss, alive=ok, books=Books(div_step, best, hits, b.n_hit)), grad
+    return c._replace(value=final_loss, books=Books(div_step, best, hits, b.n_hit)), grad
 
 
 def _program(cell: Cell, x0, hp, data, targets, f_ref, init, which, path) -> dict[str, jax.Array]:
@@ -573,7 +583,7 @@ def _program(cell: Cell, x0, hp, data, targets, f_ref, init, which, path) -> dic
         x=x0,
         states=tuple(init_all(x0, hp) for init_all, _ in steps_of),
         value=f0,
-        alive=init["alive"],
+        frozen=init["frozen"],
         books=Books(div_step=init["div_step"], best=init["best"], hits=init["hits"], n_hit=init["n_hit"]),
     )
     stored_v = []
@@ -673,7 +683,7 @@ def initial_buffers(cell: Cell, x0: PyTree, n_targets: int, dtype) -> dict:
     n_lanes = jax.tree.leaves(x0)[0].shape[-1]
     runs = schedule.plan(cell.schedule)
     return dict(
-        alive=np.ones((n_lanes,), bool),
+        frozen=np.full((n_lanes,), np.nan, dtype),
         div_step=np.full((n_lanes,), NEVER, np.int32),
         best=np.full((n_lanes,), np.inf, dtype),
         hits=np.full((n_targets, n_lanes), NEVER, np.int32),

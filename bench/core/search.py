@@ -13,7 +13,8 @@ is Halton's (one prime base per hyperparameter) with a random permutation of
 the digits at every digit position of every base (Braaten & Weller 1979;
 Owen's survey "A randomized Halton algorithm in R", 2017): it keeps Halton's
 even coverage, removes the correlation between the dimensions of large bases,
-and gives independent replicates for different seeds. A grid on other
+and gives independent replicates for different seeds (scipy.stats.qmc.Halton
+makes it). A grid on other
 hyperparameters is crossed with the trials: every grid point runs every trial.
 The tuning protocol (`bench.stats.tuning`) picks the best configuration among them as
 among a grid's.
@@ -27,46 +28,20 @@ import numbers
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+import scipy.stats
 
 from bench.errors import ConfigError
 
 MAX_TRIALS = 10_000
 SPACE_KEYS = {"low", "high", "scale"}
-#: Digits kept per coordinate: base**-DIGITS is below float64's resolution of [0, 1) for base 2.
-_BITS = 53
-
-
-def _primes(n: int) -> list[int]:
-    out, k = [], 2
-    while len(out) < n:
-        if all(k % p for p in out if p * p <= k):
-            out.append(k)
-        k += 1
-    return out
 
 
 def halton(n: int, dim: int, seed: int = 0) -> np.ndarray:
-    """(n, dim) points of a scrambled Halton sequence in [0, 1).
-
-    Coordinate j of point i is the radical inverse of i + 1 in the j-th prime
-    base b, each digit d at position k replaced by perm_{j,k}(d), a random
-    permutation of 0..b-1 drawn from `seed`; digits run to the precision of a
-    float64 (trailing zero digits are permuted too, so the points are not on a
-    lattice).
-    """
-    rng = np.random.default_rng(seed)
-    out = np.empty((n, dim))
-    index = np.arange(1, n + 1, dtype=np.int64)
-    for j, base in enumerate(_primes(dim)):
-        digits = max(1, math.ceil(_BITS / math.log2(base)))
-        perms = np.stack([rng.permutation(base) for _ in range(digits)])
-        value, scale, rest = np.zeros(n), 1.0, index.copy()
-        for k in range(digits):
-            scale /= base
-            value += perms[k][rest % base] * scale
-            rest //= base
-        out[:, j] = np.minimum(value, np.nextafter(1.0, 0.0))
-    return out
+    """(n, dim) points of a scrambled Halton sequence in [0, 1): scipy.stats.qmc.Halton, whose
+    scrambling permutes the digits of each base at every digit position (one permutation each,
+    drawn from `seed`), from the sequence's first point."""
+    points = scipy.stats.qmc.Halton(dim, scramble=True, rng=np.random.default_rng(seed)).random(n)
+    return np.minimum(points, np.nextafter(1.0, 0.0))
 
 
 def check_trials(trials, where: str = "trials") -> int:

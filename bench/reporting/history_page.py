@@ -179,7 +179,7 @@ def render(runs: list, t: pd.DataFrame, out: Path, notes: list[str], groups: dic
                              "dashed, optax's twin in the same runs; thin steps: the fitted levels.</figcaption>"
                              "</figure>")
         run_rows = [[str(p), e(r.commit), e(r.started.isoformat()), f'<a href="{e(_link(r.path, out))}">'
-                     f"{e(r.path.name)}</a>"] for r, p in zip(group, pts)]
+                     f"{e(r.name)}</a>"] for r, p in zip(group, pts)]
         html_part.append("<h3>Runs</h3>" + _html_table(["point", "commit", "started (UTC)", "results folder"],
                                                         run_rows, ident=f"{sid}-runs"))
         body.append("\n".join(html_part) + "</section>")

@@ -10,6 +10,10 @@ A miss (inf) is a value like any other: medians over values containing inf are
 taken as is, and NaN is counted as a miss (+inf). The generator is seeded, so
 the same data and seed give the same interval. With n = 3 seeds the interval of
 the median is (nearly always) the range of the three values: honest, not tight.
+
+Written here rather than with `scipy.stats.bootstrap`: that refuses a single seed,
+returns NaN (with a warning) where a miss (inf) enters a resample, and took 14x
+as long on a table of 5 seeds x 3,000 columns.
 """
 
 from __future__ import annotations

@@ -8,17 +8,20 @@ cell's step) and `meta.json` (the run's suite, versions and device, and
 `"baseline": true`). Floats are written with 17 significant digits, so they
 read back bit for bit. `gdbench compare BASELINE RUN` gates a new run against
 it (bench/tracking/gates.py); the timings are not kept, as they belong to one machine.
-Before replacing a baseline, `write` reports what changed.
+Before replacing a baseline, `update` finds what changed (an `Update`, which the
+command prints).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from bench.errors import ConfigError
 from bench.runs import results
 from bench.tracking import gates
 from bench.tracking.costs import COLUMNS as COST_COLUMNS
@@ -83,30 +86,52 @@ def write(run_path: str | Path, out: str | Path) -> Path:
     return out
 
 
-def update(run_path: str | Path, out: str | Path) -> int:
-    """`gdbench baseline`: says what changed against the current baseline at `out`, then replaces it."""
-    from bench.errors import ConfigError
-    from bench.tracking import compare, gates
+@dataclasses.dataclass(frozen=True)
+class Update:
+    """What `update` did: the baseline written at `out` from `run`, and what it replaced.
 
+    `previous` is "none" (no baseline there before), "other suite" (one of
+    another suite: `suite_change` says which field; nothing compared) or
+    "compared" (`changes`: gates.CHANGE_COLUMNS; `new` and `gone`: trajectories).
+    """
+
+    run: str
+    out: str
+    previous: str
+    suite_change: str = ""
+    changes: pd.DataFrame | None = None
+    new: int = 0
+    gone: int = 0
+
+    def text(self) -> str:
+        """What changed, then where the baseline is (the command's output)."""
+        if self.previous == "none":
+            head = f"new baseline at {self.out}\n"
+        elif self.previous == "other suite":
+            head = f"the suite changed ({self.suite_change}); no comparison\n"
+        else:
+            n = len(self.changes)
+            head = f"{n} change(s) against {self.out}" + (":" if n else "") + "\n" + gates.render_changes(self.changes)
+            if self.new or self.gone:
+                head += f"trajectories: {self.new} new, {self.gone} gone\n"
+        return head + f"baseline: {self.out} (from {self.run})\n"
+
+
+def update(run_path: str | Path, out: str | Path) -> Update:
+    """`gdbench baseline`: replaces the baseline at `out` with the run's, and says what changed against it."""
     tables, meta = results.read_run(run_path)
+    result = Update(str(run_path), str(out), "none")
     if is_baseline(out):
         old, old_meta = read(out)
         new, new_meta = from_run(tables, meta)
         try:
-            compare.check_same_suite(old_meta, new_meta, str(out), str(run_path))
+            gates.check_same_suite(old_meta, new_meta, str(out), str(run_path))
         except ConfigError as e:  # a new suite: a new baseline, nothing to compare trajectory by trajectory
-            print(f"the suite changed ({e.message}); no comparison")
-            write(run_path, out)
-            print(f"baseline: {out} (from {run_path})")
-            return 0
-        changes, _ = compare.deterministic_changes(old, old_meta, new, new_meta)
-        keys = [set(map(tuple, df[gates.KEY].astype(str).to_numpy())) for df in (old["runs"], new["runs"])]
-        print(f"{len(changes)} change(s) against {out}" + (":" if len(changes) else ""))
-        print(gates.render_changes(changes), end="")
-        if keys[0] != keys[1]:
-            print(f"trajectories: {len(keys[1] - keys[0])} new, {len(keys[0] - keys[1])} gone")
-    else:
-        print(f"new baseline at {out}")
+            result = Update(str(run_path), str(out), "other suite", suite_change=e.message)
+        else:
+            changes, _ = gates.deterministic_changes(old, old_meta, new, new_meta)
+            keys = [set(map(tuple, df[gates.KEY].astype(str).to_numpy())) for df in (old["runs"], new["runs"])]
+            result = Update(str(run_path), str(out), "compared", changes=changes, new=len(keys[1] - keys[0]),
+                            gone=len(keys[0] - keys[1]))
     write(run_path, out)
-    print(f"baseline: {out} (from {run_path})")
-    return 0
+    return result

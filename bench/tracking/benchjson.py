@@ -21,16 +21,16 @@ A benchmark regresses when its median ratio AND its min ratio exceed
 data, disjoint IQRs). Requiring the min too keeps a busy machine's slow
 rounds, which raise the median but rarely the min, from failing a check.
 
-Exit codes as `gdbench compare` of results folders: 0 no regression (or no
-threshold), 1 a regression, 2 bad input (not pytest-benchmark JSON, nothing in
-common) in one line.
+`run` returns a `Comparison`; the command prints it, with the exit codes of
+`gdbench compare` of results folders: 0 no regression (or no threshold), 1 a
+regression, 2 bad input (not pytest-benchmark JSON, nothing in common) in one line.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +40,6 @@ import pandas as pd
 from bench.errors import ConfigError
 from bench.tracking import timegate
 
-EXIT_OK = 0
-EXIT_REGRESSION = 1
 #: Significance level of the rank test (one-sided); strict, since a file holds ~100 benchmarks.
 ALPHA = 0.01
 #: Fewer rounds than this in either file: no rank test (the normal approximation would not hold).
@@ -180,8 +178,36 @@ def render(t: pd.DataFrame, name_a: str, name_b: str, flagged: pd.DataFrame | No
     return out.getvalue()
 
 
-def run(path_a: str, path_b: str, fail_above: float | None = None) -> int:
-    """`gdbench compare A.json B.json`: prints the table; returns the exit code (module docstring)."""
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """What `run` found: the table (COLUMNS), its rows above `fail_above` (None without a
+    threshold) and notes (benchmarks in one file only, other machines)."""
+
+    name_a: str
+    name_b: str
+    table: pd.DataFrame
+    flagged: pd.DataFrame | None
+    notes: list[str]
+    fail_above: float | None
+
+    @property
+    def failed(self) -> bool:
+        return self.flagged is not None and len(self.flagged) > 0
+
+    def text(self) -> str:
+        """The table and the notes (the command's standard output)."""
+        out = render(self.table, self.name_a, self.name_b, self.flagged) + "".join(f"{n}\n" for n in self.notes)
+        if self.flagged is not None and not len(self.flagged):
+            out += f"no regression above {self.fail_above:g}x\n"
+        return out
+
+    def problems(self) -> list[str]:
+        """Why the comparison failed, one line each (the command's standard error)."""
+        return [f"{len(self.flagged)} regression(s) above {self.fail_above:g}x, marked '!'"] if self.failed else []
+
+
+def run(path_a: str, path_b: str, fail_above: float | None = None) -> Comparison:
+    """`gdbench compare A.json B.json`: the comparison of two files; ConfigError for bad input."""
     for where, path in (("RUN_A", path_a), ("RUN_B", path_b)):
         if not is_json_path(path):
             raise ConfigError(where, f"{path} is not a .json file: compare two pytest-benchmark JSON files, "
@@ -191,16 +217,11 @@ def run(path_a: str, path_b: str, fail_above: float | None = None) -> int:
     if t.empty:
         raise ConfigError("RUN_A, RUN_B", f"{path_a} and {path_b} have no benchmark (fullname) in common")
     flagged = regressions(t, fail_above) if fail_above is not None else None
-    print(render(t, str(path_a), str(path_b), flagged), end="")
+    notes = []
     only = len(doc_a["benchmarks"]) - len(t), len(doc_b["benchmarks"]) - len(t)
     if any(only):
-        print(f"not compared: {only[0]} benchmark(s) only in A, {only[1]} only in B")
+        notes.append(f"not compared: {only[0]} benchmark(s) only in A, {only[1]} only in B")
     ma, mb = _machine(doc_a), _machine(doc_b)
     if ma != mb:
-        print(f"note: different machines or versions (A: {ma} / B: {mb}); ratios compare them too")
-    if flagged is not None:
-        if len(flagged):
-            print(f"{len(flagged)} regression(s) above {fail_above:g}x, marked '!'", file=sys.stderr)
-            return EXIT_REGRESSION
-        print(f"no regression above {fail_above:g}x")
-    return EXIT_OK
+        notes.append(f"note: different machines or versions (A: {ma} / B: {mb}); ratios compare them too")
+    return Comparison(str(path_a), str(path_b), t, flagged, notes, fail_above)

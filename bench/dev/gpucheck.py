@@ -1,15 +1,15 @@
 """`make gpu-check`: gdbench on an NVIDIA GPU in one command, the results in one Markdown file.
 
-    python -m bench.gpucheck                        # a machine with an NVIDIA GPU: about 8 minutes
-    python -m bench.gpucheck --device cpu --quick   # the same steps on the CPU, small sizes
+    python -m bench.dev.gpucheck                        # a machine with an NVIDIA GPU: about 8 minutes
+    python -m bench.dev.gpucheck --device cpu --quick   # the same steps on the CPU, small sizes
 
 The steps, in order, each in a process of its own with a time limit (one that
 fails or runs out of time is recorded as such, and the next one runs):
 
   device       versions, jax.devices(), a jitted loop and a tiny sweep on the device; nvidia-smi
   engine tests tests/test_engine.py and tests/test_engine_bookkeeping.py (the exact first hits)
-  sweep        python -m bench.perf sweep --rounds 3
-  large        python -m bench.perf large --repeats 5 --dims 1e6 1e7 1e8 --bandwidth
+  sweep        python -m bench.dev.perf sweep --rounds 3
+  large        python -m bench.dev.perf large --repeats 5 --dims 1e6 1e7 1e8 --bandwidth
   quick suite  python -m bench run --device gpu --no-progress
   other tests  the rest of the fast test suite, in the time left
 
@@ -52,7 +52,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]  # the checkout whose code is checked
+ROOT = Path(__file__).resolve().parents[2]  # the checkout whose code is checked
 TIME_LIMIT_S = 480.0
 MIN_STEP_S = 5.0  # a step with less time than this left is skipped
 PIP_BUDGET_S = 180.0
@@ -100,9 +100,9 @@ def steps(device: str, quick: bool, runs_out: str) -> list[Step]:
     if quick:
         engine = (*pytest, *ENGINE_TESTS, "-k", "test_numpy_gd_loop_agrees")
         others = (*pytest, "tests/test_schedule.py")
-        sweep = _python("-m", "bench.perf", "sweep", "--rounds", "1", "--configs", "8", "--steps", "200",
+        sweep = _python("-m", "bench.dev.perf", "sweep", "--rounds", "1", "--configs", "8", "--steps", "200",
                         "--repeats", "2")
-        large = _python("-m", "bench.perf", "large", "--repeats", "2", "--dims", "1e4", "1e5", "--large-steps",
+        large = _python("-m", "bench.dev.perf", "large", "--repeats", "2", "--dims", "1e4", "1e5", "--large-steps",
                         "10", "--bandwidth")
         suite = ("--problems", "quadratic", "--optimizers", "adam", "--steps", "200", "--seeds", "1",
                  "--repeats", "1")
@@ -110,8 +110,8 @@ def steps(device: str, quick: bool, runs_out: str) -> list[Step]:
     else:
         engine = (*pytest, *ENGINE_TESTS)
         others = (*pytest, "tests", *(f"--ignore={t}" for t in ENGINE_TESTS))
-        sweep = _python("-m", "bench.perf", "sweep", "--rounds", "3")
-        large = _python("-m", "bench.perf", "large", "--repeats", "5", "--dims", "1e6", "1e7", "1e8",
+        sweep = _python("-m", "bench.dev.perf", "sweep", "--rounds", "3")
+        large = _python("-m", "bench.dev.perf", "large", "--repeats", "5", "--dims", "1e6", "1e7", "1e8",
                         "--bandwidth")
         suite = ()
         budgets = (80, 160, 60, 100, 40)  # with the device's 40 s: the 8 minutes
@@ -126,7 +126,7 @@ def steps(device: str, quick: bool, runs_out: str) -> list[Step]:
 
 
 def probe_step(device: str) -> Step:
-    return Step("device", "Device", _python("-m", "bench.gpucheck", "--probe", "--device", device), 40, "probe")
+    return Step("device", "Device", _python("-m", "bench.dev.gpucheck", "--probe", "--device", device), 40, "probe")
 
 
 def pip_step() -> Step:
@@ -458,7 +458,7 @@ def _from_root(path: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.gpucheck",
+    p = argparse.ArgumentParser(prog="python -m bench.dev.gpucheck",
                                 description="Check gdbench on this machine's NVIDIA GPU and write one Markdown report.")
     p.add_argument("--device", choices=["gpu", "cpu"], default="gpu",
                    help="gpu (default), or cpu to run the same steps on the CPU")
@@ -473,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
         return probe(args.device)
     if args.device == "gpu" and not nvidia_gpu_present():
         print("gpu-check needs an NVIDIA GPU, and this machine shows none (no /dev/nvidia0, nvidia-smi lists "
-              "no GPU): nothing was run. `python -m bench.gpucheck --device cpu --quick` runs the same steps "
+              "no GPU): nothing was run. `python -m bench.dev.gpucheck --device cpu --quick` runs the same steps "
               "on the CPU.")
         return 0
     started = dt.datetime.now(dt.timezone.utc)
@@ -482,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.runs import results
 
     header.update(started=started.strftime("%Y-%m-%d %H:%M UTC"), git=results.git_state(ROOT),
-                  command=display([sys.executable, "-m", "bench.gpucheck", *(argv if argv is not None
+                  command=display([sys.executable, "-m", "bench.dev.gpucheck", *(argv if argv is not None
                                                                              else sys.argv[1:])]))
     path = write_report(Path(args.out), f"{results.stamp(started)}-{args.device}.md", render(outcomes, header))
     print(f"report: {path}")

@@ -1,4 +1,4 @@
-"""The cost of minibatch mode per step: `python -m bench.perf_minibatch [--steps N --rounds R]`.
+"""The cost of minibatch mode per step: `python -m bench.dev.perf_minibatch [--steps N --rounds R]`.
 
 Logistic regression on the breast-cancer set (569 rows), gd, 16 learning rates
 x 4 seeds = 64 lanes, compiled three ways: the full batch with the default
@@ -45,7 +45,7 @@ def measure(steps: int, rounds: int) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.perf_minibatch")
+    p = argparse.ArgumentParser(prog="python -m bench.dev.perf_minibatch")
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--rounds", type=int, default=15)
     args = p.parse_args(argv)

@@ -1,11 +1,11 @@
 """Performance measurements of the engine, side by side with plain JAX code.
 
-    python -m bench.perf sweep     # 256-config Adam sweep of Rosenbrock-2D: (a), (b), (b*), (c)
-    python -m bench.perf large     # quadratic n = 1e6, 1e7: engine vs a bare scan
-    python -m bench.perf large --bandwidth   # ... and bytes moved per second vs a device copy
-    python -m bench.perf parity    # every optimizer: our time per step / optax's
-    python -m bench.perf paths     # the sweep with and without its parameter paths recorded
-    python -m bench.perf all
+    python -m bench.dev.perf sweep     # 256-config Adam sweep of Rosenbrock-2D: (a), (b), (b*), (c)
+    python -m bench.dev.perf large     # quadratic n = 1e6, 1e7: engine vs a bare scan
+    python -m bench.dev.perf large --bandwidth   # ... and bytes moved per second vs a device copy
+    python -m bench.dev.perf parity    # every optimizer: our time per step / optax's
+    python -m bench.dev.perf paths     # the sweep with and without its parameter paths recorded
+    python -m bench.dev.perf all
 
 `sweep` compares, in optimizer-steps per second,
   (a) a Python loop over a jitted optax step (one configuration at a time),
@@ -39,40 +39,7 @@ import time
 
 import numpy as np
 
-LR_RANGE = (1e-4, 1e-1)
-TARGETS = tuple(10.0 ** -k for k in range(1, 9))
-
-
-def _lrs(configs: int) -> np.ndarray:
-    return np.geomspace(*LR_RANGE, configs).astype(np.float32)
-
-
-def _device(devices=None) -> str:
-    """Where a measurement ran, for its table: platform, device kind, count, JAX version."""
-    import jax
-
-    devices = devices if devices is not None else jax.devices()
-    d = devices[0]
-    return f"{d.platform} ({d.device_kind}) x {len(devices)}, jax {jax.__version__}"
-
-
-WARMUP_S = 0.5  # executions before timing, for (b) and (c) alike: the first few run slower
-
-
-def _warm_up(fn, seconds: float = WARMUP_S, at_least: int = 5) -> None:
-    start, n = time.perf_counter(), 0
-    while n < at_least or time.perf_counter() - start < seconds:
-        fn()
-        n += 1
-
-
-def _median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+from bench.dev import perf_large, timing
 
 
 # ----------------------------------------------------------------------------- workers
@@ -86,7 +53,7 @@ def worker_a(configs: int, steps: int, repeats: int) -> dict:
     import problems
 
     p = problems.get("rosenbrock", dim=2)
-    lr = float(_lrs(configs)[configs // 2])
+    lr = float(timing.lrs(configs)[configs // 2])
     tx = optax.adam(lr)
 
     @jax.jit
@@ -104,7 +71,7 @@ def worker_a(configs: int, steps: int, repeats: int) -> dict:
             x, state, value = step(x, state)
         jax.block_until_ready(x)
 
-    seconds = _median_time(run, repeats)
+    seconds = timing.median_time(run, repeats)
     return {"steps_per_s": steps / seconds, "seconds": seconds, "steps": steps, "configs": 1}
 
 
@@ -131,16 +98,16 @@ def worker_b(configs: int, steps: int, repeats: int, out: str) -> dict:
         (x, _), losses = jax.lax.scan(body, (x0, tx.init(x0)), None, length=steps)
         return x, jnp.append(losses, p.loss(x))
 
-    lrs = jnp.asarray(_lrs(configs))
+    lrs = jnp.asarray(timing.lrs(configs))
     start = time.perf_counter()
     compiled = jax.jit(jax.vmap(trajectory)).lower(lrs).compile()
     compile_s = time.perf_counter() - start
     result = jax.block_until_ready(compiled(lrs))
-    _warm_up(lambda: jax.block_until_ready(compiled(lrs)))
-    seconds = _median_time(lambda: jax.block_until_ready(compiled(lrs)), repeats)
+    timing.warm_up(lambda: jax.block_until_ready(compiled(lrs)))
+    seconds = timing.median_time(lambda: jax.block_until_ready(compiled(lrs)), repeats)
     np.savez(out, x=np.asarray(result[0]), losses=np.asarray(result[1]))
     return {"steps_per_s": configs * steps / seconds, "seconds": seconds, "compile_s": compile_s,
-            "xla_flags": os.environ.get("XLA_FLAGS", ""), "device": _device(list(result[0].devices()))}
+            "xla_flags": os.environ.get("XLA_FLAGS", ""), "device": timing.device(list(result[0].devices()))}
 
 
 RECORD_EVERY = 100  # (b*) with first hits in the carry stores the loss every this many steps
@@ -209,7 +176,7 @@ def worker_bstar(configs: int, steps: int, repeats: int, out: str, variant: str)
     def with_hits(lr):
         tx = optax.adam(lr)
         step = stepper(tx)
-        levels = jnp.asarray(TARGETS, jnp.float32) * p.loss(x0)  # as first_hits: tau * f(x_0)
+        levels = jnp.asarray(timing.TARGETS, jnp.float32) * p.loss(x0)  # as first_hits: tau * f(x_0)
 
         def check(hits, value, t):
             return jnp.where((hits < 0) & (value <= levels), t, hits)
@@ -223,7 +190,7 @@ def worker_bstar(configs: int, steps: int, repeats: int, out: str, variant: str)
             value = p.loss(carry[0])  # the stored loss of step t0 (the step computes it again)
             return jax.lax.fori_loop(t0, t0 + RECORD_EVERY, one, carry), value
 
-        carry = (x0, tx.init(x0), jnp.full(len(TARGETS), -1, jnp.int32))
+        carry = (x0, tx.init(x0), jnp.full(len(timing.TARGETS), -1, jnp.int32))
         blocks = steps // RECORD_EVERY
         carry, losses = jax.lax.scan(block, carry, jnp.arange(blocks, dtype=jnp.int32) * RECORD_EVERY)
         stored = [losses]
@@ -235,14 +202,14 @@ def worker_bstar(configs: int, steps: int, repeats: int, out: str, variant: str)
         return x, jnp.concatenate([*stored, final[None]]), check(hits, final, steps)
 
     compiled, lrs, compile_s, devices = _sharded_program({"every": every, "hits": with_hits}[variant],
-                                                         _lrs(configs))
+                                                         timing.lrs(configs))
     result = jax.block_until_ready(compiled(lrs))
-    _warm_up(lambda: jax.block_until_ready(compiled(lrs)))
-    seconds = _median_time(lambda: jax.block_until_ready(compiled(lrs)), repeats)
+    timing.warm_up(lambda: jax.block_until_ready(compiled(lrs)))
+    seconds = timing.median_time(lambda: jax.block_until_ready(compiled(lrs)), repeats)
     np.savez(out, x=np.asarray(result[0]), losses=np.asarray(result[1]),
              **({"hits": np.asarray(result[2])} if variant == "hits" else {}))
     return {"steps_per_s": configs * steps / seconds, "seconds": seconds, "compile_s": compile_s,
-            "xla_flags": os.environ.get("XLA_FLAGS", ""), "device": _device(devices),
+            "xla_flags": os.environ.get("XLA_FLAGS", ""), "device": timing.device(devices),
             "compile_options": bench.core.xla.compile_options(devices[0].platform) or {}}
 
 
@@ -257,17 +224,17 @@ def worker_c(configs: int, steps: int, repeats: int, out: str, impl: str) -> dic
     from bench.core import cells
 
     cell = cells.prepare(cells.SweepSpec("rosenbrock", "adam", problem_args={"dim": 2},
-                         grid={"learning_rate": [float(v) for v in _lrs(configs)]}, seeds=[0], steps=steps,
+                         grid={"learning_rate": [float(v) for v in timing.lrs(configs)]}, seeds=[0], steps=steps,
                          impl=impl, record_path=False))
     cells.run_cell(cell, repeats=1)  # the results, as bench.sweep gets them
     (group,) = cell.groups
-    _warm_up(group.program.time)
-    seconds = _median_time(group.program.time, repeats)
+    timing.warm_up(group.program.time)
+    seconds = timing.median_time(group.program.time, repeats)
     np.savez(out, losses=group.outputs["losses"].T, hits=group.outputs["hits"].T,
              points=cell.schedule.points())
     return {"steps_per_s": configs * steps / seconds, "seconds": seconds, "compile_s": group.program.compile_s,
             "xla_flags": os.environ.get("XLA_FLAGS", ""), "devices": len(group.program.mesh.devices.flat),
-            "device": _device(list(group.program.mesh.devices.flat))}
+            "device": timing.device(list(group.program.mesh.devices.flat))}
 
 
 def _spawn(kind: str, args: argparse.Namespace, out: str, tuned: bool, impl: str = "optax") -> dict:
@@ -275,7 +242,7 @@ def _spawn(kind: str, args: argparse.Namespace, out: str, tuned: bool, impl: str
     if not tuned:
         env["GDBENCH_XLA_TUNING"] = "0"
         env.pop("XLA_FLAGS", None)
-    cmd = [sys.executable, "-m", "bench.perf", "_worker", kind, "--configs", str(args.configs), "--steps",
+    cmd = [sys.executable, "-m", "bench.dev.perf", "_worker", kind, "--configs", str(args.configs), "--steps",
            str(args.steps), "--repeats", str(args.repeats), "--out", out, "--impl", impl]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -284,8 +251,8 @@ def _spawn(kind: str, args: argparse.Namespace, out: str, tuned: bool, impl: str
 def first_hits(losses: np.ndarray) -> np.ndarray:
     """First-hit steps of the target ladder from every step's loss (relative to f* = 0)."""
     f0 = losses[:, :1]
-    out = np.full((losses.shape[0], len(TARGETS)), -1)
-    for k, tau in enumerate(TARGETS):
+    out = np.full((losses.shape[0], len(timing.TARGETS)), -1)
+    for k, tau in enumerate(timing.TARGETS):
         below = losses <= np.float32(tau) * f0
         out[:, k] = np.where(below.any(axis=1), below.argmax(axis=1), -1)
     return out
@@ -344,7 +311,7 @@ def sweep(args: argparse.Namespace) -> str:
     lines = [
         f"### Sweep throughput: {args.configs}-configuration Adam sweep of Rosenbrock-2D, {args.steps:,} steps",
         "",
-        f"`python -m bench.perf sweep --configs {args.configs} --steps {args.steps} --rounds {args.rounds}`",
+        f"`python -m bench.dev.perf sweep --configs {args.configs} --steps {args.steps} --rounds {args.rounds}`",
         "",
         "| | optimizer-steps/s | vs (a) | vs (b) | vs (b*) |",
         "|---|---:|---:|---:|---:|",
@@ -363,139 +330,6 @@ def sweep(args: argparse.Namespace) -> str:
     ]
     return "\n".join(lines)
 
-
-# ----------------------------------------------------------------------------- large problems
-
-
-def large(args: argparse.Namespace) -> str:
-    """Time per step at n = 1e6, 1e7: the engine (losses recorded, first hits) vs a bare scan,
-    and vs the bare scan that only adds f(x) of each new point (the least any recording costs)."""
-    import bench  # noqa: F401
-    import jax
-    import optax
-
-    import problems
-    from bench.core import cells
-
-    rows, bandwidth_rows = [], []
-    for n in args.dims:
-        p = problems.get("quadratic", dim=int(n), condition_number=1e3, rotate=False)
-        steps = args.large_steps
-        tx = optax.adam(1e-3)
-        x0 = p.init(jax.random.PRNGKey(0))
-        data = jax.tree.map(lambda a: jax.numpy.asarray(a, np.float32), p.data)
-
-        def scan(record: bool):
-            def run(x, data):
-                def body(carry, _):
-                    x, state = carry
-                    grad = jax.grad(lambda x: p.fn(x, data))(x)
-                    updates, state = tx.update(grad, state, x)
-                    x = optax.apply_updates(x, updates)
-                    return (x, state), (p.fn(x, data) if record else None)
-
-                return jax.lax.scan(body, (x, tx.init(x)), None, length=steps)
-
-            return jax.jit(run).lower(x0, data).compile()
-
-        bare_c, loss_c = scan(False), scan(True)  # loss_c: the bare scan plus f(x) of each new point
-        cell = cells.prepare(cells.SweepSpec(p, "adam", grid={"learning_rate": [1e-3]}, seeds=[0], steps=steps,
-                                             impl="optax",
-                             record_path=False))
-        cell.execute()
-        (group,) = cell.groups
-        runs = {"bare": lambda: jax.block_until_ready(bare_c(x0, data)),
-                "loss": lambda: jax.block_until_ready(loss_c(x0, data)), "engine": group.program.time}
-        for fn in runs.values():
-            _warm_up(fn, at_least=2)
-        times = {k: [] for k in runs}
-        for _ in range(args.repeats):  # interleaved
-            for k, fn in runs.items():
-                start = time.perf_counter()
-                fn()
-                times[k].append(time.perf_counter() - start)
-        tb, tl, te = (np.median(times[k]) / steps for k in ("bare", "loss", "engine"))
-        rows.append(f"| {int(n):.0e} | {steps} | {tb * 1e3:.2f} | {tl * 1e3:.2f} ({tl / tb:.2f}x) | "
-                    f"{te * 1e3:.2f} | {te / tb:.2f}x |")
-        if args.bandwidth:
-            bandwidth_rows.append(bandwidth_row(int(n), x0.dtype, step_bytes(tx, x0, data),
-                                                {"bare": tb, "loss": tl, "engine": te}, args.repeats))
-    tables = "\n".join([
-        "### Large problems: Adam on a diagonal quadratic, one trajectory",
-        "",
-        f"On {_device()}.",
-        "",
-        f"`python -m bench.perf large --dims {' '.join(f'{int(d):.0e}' for d in args.dims)} "
-        f"--large-steps {args.large_steps} --repeats {args.repeats}{' --bandwidth' if args.bandwidth else ''}`",
-        "",
-        "| n | steps | bare scan ms/step | bare scan + f(x) per step, ms/step | engine ms/step (losses + first hits) "
-        "| engine / bare |",
-        "|---:|---:|---:|---:|---:|---:|",
-        *rows,
-    ])
-    return tables + ("\n\n" + bandwidth_table(bandwidth_rows) if args.bandwidth else "")
-
-
-def step_bytes(tx, x, data) -> int:
-    """The least memory traffic of one step: x and every optimizer state array of x's size
-    read and written once, every data array of that size read once (Adam on the diagonal
-    quadratic: x, m, v read and written, the eigenvalues and x* read: 8 arrays of n numbers)."""
-    import jax
-
-    def size(a) -> int:
-        return int(np.prod(a.shape))
-
-    def big(tree):
-        return [a for a in jax.tree.leaves(tree) if size(a) == size(x)]
-
-    def nbytes(arrays) -> int:
-        return sum(size(a) * np.dtype(a.dtype).itemsize for a in arrays)
-
-    return 2 * nbytes([x, *big(jax.eval_shape(tx.init, x))]) + nbytes(big(data))
-
-
-def copy_seconds(n: int, repeats: int, dtype) -> float:
-    """Median seconds of `x + 1` over n numbers, compiled with x donated (in place), each run
-    waited for before the clock is read: the memory-bound ceiling a step of n numbers can reach
-    on this device (it reads and writes every number once; per-run launch overhead included)."""
-    import jax
-    import jax.numpy as jnp
-
-    add_one = jax.jit(lambda x: x + 1, donate_argnums=0)
-    x = jax.block_until_ready(add_one(jnp.zeros((n,), dtype)))
-    for _ in range(3):
-        x = jax.block_until_ready(add_one(x))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        x = jax.block_until_ready(add_one(x))
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
-def bandwidth_row(n: int, dtype, bytes_per_step: int, step_s: dict[str, float], repeats: int) -> dict:
-    """One row of `bandwidth_table`: bytes per step, the copy's and each variant's bytes per second."""
-    copy_s = copy_seconds(n, max(repeats, 20), dtype)
-    return {"n": n, "bytes": bytes_per_step, "copy": 2 * n * np.dtype(dtype).itemsize / copy_s,
-            **{k: bytes_per_step / s for k, s in step_s.items()}}
-
-
-def bandwidth_table(rows: list[dict]) -> str:
-    """Adam's bytes moved per second next to the device's copy bandwidth at the same size."""
-    def cell(r, k):
-        return f"{r[k] / 1e9:.1f} ({r[k] / r['copy']:.0%})"
-
-    return "\n".join([
-        "Bytes moved per step over time per step, against a donated in-place `x + 1` over n numbers "
-        "(reads and writes each number once: the ceiling at that size; per-call launch overhead included). "
-        "A step's bytes: x and Adam's two moments read and written, the eigenvalues and x* read.",
-        "",
-        "| n | MB per step | copy GB/s | bare scan GB/s (of copy) | bare scan + f(x) GB/s (of copy) "
-        "| engine GB/s (of copy) |",
-        "|---:|---:|---:|---:|---:|---:|",
-        *(f"| {r['n']:.0e} | {r['bytes'] / 1e6:.3g} | {r['copy'] / 1e9:.1f} | {cell(r, 'bare')} | "
-          f"{cell(r, 'loss')} | {cell(r, 'engine')} |" for r in rows),
-    ])
 
 
 # ----------------------------------------------------------------------------- parity
@@ -521,7 +355,7 @@ def parity(args: argparse.Namespace) -> str:
                              record_path=False))
         cell.execute()
         for g in cell.groups:
-            _warm_up(g.program.time, seconds=0.2, at_least=3)
+            timing.warm_up(g.program.time, seconds=0.2, at_least=3)
         cell.time(args.repeats)
         ours = [g for g in cell.groups if g.impl == "gdbench"][0]
         twin = [g for g in cell.groups if g.impl == "optax"][0]
@@ -533,7 +367,7 @@ def parity(args: argparse.Namespace) -> str:
         f"### Our optimizers vs optax's: time per step, {args.parity_problem}({args_text}), "
         f"{args.parity_configs} configurations, {args.parity_steps:,} steps, {args.repeats} interleaved repeats",
         "",
-        f"`python -m bench.perf parity --repeats {args.repeats}`, on {_device()}",
+        f"`python -m bench.dev.perf parity --repeats {args.repeats}`, on {timing.device()}",
         "",
         "| optimizer | ours us/step | optax us/step | median ratio | IQR |",
         "|---|---:|---:|---:|---:|",
@@ -562,13 +396,13 @@ def paths(args: argparse.Namespace) -> str:
     programs = {}
     for record in (False, True):
         cell = cells.prepare(cells.SweepSpec("rosenbrock", "adam", problem_args={"dim": 2},
-                             grid={"learning_rate": [float(v) for v in _lrs(args.configs)]}, seeds=[0],
+                             grid={"learning_rate": [float(v) for v in timing.lrs(args.configs)]}, seeds=[0],
                              steps=args.steps, record_path=record))
         (group,) = cell.groups
         programs[record] = group.program
     same_losses = bool(np.array_equal(programs[False]()["losses"], programs[True]()["losses"]))
     for program in programs.values():
-        _warm_up(program.time)
+        timing.warm_up(program.time)
     times = {record: [] for record in programs}
     cpu = {record: [] for record in programs}
     for _ in range(args.rounds * args.repeats):
@@ -583,8 +417,8 @@ def paths(args: argparse.Namespace) -> str:
         f"### Recording parameter paths: {args.configs}-configuration Adam sweep of Rosenbrock-2D, "
         f"{args.steps:,} steps",
         "",
-        f"`python -m bench.perf paths --configs {args.configs} --steps {args.steps} --rounds {args.rounds} "
-        f"--repeats {args.repeats}`, on {_device(list(programs[True].mesh.devices.flat))}; "
+        f"`python -m bench.dev.perf paths --configs {args.configs} --steps {args.steps} --rounds {args.rounds} "
+        f"--repeats {args.repeats}`, on {timing.device(list(programs[True].mesh.devices.flat))}; "
         f"{len(per_round)} alternated runs each",
         "",
         "| | optimizer-steps/s |",
@@ -604,7 +438,7 @@ def paths(args: argparse.Namespace) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.perf")
+    p = argparse.ArgumentParser(prog="python -m bench.dev.perf")
     p.add_argument("what", choices=["sweep", "large", "parity", "paths", "all", "_worker"])
     p.add_argument("kind", nargs="?", help=argparse.SUPPRESS)
     p.add_argument("--configs", type=int, default=256)
@@ -633,7 +467,7 @@ def main(argv=None) -> int:
     if args.what in ("sweep", "all"):
         parts.append(sweep(args))
     if args.what in ("large", "all"):
-        parts.append(large(args))
+        parts.append(perf_large.large(args))
     if args.what in ("parity", "all"):
         parts.append(parity(args))
     if args.what in ("paths", "all"):
