@@ -23,15 +23,16 @@ PYTEST := $(BIN)/python -m pytest -n 2 --dist loadfile
 test: $(STAMP) browser
 	$(PYTEST)
 
-# The report test opens report.html in a headless Debian chromium. Best effort:
-# installed when we may (root, apt), otherwise that one test skips and says why.
+# The browser tests drive report.html and history.html in a headless Debian chromium over the
+# DevTools protocol (websocket-client, the test extra; no chromedriver needed). Best effort:
+# installed when we may (root, apt), otherwise those tests skip and say why.
 browser:
 	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  (apt-get install -y -qq chromium >/dev/null 2>&1 || \
 	   (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1)) || \
-	  echo "chromium could not be installed: the report's browser test will be skipped"; \
-	else echo "chromium not installed (needs root and apt): the report's browser test will be skipped"; fi
+	  echo "chromium could not be installed: the browser tests of report.html and history.html will be skipped"; \
+	else echo "chromium not installed (needs root and apt): the browser tests of report.html and history.html will be skipped"; fi
 
 # README.md's optimizer table, regenerated from the registry (optimizers/table.py).
 readme: $(STAMP)

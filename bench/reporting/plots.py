@@ -421,22 +421,32 @@ def data_profiles(profile: pd.DataFrame, styles: dict | None = None) -> Figure:
 # --------------------------------------------------------------------------- 2-D paths
 
 
-def _loss_grid(problem, n: int = 160):
+def _evaluator(problem):
+    """f of a 2-D problem over an (m, 2) array of points, jitted and vmapped."""
     import jax
     import jax.numpy as jnp
     from jax.flatten_util import ravel_pytree
 
     from problems.problem import cast_like
 
-    (x0, x1), (y0, y1) = problem.bounds
-    xs, ys = np.linspace(x0, x1, n), np.linspace(y0, y1, n)
-    X, Y = np.meshgrid(xs, ys)
     start = problem.init(jax.random.PRNGKey(0), jnp.float32)
     _, unravel = ravel_pytree(start)
     data = cast_like(problem.data, start)
-    points = jnp.asarray(np.stack([X.ravel(), Y.ravel()], axis=1), jnp.float32)
-    Z = jax.jit(jax.vmap(lambda z: problem.fn(unravel(z), data, None)))(points)
-    return X, Y, np.asarray(Z, dtype=float).reshape(X.shape)
+    fn = jax.jit(jax.vmap(lambda z: problem.fn(unravel(z), data, None)))
+    return lambda points: np.asarray(fn(jnp.asarray(points, jnp.float32)), dtype=float)
+
+
+def loss_at(problem, points) -> np.ndarray:
+    """The loss of a 2-D problem at each of an (m, 2) array of points."""
+    return _evaluator(problem)(np.asarray(points, dtype=float).reshape(-1, 2))
+
+
+def loss_grid(problem, n: int = 160):
+    """(X, Y, Z): the loss of a 2-D problem on an n x n grid over its bounds."""
+    (x0, x1), (y0, y1) = problem.bounds
+    X, Y = np.meshgrid(np.linspace(x0, x1, n), np.linspace(y0, y1, n))
+    Z = loss_at(problem, np.stack([X.ravel(), Y.ravel()], axis=1))
+    return X, Y, Z.reshape(X.shape)
 
 
 def paths(problem, chosen: pd.DataFrame, path_table: pd.DataFrame, instance: str,
@@ -450,7 +460,7 @@ def paths(problem, chosen: pd.DataFrame, path_table: pd.DataFrame, instance: str
       styles: `style_map(...)` of the report (default: of the optimizers drawn).
     """
     st = styles or style_map(chosen["optimizer"])
-    X, Y, Z = _loss_grid(problem)
+    X, Y, Z = loss_grid(problem)
     fin = Z[np.isfinite(Z)]
     zmin = float(fin.min())
     span = max(float(fin.max()) - zmin, 1e-12)

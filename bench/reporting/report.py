@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import ConfigError
-from bench.reporting import fmt, plots
+from bench.reporting import fmt, interactive, plots
 from bench.runs.results import read_run
 from bench.stats import analysis, batchsize, bootstrap, profiles, tuning
 
@@ -159,11 +159,13 @@ class Table:
 
 @dataclasses.dataclass(frozen=True)
 class Figure:
-    """A figure's files ({format: path}; the first is the one shown), its alt text and caption."""
+    """A figure's files ({format: path}; the first is the one shown), its alt text and caption, and
+    its interactive version (`interactive.Plot`): shown in HTML instead of the file when given."""
 
     files: dict[str, Path]
     alt: str
     caption: str
+    plot: interactive.Plot | None = None
 
     @property
     def shown(self) -> Path:
@@ -172,6 +174,9 @@ class Figure:
     def html(self, level: int) -> str:
         e = html.escape
         files = ", ".join(f"{FIGURES}/{p.name}" for p in self.files.values())
+        if self.plot is not None:
+            return (f"<figure>{self.plot.html(self.alt)}<figcaption>{e(self.caption)} (static: {e(files)})"
+                    "</figcaption></figure>")
         return (f'<figure><img src="{_data_uri(self.shown)}" alt="{e(self.alt)}">'
                 f"<figcaption>{e(self.caption)} (files: {e(files)})</figcaption></figure>")
 
@@ -310,8 +315,8 @@ class _Context:
     figures: Path
     formats: tuple[str, ...] = DEFAULT_FORMATS
 
-    def figure(self, fig, name: str, alt: str, caption: str) -> Figure:
-        return Figure(plots.save(fig, self.figures, name, self.formats), alt, caption)
+    def figure(self, fig, name: str, alt: str, caption: str, plot: interactive.Plot | None = None) -> Figure:
+        return Figure(plots.save(fig, self.figures, name, self.formats), alt, caption, plot)
 
 
 def _summary(c: _Context, meta: dict[str, Any], tuned: pd.DataFrame, curves: pd.DataFrame) -> Section:
@@ -333,13 +338,16 @@ def _summary(c: _Context, meta: dict[str, Any], tuned: pd.DataFrame, curves: pd.
 
     ratios = {m: profiles.performance_ratios(profiles.solver_costs(runs, m, impl)) for m in ("time", "steps")}
     prof = {f"{m} to target ({impl})": profiles.performance_profile(r) for m, r in ratios.items()}
+    scores = {m: profiles.algoperf_scores(r) for m, r in ratios.items()}
+    order = list(scores["time"].sort_values("score", ascending=False, kind="stable")["solver"])
     sec.blocks.append(Heading("Across problems: performance profiles and scores"))
     sec.blocks.append(c.figure(
         plots.performance_profiles(prof, profiles.R_MAX, styles=c.styles), "profiles",
         "Performance profiles on time and on steps to the target",
         "Dolan-More performance profiles over the problems: the share of problems on which an optimizer's cost is "
-        "within a factor tau of the best (a miss never counts)."))
-    sec.blocks.append(_scores_table({m: profiles.algoperf_scores(r) for m, r in ratios.items()}))
+        "within a factor tau of the best (a miss never counts).",
+        interactive.performance_profiles(prof, profiles.R_MAX, c.styles, order)))
+    sec.blocks.append(_scores_table(scores))
 
     sec.blocks.append(Heading("Parity with optax"))
     if {"gdbench", "optax"} <= set(runs["impl"]):
@@ -352,10 +360,12 @@ def _summary(c: _Context, meta: dict[str, Any], tuned: pd.DataFrame, curves: pd.
     note = ("exact first hits" if res.empty or res.max() <= 1 else
             f"first hits from the recorded curve, up to {res.max():.0f} steps late where steps were not all recorded")
     sec.blocks.append(Heading("Data profiles"))
+    data_profile = profiles.data_profile(costs)
     sec.blocks.append(c.figure(
-        plots.data_profiles(profiles.data_profile(costs), styles=c.styles), "data-profiles", "Data profiles",
+        plots.data_profiles(data_profile, styles=c.styles), "data-profiles", "Data profiles",
         "More-Wild data profiles: the share of problems an optimizer solves to f <= f_L + tau (f0 - f_L), f_L the "
-        f"lowest loss of the run, within a budget of alpha (n + 1) gradient evaluations ({note})."))
+        f"lowest loss of the run, within a budget of alpha (n + 1) gradient evaluations ({note}).",
+        interactive.data_profiles(data_profile, c.styles, order)))
     return sec
 
 
@@ -364,14 +374,17 @@ def _problems(c: _Context, meta: dict[str, Any], tuned: pd.DataFrame, curves: pd
     ours = c.ours
     one, sens = tuning.one_shot(ours), tuning.lr_sensitivity(ours)
     bands = analysis.convergence_bands(ours, curves)
-    configs = tuning.per_config(ours)
-    configs["lr"] = tuning.hyperparameter(configs)
+    grid = tuning.per_config(ours)
+    grid["lr"] = tuning.hyperparameter(grid)
     rebuilt = analysis.instance_problems(meta)
     keys = ["instance", "optimizer", "impl", "config_id"]
     chosen = ours.merge(tuning.best_configs(ours)[keys], on=keys)
+    evals = interactive.evals_curves(chosen, curves)
     out, taken = [], set()
     for instance in c.instances:
         slug = _slug(instance, taken)
+        order, configs = interactive.tuned_order(tuned, instance), interactive.hover_configs(tuned, chosen, instance)
+        seeds = interactive.seeds_text(ours.loc[ours["instance"] == instance, "seed"].unique())
         first = ours[ours["instance"] == instance].iloc[0]
         ref = ("the known optimum f*" if first["f_ref_source"] == "f_star" else
                "the lowest loss any trajectory reached in this run (f* unknown)")
@@ -382,10 +395,12 @@ def _problems(c: _Context, meta: dict[str, Any], tuned: pd.DataFrame, curves: pd
             plots.convergence(bands, [instance], c.target, styles=c.styles), f"convergence-{slug}",
             f"Convergence on {instance}",
             "Median over seeds at each optimizer's tuned configuration, shaded: 95% bootstrap CI of the median; "
-            "time axis: steps x the measured time per step."))
+            "time axis: steps x the measured time per step.",
+            interactive.convergence(bands, instance, c.target, c.styles, order, configs, evals)))
         sec.blocks.append(c.figure(
-            plots.lr_sensitivity(configs, instance, c.target, styles=c.styles), f"lr-{slug}",
-            f"Learning-rate sensitivity on {instance}", "Every configuration of the grid (median over seeds)."))
+            plots.lr_sensitivity(grid, instance, c.target, styles=c.styles), f"lr-{slug}",
+            f"Learning-rate sensitivity on {instance}", "Every configuration of the grid (median over seeds).",
+            interactive.lr_sensitivity(grid, instance, c.target, c.styles, order, seeds)))
         p = rebuilt.get(instance)
         pick = chosen[chosen["instance"] == instance]
         pick = pick[pick["seed"] == pick["seed"].min()].drop_duplicates("optimizer")
@@ -394,7 +409,9 @@ def _problems(c: _Context, meta: dict[str, Any], tuned: pd.DataFrame, curves: pd
                 plots.paths(p, pick, path_table, instance, styles=c.styles), f"paths-{slug}",
                 f"Optimizer paths on {instance}",
                 "Tuned configurations from the first seed's start (dot) to their last point (square); star: the "
-                "optimum."))
+                "optimum.",
+                interactive.paths(p, pick, path_table, instance, c.styles, order,
+                                  {o: text for o, (text, _) in configs.items()})))
         out.append(sec)
     return out
 
@@ -444,7 +461,7 @@ def _lr_batch_table(runs: pd.DataFrame, problem: str, optimizer: str) -> Table:
                          "size ('*': the fewest at that batch size).")
 
 
-def _stochastic(c: _Context, curves: pd.DataFrame) -> Section | None:
+def _stochastic(c: _Context, curves: pd.DataFrame, tuned: pd.DataFrame) -> Section | None:
     """The stochastic problems' section, or None for a run without minibatches."""
     problems_ = batchsize.stochastic_problems(c.ours)
     if not problems_:
@@ -453,6 +470,8 @@ def _stochastic(c: _Context, curves: pd.DataFrame) -> Section | None:
     table = batchsize.steps_by_batch(c.ours)
     critical = batchsize.critical_batch_sizes(c.ours)
     lo, hi = analysis.SEED_QUANTILES
+    keys = ["instance", "optimizer", "impl", "config_id"]
+    chosen = c.ours.merge(tuning.best_configs(c.ours)[keys], on=keys)
     sec = Section("Stochastic problems", id="stochastic", blocks=[Paragraph(
         "Problems run with minibatch gradients. The losses are of the full batch (the objective), recorded every "
         "record_every steps; each batch size is tuned on its own, so the learning rate may change with it.")])
@@ -460,18 +479,22 @@ def _stochastic(c: _Context, curves: pd.DataFrame) -> Section | None:
     for problem in problems_:
         slug = _slug(problem, taken)
         instances = [i for i in c.instances if batchsize.base_instance(i) == problem and i != problem]
+        order = interactive.tuned_order(tuned, instances[0]) if instances else []
+        configs = {(i, o): v for i in instances for o, v in interactive.hover_configs(tuned, chosen, i).items()}
         sec.blocks.append(Heading(problem))
         sec.blocks.append(c.figure(
             plots.loss_bands(bands, instances, (lo, hi), styles=c.styles), f"loss-bands-{slug}",
             f"Full-batch loss over seeds on {problem}",
             f"Full-batch loss at each optimizer's tuned configuration per batch size: median over seeds, shaded "
             f"from the {lo:.0%} to the {hi:.0%} quantile of the seeds (the spread of the runs, not a confidence "
-            "interval)."))
+            "interval).",
+            interactive.loss_bands(bands, instances, c.styles, order, configs, (lo, hi))))
         sec.blocks.append(c.figure(
             plots.batch_scaling(table, critical, problem, c.target, styles=c.styles), f"batch-{slug}",
             f"Steps to target against batch size on {problem}",
             "Median steps to target at the best learning rate of each batch size; dashed: the full batch; ringed: "
-            "the critical batch size."))
+            "the critical batch size.",
+            interactive.batch_scaling(table, critical, problem, c.target, c.styles, order)))
         sec.blocks.append(_batch_table(problem, table, critical))
         for optimizer in dict.fromkeys(table.loc[table["problem"] == problem, "optimizer"]):
             sec.blocks.append(_lr_batch_table(c.ours, problem, optimizer))
@@ -497,7 +520,7 @@ def build(tables: dict[str, pd.DataFrame], meta: dict[str, Any], figures_dir: st
     links = Section("Problems", id="problems",
                     blocks=[Paragraph(f"{len(c.instances)} problems, each with its tuned results and figures:"),
                             Links(tuple((sec.id, sec.title) for sec in per_problem))])
-    stochastic = _stochastic(c, curves)
+    stochastic = _stochastic(c, curves, tuned)
     return [_summary(c, meta, tuned, curves), links, *per_problem, *([stochastic] if stochastic else []),
             _metadata(meta)], title
 
@@ -517,12 +540,16 @@ nav a{margin-right:1em}
 
 
 def render_html(sections: list[Section], title: str) -> str:
+    """The page; with interactive figures it embeds plotly.js once and the script that draws them."""
     e = html.escape
+    live = any(isinstance(b, Figure) and b.plot is not None for s in sections for b in s.blocks)
+    script_src, scripts = interactive.page_scripts() if live else ("", "")
+    policy = "default-src 'none'; img-src data: blob:; style-src 'unsafe-inline'" + (f"; {script_src}" if live else "")
+    css = _CSS + (interactive.CSS if live else "")
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           '<meta http-equiv="Content-Security-Policy" '
-           "content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">",
+           f'<meta http-equiv="Content-Security-Policy" content="{policy}">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           f"<title>{e(title)}</title><style>{_CSS}</style></head><body>", f"<h1>{e(title)}</h1>"]
+           f"<title>{e(title)}</title><style>{css}</style></head><body>", f"<h1>{e(title)}</h1>"]
     nav = [s for s in sections if s.level == 2 and s.id]
     out.append("<nav>" + "".join(f'<a href="#{e(s.id)}">{e(s.title)}</a>' for s in nav) + "</nav>")
     for s in sections:
@@ -530,7 +557,7 @@ def render_html(sections: list[Section], title: str) -> str:
         out.append(f"<section{ident}><h{s.level}>{e(s.title)}</h{s.level}>")
         out += [b.html(s.level) for b in s.blocks]
         out.append("</section>")
-    out.append("</body></html>")
+    out += [scripts, "</body></html>"] if live else ["</body></html>"]
     return "\n".join(out) + "\n"
 
 

@@ -8,9 +8,10 @@ folders still being written, `*.partial`, and unreadable ones are passed over,
 each with a note) and writes, into --out (default RUNS_DIR):
 
   history.csv   one row per (run, series): the long table below
-  history.html  self-contained (no network; SVG figures inline): per suite
-                and machine, the change points found, a figure per problem
-                instance, and the runs, each linked to its results folder
+  history.html  self-contained (no network; interactive figures,
+                bench/reporting/history_page.py): per suite and machine, the
+                change points found, a figure per problem instance, and the
+                runs, each linked to its results folder
 
 Series. Runs are grouped by suite and machine (`device_kind` x
 `device_count` and the host CPU model from meta.json's `device`; "unknown CPU"
@@ -42,11 +43,8 @@ missing the target changes there too.
 from __future__ import annotations
 
 import dataclasses
-import html
-import io
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import ConfigError
+from bench.reporting import history_page
 from bench.runs.results import ResultsError, read_meta, read_table
 from bench.stats import tuning
 from bench.tracking import changepoints, gates
@@ -269,164 +268,6 @@ def _groups(runs: list[Run]) -> dict[tuple[str, str], list[int]]:
     return out
 
 
-# --------------------------------------------------------------------------- the page
-
-
-def _svg(fig) -> str:
-    """A figure as inline SVG markup (text kept as text; no XML prolog)."""
-    import matplotlib
-
-    buf = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "gdbench-history"}):
-        fig.savefig(buf, format="svg", metadata={"Date": None})
-    text = buf.getvalue()
-    return text[text.index("<svg"):]
-
-
-def _commit_axis(ax, metric: str, commits: list[str]) -> None:
-    ax.set_title(METRICS[metric], fontsize="medium")
-    ax.set_xticks(np.arange(len(commits)), commits, rotation=45, ha="right", fontsize="x-small")
-    ax.grid(alpha=0.3)
-
-
-def figure(part: pd.DataFrame, instance: str, commits: list[str], links: list[str], styles: dict):
-    """Steps and time per step of one instance over the points; change points ringed; points link to runs."""
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-    from matplotlib.ticker import LogFormatter
-
-    fig = Figure(figsize=(11, 3.6), layout="constrained")
-    axes = fig.subplots(1, 2)
-    for ax, metric in zip(axes, METRICS):
-        rows = part[part["metric"] == metric]
-        missed = []
-        for (optimizer, impl), s in rows.groupby(["optimizer", "impl"], sort=True):
-            if metric == "steps" and impl != "gdbench":
-                continue  # the twin's steps equal ours up to rounding: drawn once
-            s = s.drop_duplicates("point").sort_values("point")
-            st = styles[optimizer]
-            x, y = s["point"].to_numpy(), s["point_value"].to_numpy()
-            ok = np.isfinite(y)
-            dashed = impl != "gdbench"
-            ax.plot(x[ok], y[ok], color=st["color"], linestyle="--" if dashed else "-", lw=1.0 if dashed else 1.5,
-                    alpha=0.6 if dashed else 1.0)
-            ax.plot(x[ok], s["level"].to_numpy()[ok], color=st["color"], lw=0.6, alpha=0.5, drawstyle="steps-mid")
-            if not dashed:
-                dots = ax.scatter(x[ok], y[ok], s=16, color=st["color"], zorder=3)
-                dots.set_urls([links[i] for i in x[ok]])
-                cp = s["change_point"].to_numpy() & ok
-                ax.scatter(x[cp], y[cp], s=110, facecolors="none", edgecolors="#D55E00", linewidths=1.6, zorder=4)
-            missed.append((x[~ok], st["color"]))
-        if not np.isfinite(rows["point_value"].to_numpy(float)).any():
-            ax.text(0.5, 0.5, "no point: the target was missed\n(or not measured) at every commit",
-                    transform=ax.transAxes, ha="center", va="center", color="#555")
-            ax.set_yticks([])
-            _commit_axis(ax, metric, commits)
-            continue
-        ax.set_yscale("log")
-        for x, color in missed:  # missed the target: a cross along the top
-            ax.scatter(x, np.full(len(x), ax.get_ylim()[1]), marker="x", color=color, zorder=3, clip_on=False)
-        ax.yaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))  # plain text, not mathtext: 3x faster
-        ax.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
-        _commit_axis(ax, metric, commits)
-    handles = [Line2D([], [], color=styles[o]["color"], label=o) for o in sorted(part["optimizer"].unique())]
-    handles += [Line2D([], [], color="grey", linestyle="--", label="optax twin"),
-                Line2D([], [], marker="o", markerfacecolor="none", markeredgecolor="#D55E00", linestyle="",
-                       label="change point"),
-                Line2D([], [], marker="x", color="grey", linestyle="", label="target missed")]
-    fig.legend(handles=handles, loc="outside right upper", fontsize="small", frameon=False)
-    fig.suptitle(instance, fontsize="medium")
-    return fig
-
-
-_CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1300px;margin:2em auto;padding:0 1em;
-color:#222;line-height:1.45}
-table{border-collapse:collapse;margin:.6em 0 1.4em;font-size:.9em}
-th,td{border:1px solid #ccc;padding:.25em .55em;text-align:left;vertical-align:top}
-th{background:#f2f2f2}figure{margin:1em 0 1.6em}figure svg{max-width:100%;height:auto}
-figcaption{color:#555;font-size:.9em}
-"""
-
-
-def _link(path: Path, out: Path) -> str:
-    """A relative link from the page to a run: its report.html if written, else its folder."""
-    target = path / "report.html" if (path / "report.html").exists() else path
-    return Path(os.path.relpath(target, out)).as_posix()
-
-
-def _html_table(headers: list[str], rows: list[list[str]], ident: str = "") -> str:
-    """Cells are HTML already (escaped by the caller)."""
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    ident = f' id="{ident}"' if ident else ""
-    return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _fmt(v: float) -> str:
-    if not np.isfinite(v):
-        return "missed" if v == np.inf else "-"
-    return f"{v:.3g}"
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
-
-
-def render(runs: list[Run], t: pd.DataFrame, out: Path, notes: list[str]) -> str:
-    """history.html: per (suite, machine) the change points, the figures and the runs."""
-    from bench.reporting import plots
-
-    e = html.escape
-    body = [f"<h1>gdbench history</h1><p>{len(runs)} complete runs; one section per suite and machine. Each point "
-            f"is a commit (the median of its runs, in order of start time); ringed: a change point (a step in the "
-            f"level, found by a penalised least-squares segmentation of the log values, bench/tracking/changepoints.py). "
-            f"Points link to their run's report. Data: history.csv.</p>"]
-    if notes:
-        body.append("<p>Passed over:</p><ul>" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
-    sections = []
-    for (suite, machine), idx in _groups(runs).items():
-        group = [runs[i] for i in idx]
-        points = _points(group)
-        sid = f"suite-{_slug(suite)}-{_slug(machine)}"
-        sections.append((sid, f"{suite} on {machine}"))
-        commits = [group[points.index(p)].commit for p in range(points[-1] + 1)]
-        links = [_link(group[points.index(p)].path, out) for p in range(points[-1] + 1)]
-        part = t[(t["suite"] == suite) & (t["machine"] == machine)]
-        html_part = [f'<section id="{sid}"><h2>suite {e(suite)} on {e(machine)}</h2>']
-        cps = part[part["change_point"]].drop_duplicates(["instance", "optimizer", "impl", "metric", "point"])
-        rows = []
-        for r in cps.itertuples(index=False):
-            prev = part[(part["instance"] == r.instance) & (part["optimizer"] == r.optimizer)
-                        & (part["impl"] == r.impl) & (part["metric"] == r.metric) & (part["point"] < r.point)]
-            before = prev.sort_values("point")["level"].iloc[-1] if len(prev) else np.nan
-            ratio = r.level / before if np.isfinite(before) and np.isfinite(r.level) and before > 0 else np.nan
-            rows.append([e(r.instance), e(r.optimizer), e(r.impl), e(METRICS[r.metric]),
-                         f'<a href="{e(links[r.point])}">{e(r.commit)}</a>', e(_fmt(before)), e(_fmt(r.level)),
-                         e("-" if not np.isfinite(ratio) else f"{ratio:.3g}x")])
-        html_part.append(f"<h3>Change points ({len(rows)})</h3>")
-        html_part.append(_html_table(["instance", "optimizer", "impl", "metric", "from commit", "level before",
-                                      "level after", "after / before"], rows, ident=f"{sid}-changes")
-                         if rows else "<p>None: every series stays at one level.</p>")
-        styles = plots.style_map(part["optimizer"])
-        for instance in dict.fromkeys(part["instance"]):
-            fig = figure(part[part["instance"] == instance], instance, commits, links, styles)
-            html_part.append(f"<figure>{_svg(fig)}<figcaption>{e(instance)}: solid, ours (gdbench); dashed, "
-                             f"optax's twin in the same runs; thin steps: the fitted levels.</figcaption></figure>")
-        run_rows = [[str(p), e(r.commit), e(r.started.isoformat()), f'<a href="{e(_link(r.path, out))}">'
-                     f"{e(r.name)}</a>"] for r, p in zip(group, points)]
-        html_part.append("<h3>Runs</h3>" + _html_table(["point", "commit", "started (UTC)", "results folder"],
-                                                        run_rows, ident=f"{sid}-runs"))
-        body.append("\n".join(html_part) + "</section>")
-    nav = "<nav>" + "".join(f'<a href="#{i}">{e(t)}</a> ' for i, t in sections) + "</nav>"
-    body.insert(1, nav)
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; "
-            "style-src 'unsafe-inline'\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>gdbench history</title><style>{_CSS}</style></head><body>\n" + "\n".join(body)
-            + "\n</body></html>\n")
-
-
 def _write_atomic(path: Path, write) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     write(tmp)
@@ -439,7 +280,7 @@ def write(runs_dir: str | Path = "results/runs", out: str | Path | None = None) 
     out = Path(out) if out is not None else Path(runs_dir)
     out.mkdir(parents=True, exist_ok=True)
     t = table(runs)
-    page = render(runs, t, out, notes)
+    page = history_page.render(runs, t, out, notes, _groups(runs), _points, METRICS)
     paths = {"csv": out / "history.csv", "html": out / "history.html"}
     _write_atomic(paths["csv"], lambda p: t.to_csv(p, index=False))
     _write_atomic(paths["html"], lambda p: p.write_text(page, encoding="utf-8"))
