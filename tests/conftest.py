@@ -42,7 +42,11 @@ def pytest_runtest_setup(item):
 
 
 def pytest_terminal_summary(terminalreporter):
-    import bench  # noqa: F401 - its XLA settings, as the tests had them (under xdist this is the controller)
+    import warnings
+
+    with warnings.catch_warnings():  # a run of tests that never imported bench: JAX started without its settings
+        warnings.simplefilter("ignore")
+        import bench  # noqa: F401 - its XLA settings, as the tests had them (under xdist this is the controller)
 
     try:
         d = jax.devices()

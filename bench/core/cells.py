@@ -23,7 +23,7 @@ import optimizers
 import problems
 from bench.core import chunking, engine, minibatch, schedule, sweepspec
 from bench.core.sweepspec import (  # noqa: F401 - a sweep's options and inputs, as cells names them
-    DTYPES, IMPLS, MINIBATCH_RECORD_EVERY, PRIMARY_TARGET, TARGETS, SweepSpec, check_batch_size, devices_for,
+    DTYPES, IMPLS, MAX_ROUNDS, MINIBATCH_RECORD_EVERY, PRIMARY_TARGET, TARGETS, SweepSpec, check_batch_size, devices_for,
     precision, resolve_optimizer, resolve_problem,
 )
 from bench.errors import ConfigError
@@ -40,7 +40,6 @@ ONE_PASS_MIN_LANE_STEPS = 1_000_000
 #: Timing: a program shorter than this gets more rounds than `repeats`, until
 #: it has run this long in all (at most MAX_ROUNDS rounds).
 MIN_TIME_S = 0.025
-MAX_ROUNDS = 1000
 #: seeds the order in which a round runs a cell's programs (`CellRun.time`)
 ROUND_ORDER_SEED = 0
 #: Warm-up before timing, untimed: at least one run of each program (whose

@@ -132,9 +132,11 @@ def check_batch_sizes(value, where: str) -> tuple[int | None, ...]:
     return tuple(None if b is None or isinstance(b, str) else int(b) for b in sizes)
 
 
-def check_repeats(value, where: str) -> int:
-    from bench.core.cells import MAX_ROUNDS  # a count of timed rounds: at most the timing's own limit
+#: The most timed rounds a cell gets (`cells.CellRun.time`), and so the most `repeats` may ask.
+MAX_ROUNDS = 1000
 
+
+def check_repeats(value, where: str) -> int:
     return integer(1, MAX_ROUNDS)(value, where)
 
 
