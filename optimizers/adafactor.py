@@ -120,8 +120,13 @@ def scale_by_param_block_rms(min_scale: jax.typing.ArrayLike = 1e-3) -> optax.Gr
 
 
 def _negate() -> optax.GradientTransformation:
-    return optax.GradientTransformation(lambda params: optax.EmptyState(),
-                                        lambda updates, state, params=None: (jax.tree.map(jnp.negative, updates), state))
+    """u <- -u (exact): brackets the weight decay, which is added to the positive step."""
+
+    def update_fn(updates, state, params=None):
+        del params
+        return jax.tree.map(jnp.negative, updates), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
 
 
 @check.hyperparameters(

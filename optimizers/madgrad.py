@@ -94,6 +94,6 @@ register(OptimizerSpec.declared(
     rule="lam = (lr+eps)*sqrt(k+1); s += lam*g; v += lam*g^2; z = x0 - s / (cbrt(v) + eps); "
          "x = momentum*x + (1-momentum)*z",
     paper="Defazio & Jelassi 2022, arXiv:2101.11075",
-    notes="lr + eps in the weights (the authors' code); weight decay added to g (coupled); "
-          "the state keeps x0 (one more copy of the parameters).",
+    notes="lr + eps in the weights (the authors' code), float32 from a Python float lr as in optax; weight decay "
+          "added to g (coupled); the state keeps x0 (one more copy of the parameters).",
 ))

@@ -192,7 +192,7 @@ def test_follows_optax_step_by_step_float32(name, problem):
 
 
 def _split(spec, hp):
-    """The floats (traced by a harness) and the rest (integers, bools, None, strings: static, as the harness has them)."""
+    """The floats (traced by a harness) and the rest (integers, bools, None, strings: static, as in the harness)."""
     merged = {**spec.defaults, **hp}
     numeric = {k: v for k, v in merged.items() if isinstance(v, float)}
     return numeric, {k: v for k, v in merged.items() if k not in numeric}
