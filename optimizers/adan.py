@@ -101,6 +101,7 @@ register(OptimizerSpec.declared(
     rule="d = g - g_prev; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*d; n = b3*n + (1-b3)*(g + (1-b2)*d)^2; "
          "x -= lr * ((mhat + (1-b2)*vhat) / (sqrt(nhat + eps_root) + eps) + weight_decay * x)",
     paper="Xie et al. 2024, arXiv:2208.06677",
-    notes="optax's form: all three moments bias-corrected; the difference terms weighted by 1 - b2 (0.08); "
+    notes="optax's form: all three moments bias-corrected; the difference terms weighted by 1 - b2 (0.08; the "
+          "paper's 1 - beta2 with its beta2 = 1 - b2 is 0.92); "
           "eps_root 1e-8; weight decay decoupled (u + wd*x) instead of the paper's proximal 1/(1 + lr*wd).",
 ))
