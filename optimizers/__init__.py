@@ -13,18 +13,25 @@ Importing the package registers every optimizer (each module registers its own).
 """
 
 from optimizers.adabelief import adabelief
+from optimizers.adafactor import adafactor
 from optimizers.adadelta import adadelta
 from optimizers.adagrad import adagrad
 from optimizers.adam import adam, adamw, nadam
 from optimizers.adamax import adamax
+from optimizers.adan import adan
+from optimizers.ademamix import ademamix
+from optimizers.adopt import adopt
 from optimizers.custom import resolve
 from optimizers.amsgrad import amsgrad
 from optimizers.armijo import gd_armijo
 from optimizers.lion import lion
+from optimizers.madgrad import madgrad
+from optimizers.novograd import novograd
 from optimizers.polyak import polyak
 from optimizers.radam import radam
 from optimizers.registry import EXTRA_ARGS, OptimizerSpec, get, names, register, signature_defaults
 from optimizers.rmsprop import rmsprop
+from optimizers.rprop import rprop
 from optimizers.schedules import (
     constant_schedule,
     cosine_decay_schedule,
@@ -33,11 +40,13 @@ from optimizers.schedules import (
 )
 from optimizers.sgd import gd, momentum, nesterov
 from optimizers.sign_sgd import sign_sgd
+from optimizers.trust_ratio import lamb, lars
 from optimizers.yogi import yogi
 
 __all__ = [
     "EXTRA_ARGS", "OptimizerSpec", "get", "names", "register", "resolve", "signature_defaults",
-    "adabelief", "adadelta", "adagrad", "adam", "adamax", "adamw", "amsgrad", "gd", "gd_armijo",
-    "lion", "momentum", "nadam", "nesterov", "polyak", "radam", "rmsprop", "sign_sgd", "yogi",
+    "adabelief", "adadelta", "adafactor", "adagrad", "adam", "adamax", "adamw", "adan", "ademamix", "adopt",
+    "amsgrad", "gd", "gd_armijo", "lamb", "lars", "lion", "madgrad", "momentum", "nadam", "nesterov", "novograd",
+    "polyak", "radam", "rmsprop", "rprop", "sign_sgd", "yogi",
     "constant_schedule", "cosine_decay_schedule", "exponential_decay", "warmup_cosine_decay_schedule",
 ]

@@ -16,8 +16,9 @@ import optimizers
 from optimizers import validation
 
 EXPECTED = [
-    "adabelief", "adadelta", "adagrad", "adam", "adamax", "adamw", "amsgrad", "gd", "gd_armijo", "lion",
-    "momentum", "nadam", "nesterov", "polyak", "radam", "rmsprop", "sign_sgd", "yogi",
+    "adabelief", "adadelta", "adafactor", "adagrad", "adam", "adamax", "adamw", "adan", "ademamix", "adopt",
+    "amsgrad", "gd", "gd_armijo", "lamb", "lars", "lion", "madgrad", "momentum", "nadam", "nesterov", "novograd",
+    "polyak", "radam", "rmsprop", "rprop", "sign_sgd", "yogi",
 ]
 NAMES = optimizers.names()
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "README.md"  # holds the optimizer table
@@ -146,7 +147,7 @@ def test_traced_hyperparameters_are_not_checked(name):
             jax.make_jaxpr(lambda v, key=key: spec.make(**{key: v}).init(x))(bad)  # no ValueError
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", [n for n in NAMES if optimizers.get(n).factory.rules["learning_rate"].schedule])
 def test_schedule_accepted_as_learning_rate(name):
     spec = optimizers.get(name)
     tx = spec.make(learning_rate=optimizers.cosine_decay_schedule(spec.defaults["learning_rate"], 100))
