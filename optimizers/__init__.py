@@ -18,10 +18,13 @@ from optimizers.adagrad import adagrad
 from optimizers.adam import adam, adamw, nadam
 from optimizers.adamax import adamax
 from optimizers.custom import resolve
+from optimizers.dadapt_adamw import dadapt_adamw
 from optimizers.amsgrad import amsgrad
 from optimizers.armijo import gd_armijo
 from optimizers.lion import lion
+from optimizers.muon import muon
 from optimizers.polyak import polyak
+from optimizers.prodigy import prodigy
 from optimizers.radam import radam
 from optimizers.registry import EXTRA_ARGS, OptimizerSpec, get, names, register, signature_defaults
 from optimizers.rmsprop import rmsprop

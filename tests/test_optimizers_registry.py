@@ -16,8 +16,8 @@ import optimizers
 from optimizers import validation
 
 EXPECTED = [
-    "adabelief", "adadelta", "adagrad", "adam", "adamax", "adamw", "amsgrad", "gd", "gd_armijo", "lion",
-    "momentum", "nadam", "nesterov", "polyak", "radam", "rmsprop", "sign_sgd", "yogi",
+    "adabelief", "adadelta", "adagrad", "adam", "adamax", "adamw", "amsgrad", "dadapt_adamw", "gd", "gd_armijo",
+    "lion", "momentum", "muon", "nadam", "nesterov", "polyak", "prodigy", "radam", "rmsprop", "sign_sgd", "yogi",
 ]
 NAMES = optimizers.names()
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "README.md"  # holds the optimizer table
