@@ -20,7 +20,7 @@ from optimizers.weight_decay import add_decayed_weights
 NS_COEFFS = (3.4445, -4.7750, 2.0315)
 
 
-def orthogonalize(x: jax.Array, ns_steps: jax.typing.ArrayLike = 5, eps: jax.typing.ArrayLike = 1e-8) -> jax.Array:
+def newton_schulz(x: jax.Array, ns_steps: jax.typing.ArrayLike = 5, eps: jax.typing.ArrayLike = 1e-8) -> jax.Array:
     """Approximately U V^T of a matrix x = U S V^T, by `ns_steps` quintic Newton-Schulz iterations.
 
     x is first divided by its Frobenius norm (+ eps), which bounds its singular
@@ -38,6 +38,16 @@ def orthogonalize(x: jax.Array, ns_steps: jax.typing.ArrayLike = 5, eps: jax.typ
 
     x = jax.lax.fori_loop(0, ns_steps, iteration, x, unroll=True)
     return x if wide else x.T
+
+
+def orthogonalize(x: jax.Array, ns_steps: jax.typing.ArrayLike = 5, eps: jax.typing.ArrayLike = 1e-8) -> jax.Array:
+    """`newton_schulz` of a matrix, computed as a stack of one (`vmap`).
+
+    optax orthogonalises a stack of matrices; XLA rounds a batched product of a
+    tall matrix differently from an unbatched one (by an ulp, which Muon's
+    steps, of fixed size, amplify), so ours takes the same batched form.
+    """
+    return jax.vmap(lambda m: newton_schulz(m, ns_steps, eps))(x[None])[0]
 
 
 class ScaleByMuonState(NamedTuple):
