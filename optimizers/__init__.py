@@ -17,11 +17,15 @@ from optimizers.adadelta import adadelta
 from optimizers.adagrad import adagrad
 from optimizers.adam import adam, adamw, nadam
 from optimizers.adamax import adamax
-from optimizers.custom import resolve
-from optimizers.dadapt_adamw import dadapt_adamw
 from optimizers.amsgrad import amsgrad
 from optimizers.armijo import gd_armijo
+from optimizers.cocob import cocob
+from optimizers.custom import resolve
+from optimizers.dadapt_adamw import dadapt_adamw
+from optimizers.dog import dog, dowg
+from optimizers.fromage import fromage
 from optimizers.lion import lion
+from optimizers.momo import momo
 from optimizers.muon import muon
 from optimizers.polyak import polyak
 from optimizers.prodigy import prodigy
@@ -36,11 +40,13 @@ from optimizers.schedules import (
 )
 from optimizers.sgd import gd, momentum, nesterov
 from optimizers.sign_sgd import sign_sgd
+from optimizers.sm3 import sm3
 from optimizers.yogi import yogi
 
 __all__ = [
     "EXTRA_ARGS", "OptimizerSpec", "get", "names", "register", "resolve", "signature_defaults",
-    "adabelief", "adadelta", "adagrad", "adam", "adamax", "adamw", "amsgrad", "gd", "gd_armijo",
-    "lion", "momentum", "nadam", "nesterov", "polyak", "radam", "rmsprop", "sign_sgd", "yogi",
+    "adabelief", "adadelta", "adagrad", "adam", "adamax", "adamw", "amsgrad", "cocob", "dadapt_adamw", "dog", "dowg",
+    "fromage", "gd", "gd_armijo", "lion", "momentum", "momo", "muon", "nadam", "nesterov", "polyak", "prodigy", "radam",
+    "rmsprop", "sign_sgd", "sm3", "yogi",
     "constant_schedule", "cosine_decay_schedule", "exponential_decay", "warmup_cosine_decay_schedule",
 ]

@@ -11,7 +11,7 @@ import optax
 from optimizers import moments
 from optimizers import validation as check
 from optimizers.learning_rate import LearningRate
-from optimizers.prodigy import D0, DADAPT_LEARNING_RATE, is_literal_zero
+from optimizers.prodigy import D0, LEARNING_RATE_FREE, is_literal_zero
 from optimizers.registry import OptimizerSpec, register
 
 
@@ -27,7 +27,7 @@ class DAdaptAdamWState(NamedTuple):
 
 
 @check.hyperparameters(
-    learning_rate=DADAPT_LEARNING_RATE,
+    learning_rate=LEARNING_RATE_FREE,
     b1=check.Hyperparameter(check.DECAY, search=(0.5, 0.99, "linear")),
     b2=check.Hyperparameter(check.DECAY, search=(0.9, 0.9999, "linear")),
     eps=check.Hyperparameter(check.NONNEGATIVE),

@@ -95,13 +95,13 @@ def is_literal_zero(value) -> bool:
     return isinstance(value, (int, float)) and value == 0.0
 
 
-#: lr multiplies the estimated step d: 1 by design, a search only looks near it.
-DADAPT_LEARNING_RATE = check.Hyperparameter(check.STEP_SIZE, search=(0.1, 10.0, "log"))
+#: The learning rate of a learning-rate-free method (a multiplier of its own step): 1 by design, searched near 1.
+LEARNING_RATE_FREE = check.Hyperparameter(check.STEP_SIZE, search=(0.1, 10.0, "log"))
 D0 = check.Hyperparameter(check.POSITIVE, search=(1e-8, 1e-4, "log"))
 
 
 @check.hyperparameters(
-    learning_rate=DADAPT_LEARNING_RATE,
+    learning_rate=LEARNING_RATE_FREE,
     b1=check.Hyperparameter(check.DECAY, search=(0.5, 0.99, "linear")),
     b2=check.Hyperparameter(check.DECAY, search=(0.9, 0.9999, "linear")),
     beta3=check.Hyperparameter(check.OPTIONAL_DECAY, search=(0.9, 0.9999, "linear")),

@@ -2,8 +2,9 @@
 
 A small two-layer network fitted by least squares: parameters {"w1": (6, 8),
 "w2": (8, 3), "b": (3,)} (a wide matrix, a tall one and a vector), so that
-Muon orthogonalises both orientations and hands the vector to Adam, and the
-norms and inner products of Prodigy, D-Adaptation, ... run over a tree.
+Muon orthogonalises both orientations and hands the vector to Adam, SM3 keeps
+row and column accumulators, and the norms and inner products of Prodigy,
+D-Adaptation, DoG, Fromage, MoMo, ... run over a tree (f* >= 0: MoMo's bound 0 holds).
 
 Tolerance: 1e-12 relative (max-norm, each leaf, every step of 500, float64).
 Ours and the twin do the same operations in the same order in one compiled
@@ -32,6 +33,12 @@ CASES = {
     "muon": [{}, {"nesterov": False, "adaptive": True, "weight_decay": 1e-2, "adam_weight_decay": 1e-2}],
     "prodigy": [{}, {"safeguard_warmup": True, "beta3": 0.99, "weight_decay": 1e-2, "d_coef": 0.5}],
     "dadapt_adamw": [{}, {"weight_decay": 1e-2, "b1": 0.8}],
+    "cocob": [{}, {"alpha": 10.0, "weight_decay": 1e-3}],
+    "dog": [{}, {"init_step": "learning_rate", "init_value": 1e-4, "weight_decay": 1e-3}, {"init_step": "distance"}],
+    "dowg": [{}, {"init_sq_dist": 1e-3, "weight_decay": 1e-3}],
+    "sm3": [{}, {"learning_rate": 0.05, "momentum": 0.0}],
+    "fromage": [{}, {"learning_rate": 0.003, "min_norm": 0.0}],
+    "momo": [{}, {"adapt_lower_bound": True, "weight_decay": 1e-3, "learning_rate": 0.3}],
 }
 
 
@@ -48,13 +55,13 @@ def _problem(dtype):
     return params, loss
 
 
-def _run(tx, loss, params, steps=STEPS):
-    """Every step's parameters and loss (one scan)."""
+def _run(tx, loss, params, steps=STEPS, needs=frozenset()):
+    """Every step's parameters and loss (one scan); `value=f(x)` passed to an update that needs it."""
 
     def step(carry, _):
         x, state = carry
         value, grad = jax.value_and_grad(loss)(x)
-        updates, state = tx.update(grad, state, x)
+        updates, state = tx.update(grad, state, x, **({"value": value} if "value" in needs else {}))
         x = optax.apply_updates(x, updates)
         return (x, state), (x, value)
 
@@ -75,7 +82,8 @@ def test_matches_twin_every_step_float64(name, x64):
     spec = optimizers.get(name)
     params, loss = _problem(jnp.float64)
     cases = CASES[name]
-    runs = jax.jit(lambda p: [(_run(spec.make(**hp), loss, p), _run(spec.baseline(**hp), loss, p)) for hp in cases])
+    run = lambda tx, p: _run(tx, loss, p, needs=spec.needs)  # noqa: E731
+    runs = jax.jit(lambda p: [(run(spec.make(**hp), p), run(spec.baseline(**hp), p)) for hp in cases])
     for hp, ((ours, ours_loss), (ref, ref_loss)) in zip(cases, runs(params)):
         assert all(leaf.dtype == jnp.float64 for leaf in jax.tree.leaves(ours))
         assert np.all(np.isfinite(ref_loss)) and ref_loss[-1] < 0.5 * ref_loss[0], (hp, ref_loss[[0, -1]])

@@ -16,8 +16,9 @@ import optimizers
 from optimizers import validation
 
 EXPECTED = [
-    "adabelief", "adadelta", "adagrad", "adam", "adamax", "adamw", "amsgrad", "dadapt_adamw", "gd", "gd_armijo",
-    "lion", "momentum", "muon", "nadam", "nesterov", "polyak", "prodigy", "radam", "rmsprop", "sign_sgd", "yogi",
+    "adabelief", "adadelta", "adagrad", "adam", "adamax", "adamw", "amsgrad", "cocob", "dadapt_adamw", "dog", "dowg",
+    "fromage", "gd", "gd_armijo", "lion", "momentum", "momo", "muon", "nadam", "nesterov", "polyak", "prodigy", "radam",
+    "rmsprop", "sign_sgd", "sm3", "yogi",
 ]
 NAMES = optimizers.names()
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "README.md"  # holds the optimizer table
