@@ -33,11 +33,10 @@ def scale_by_cocob(alpha: jax.typing.ArrayLike = 100.0, eps: jax.typing.ArrayLik
     theta <- theta - g: x_new = x_0 + theta / (L max(G + L, alpha L)) (L + R).
     L starts at eps (the paper's L_0), so that the first bet is defined.
     """
+
     def init_fn(params):
         zeros = moments.zeros(params)
-        return ScaleByCocobState(x0=params, theta=zeros,
-                                 scale=moments.full(params, eps), abs_sum=zeros,
-                                 reward=zeros)
+        return ScaleByCocobState(x0=params, theta=zeros, scale=moments.full(params, eps), abs_sum=zeros, reward=zeros)
 
     def update_fn(updates, state, params=None):
         if params is None:

@@ -16,15 +16,16 @@ from optimizers.registry import OptimizerSpec, register
 from optimizers.weight_decay import add_decayed_weights
 
 #: Jordan's quintic coefficients (a, b, c) of X <- a X + b (X X^T) X + c (X X^T)^2 X: a large slope at 0,
-#: so that small singular values grow fast; the iterates' singular values end near [0.7, 1.2], not at 1.
+#: so that small singular values grow fast; 5 steps leave them in about [0.7, 1.2], not at 1 (those far below
+#: the Frobenius norm lower).
 NS_COEFFS = (3.4445, -4.7750, 2.0315)
 
 
 def newton_schulz(x: jax.Array, ns_steps: jax.typing.ArrayLike = 5, eps: jax.typing.ArrayLike = 1e-8) -> jax.Array:
     """Approximately U V^T of a matrix x = U S V^T, by `ns_steps` quintic Newton-Schulz iterations.
 
-    x is first divided by its Frobenius norm (+ eps), which bounds its singular
-    values by 1, where the iteration converges. The iteration works on the
+    x is first divided by its Frobenius norm (+ eps), which puts its singular
+    values in [0, 1], the interval the coefficients are made for. It works on the
     wide orientation (rows <= columns), so that X X^T is the smaller Gram matrix.
     """
     wide = x.shape[0] <= x.shape[1]
@@ -91,7 +92,8 @@ def scale_by_muon(
     return optax.GradientTransformation(init_fn, update_fn)
 
 
-def _is_matrix(params):
+def _labels(params):
+    """The partition's labels: 'muon' for each matrix, 'adam' for every other leaf."""
     return jax.tree.map(lambda p: "muon" if p.ndim == 2 else "adam", params)
 
 
@@ -155,7 +157,7 @@ def muon(
             ),
             "adam": adamw(learning_rate, adam_b1, adam_b2, eps, adam_eps_root, adam_weight_decay, nesterov=nesterov),
         },
-        _is_matrix,
+        _labels,
     )
 
 
