@@ -28,16 +28,17 @@ from optimizers.muon import orthogonalize
 
 STEPS = 500
 RTOL64 = 1e-12
-#: Each optimizer with its defaults and one variant (its switches flipped, optional features on).
+#: Each optimizer with its defaults, and with its switches flipped where it has some (numeric
+#: hyperparameters are drawn at random by tests/test_optimizers.py; each case here costs a compile).
 CASES = {
     "muon": [{}, {"nesterov": False, "adaptive": True, "weight_decay": 1e-2, "adam_weight_decay": 1e-2}],
     "prodigy": [{}, {"safeguard_warmup": True, "beta3": 0.99, "weight_decay": 1e-2, "d_coef": 0.5}],
-    "dadapt_adamw": [{}, {"weight_decay": 1e-2, "b1": 0.8}],
-    "cocob": [{}, {"alpha": 10.0, "weight_decay": 1e-3}],
-    "dog": [{}, {"init_step": "learning_rate", "init_value": 1e-4, "weight_decay": 1e-3}, {"init_step": "distance"}],
-    "dowg": [{}, {"init_sq_dist": 1e-3, "weight_decay": 1e-3}],
-    "sm3": [{}, {"learning_rate": 0.05, "momentum": 0.0}],
-    "fromage": [{}, {"learning_rate": 0.003, "min_norm": 0.0}],
+    "dadapt_adamw": [{"weight_decay": 1e-2}],
+    "cocob": [{"weight_decay": 1e-3}],
+    "dog": [{}, {"init_step": "learning_rate", "init_value": 1e-4, "weight_decay": 1e-3}],
+    "dowg": [{"weight_decay": 1e-3}],
+    "sm3": [{}],
+    "fromage": [{"min_norm": 0.0}],
     "momo": [{}, {"adapt_lower_bound": True, "weight_decay": 1e-3, "learning_rate": 0.3}],
 }
 
@@ -118,9 +119,10 @@ def test_muon_orthogonalises_matrices_and_adams_the_rest(x64):
         g, u = np.asarray(grads[key][0]), np.asarray(updates[key][0])
         rows, cols = g.shape
         ns = -u / (lr * np.sqrt(max(1.0, cols / rows)))
-        np.testing.assert_allclose(ns, np.asarray(orthogonalize(jnp.asarray(g))), rtol=1e-13, atol=1e-15)
-        left, sv, right = np.linalg.svd(g, full_matrices=False)
-        # Jordan's 5 quintic steps map every singular value of a well-conditioned g to about [0.7, 1.2], not to 1.
+        # another compiled program: the quintic's slope (up to 3.4) may grow a last-bit difference ~500-fold in 5 steps
+        np.testing.assert_allclose(ns, np.asarray(jax.jit(orthogonalize)(jnp.asarray(g))), rtol=1e-12, atol=1e-14)
+        left, _, right = np.linalg.svd(g, full_matrices=False)
+        # Jordan's 5 quintic steps map g's singular values (1 down to 0.01 of its largest here) to about [0.7, 1.2].
         ns_sv = np.linalg.svd(ns, compute_uv=False)
         assert np.all((ns_sv > 0.6) & (ns_sv < 1.3)), ns_sv
         polar = left @ right
