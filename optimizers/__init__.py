@@ -24,10 +24,17 @@ from optimizers.adopt import adopt
 from optimizers.custom import resolve
 from optimizers.amsgrad import amsgrad
 from optimizers.armijo import gd_armijo
+from optimizers.cocob import cocob
+from optimizers.dadapt_adamw import dadapt_adamw
+from optimizers.dog import dog, dowg
+from optimizers.fromage import fromage
 from optimizers.lion import lion
 from optimizers.madgrad import madgrad
 from optimizers.novograd import novograd
+from optimizers.momo import momo
+from optimizers.muon import muon
 from optimizers.polyak import polyak
+from optimizers.prodigy import prodigy
 from optimizers.radam import radam
 from optimizers.registry import EXTRA_ARGS, OptimizerSpec, get, names, register, signature_defaults
 from optimizers.rmsprop import rmsprop
@@ -41,12 +48,14 @@ from optimizers.schedules import (
 from optimizers.sgd import gd, momentum, nesterov
 from optimizers.sign_sgd import sign_sgd
 from optimizers.trust_ratio import lamb, lars
+from optimizers.sm3 import sm3
 from optimizers.yogi import yogi
 
 __all__ = [
     "EXTRA_ARGS", "OptimizerSpec", "get", "names", "register", "resolve", "signature_defaults",
     "adabelief", "adadelta", "adafactor", "adagrad", "adam", "adamax", "adamw", "adan", "ademamix", "adopt",
-    "amsgrad", "gd", "gd_armijo", "lamb", "lars", "lion", "madgrad", "momentum", "nadam", "nesterov", "novograd",
-    "polyak", "radam", "rmsprop", "rprop", "sign_sgd", "yogi",
+    "amsgrad", "cocob", "dadapt_adamw", "dog", "dowg", "fromage", "gd", "gd_armijo", "lamb", "lars", "lion",
+    "madgrad", "momentum", "momo", "muon", "nadam", "nesterov", "novograd", "polyak", "prodigy", "radam",
+    "rmsprop", "rprop", "sign_sgd", "sm3", "yogi",
     "constant_schedule", "cosine_decay_schedule", "exponential_decay", "warmup_cosine_decay_schedule",
 ]

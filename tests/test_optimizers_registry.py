@@ -17,8 +17,9 @@ from optimizers import validation
 
 EXPECTED = [
     "adabelief", "adadelta", "adafactor", "adagrad", "adam", "adamax", "adamw", "adan", "ademamix", "adopt",
-    "amsgrad", "gd", "gd_armijo", "lamb", "lars", "lion", "madgrad", "momentum", "nadam", "nesterov", "novograd",
-    "polyak", "radam", "rmsprop", "rprop", "sign_sgd", "yogi",
+    "amsgrad", "cocob", "dadapt_adamw", "dog", "dowg", "fromage", "gd", "gd_armijo", "lamb", "lars", "lion",
+    "madgrad", "momentum", "momo", "muon", "nadam", "nesterov", "novograd", "polyak", "prodigy", "radam",
+    "rmsprop", "rprop", "sign_sgd", "sm3", "yogi",
 ]
 NAMES = optimizers.names()
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "README.md"  # holds the optimizer table
