@@ -25,6 +25,7 @@ from optimizers.polyak import polyak
 from optimizers.radam import radam
 from optimizers.registry import EXTRA_ARGS, OptimizerSpec, get, names, register, signature_defaults
 from optimizers.rmsprop import rmsprop
+from optimizers.schedule_free import schedule_free_adamw, schedule_free_sgd
 from optimizers.schedules import (
     constant_schedule,
     cosine_decay_schedule,
@@ -38,6 +39,7 @@ from optimizers.yogi import yogi
 __all__ = [
     "EXTRA_ARGS", "OptimizerSpec", "get", "names", "register", "resolve", "signature_defaults",
     "adabelief", "adadelta", "adagrad", "adam", "adamax", "adamw", "amsgrad", "gd", "gd_armijo",
-    "lion", "momentum", "nadam", "nesterov", "polyak", "radam", "rmsprop", "sign_sgd", "yogi",
+    "lion", "momentum", "nadam", "nesterov", "polyak", "radam", "rmsprop", "schedule_free_adamw",
+    "schedule_free_sgd", "sign_sgd", "yogi",
     "constant_schedule", "cosine_decay_schedule", "exponential_decay", "warmup_cosine_decay_schedule",
 ]

@@ -25,7 +25,11 @@ Per lane the program returns, computed on the device:
                from the end of that block (at most BLOCK_STEPS - 1 steps later)
                while the other lanes go on
 
-Step t is the point after t updates; x_0 is step 0.
+Step t is the point after t updates; x_0 is step 0. An optimizer with an
+evaluation point (`Cell.eval_params`: schedule-free methods) is measured there
+instead of at its iterate: every loss above, the divergence check and the path
+are then at `eval_params(state_t, x_t)`, while the gradient and the extra
+update arguments stay at the iterate x_t.
 """
 
 from __future__ import annotations
@@ -72,7 +76,9 @@ class Cell:
         the program runs the one its `which` input names: ours and optax's
         share one program, and so one compilation of everything else (the
         program holds every implementation's optimizer state).
-      needs: extra update arguments the optimizer takes ("value", "grad", "value_fn").
+      needs: extra update arguments the optimizer takes ("value", "grad",
+        "value_fn", "obj_fn"; the last two are both the loss of one lane's
+        parameters, on the step's minibatch in minibatch mode).
       schedule: which steps' losses are stored.
       record_path: store the parameters at the recorded steps too.
       elementwise: the optimizer updates each coordinate from that coordinate
@@ -89,6 +95,10 @@ class Cell:
         (`bench.core.minibatch`): the optimizer then sees a minibatch's value and
         gradient, the books the full loss every `minibatch.eval_every` steps.
         The lanes' seeds come in as `init["seeds"]`.
+      eval_params: None (every implementation is measured at its iterate), or
+        one entry per `make_txs`: None, or `eval_params(state, params) ->
+        params` on one lane's state and parameters (on all lanes at once, as
+        the update, for an elementwise cell), the point it is measured at.
     """
 
     loss_fn: Callable[[PyTree, PyTree], jax.Array]
@@ -100,6 +110,12 @@ class Cell:
     loss_first: bool = True
     one_pass: bool = True
     minibatch: minibatch.Minibatch | None = None
+    eval_params: tuple[Callable | None, ...] | None = None
+
+    @property
+    def evaluated_elsewhere(self) -> bool:
+        """Whether some implementation is measured away from its iterate (`eval_params`)."""
+        return self.eval_params is not None and any(f is not None for f in self.eval_params)
 
 
 def _lanes_like(mask: jax.Array, a: jax.Array) -> jax.Array:
@@ -168,14 +184,24 @@ def _lane_norms(tree: PyTree) -> jax.Array:
     return jnp.sqrt(sum(squares))
 
 
-def _extra_args(needs, value, grad, loss_fn, data) -> dict:
+def extra_args(needs, value, grad, loss_fn, data) -> dict:
+    """The extra update arguments `needs` names, for the loss `loss_fn(params, data)` at value and grad."""
     extra = {}
     if "value" in needs:
         extra["value"] = value
     if "grad" in needs:
         extra["grad"] = grad
     if "value_fn" in needs:
-        extra["value_fn"] = lambda p: loss_fn(p, data)
+        def value_fn(params, obj_fn=None):
+            # optax's line searches hand value_fn every extra argument its
+            # signature names and refuse the others: it names (and ignores)
+            # obj_fn, so that both can be supplied to a chain.
+            del obj_fn
+            return loss_fn(params, data)
+
+        extra["value_fn"] = value_fn
+    if "obj_fn" in needs:
+        extra["obj_fn"] = lambda params: loss_fn(params, data)
     return extra
 
 
@@ -198,7 +224,7 @@ def optimizer_step(cell: Cell, n_lanes: int, make_tx, loss_fn=None, data_axes=No
             return make_tx(hp).init(x)
 
         def apply(x, state, hp, data, value, grad):
-            extra = _extra_args(cell.needs, value, grad, loss_all, data)
+            extra = extra_args(cell.needs, value, grad, loss_all, data)
             updates, state = make_tx(hp).update(grad, state, x, **extra)
             return optax.apply_updates(x, updates), state
 
@@ -208,13 +234,32 @@ def optimizer_step(cell: Cell, n_lanes: int, make_tx, loss_fn=None, data_axes=No
         return make_tx(hp).init(x)
 
     def apply_lane(x, state, hp, data, value, grad):
-        extra = _extra_args(cell.needs, value, grad, loss_fn or cell.loss_fn, data)
+        extra = extra_args(cell.needs, value, grad, loss_fn or cell.loss_fn, data)
         updates, state = make_tx(hp).update(grad, state, x, **extra)
         return optax.apply_updates(x, updates), state
 
     init = jax.vmap(init_lane, in_axes=-1, out_axes=-1)
     apply = jax.vmap(apply_lane, in_axes=(-1, -1, -1, data_axes, -1, -1), out_axes=-1)
     return init, apply
+
+
+def evaluation_point(cell: Cell, k: int):
+    """Implementation k's `point(state, x)` over all lanes: where it is measured (`Cell.eval_params`).
+
+    The iterate x itself when it has no evaluation function.
+    """
+    f = None if cell.eval_params is None else cell.eval_params[k]
+    if f is None:
+        return lambda state, x: x
+    if cell.elementwise:
+        return f
+    return jax.vmap(f, in_axes=-1, out_axes=-1)
+
+
+def _select_state(mask: jax.Array, new: PyTree, old: PyTree) -> PyTree:
+    """`_select` for optimizer states; leaves without a lanes axis (an elementwise
+    state's shared scalars, the same for every lane) are taken from `new`."""
+    return jax.tree.map(lambda a, b: a if jnp.ndim(a) == 0 else jnp.where(_lanes_like(mask, a), a, b), new, old)
 
 
 def _lowest(a: jax.Array, axis: int) -> jax.Array:
@@ -432,29 +477,40 @@ class Loop:
     loss_all: Callable  # (x, data) -> (B,) full-batch losses
     value_and_grad: Callable  # (x, data) -> ((B,) losses, lanes-last gradient)
     steps_of: tuple  # per implementation, `optimizer_step`'s (init, apply)
+    points_of: tuple  # per implementation, `evaluation_point`'s point(state, x)
 
 
-def _minibatch_step(loop: Loop, x, value, t):
-    """The full loss for the books (computed at multiples of eval_every, else
-    the last one), and the optimizer's data, value and gradient on a minibatch."""
+def _minibatch_step(loop: Loop, x, value, t, point):
+    """The full loss for the books at `point(x)` (computed at multiples of eval_every,
+    else the last one), and the optimizer's data, value and gradient on a minibatch at x."""
     mb, data = loop.cell.minibatch, loop.data
     opt_data = (data, minibatch.draw(mb, loop.keys, t, data))
     opt_value, grad = lane_functions(mb.loss, loop.n_lanes, minibatch.DATA_AXES)[1](x, opt_data)
     if mb.eval_every > 1:
-        value = jax.lax.cond(t % mb.eval_every == 0, lambda x: loop.loss_all(x, data), lambda x: value, x)
+        value = jax.lax.cond(t % mb.eval_every == 0, lambda x: loop.loss_all(point(x), data), lambda x: value, x)
     else:
-        value = loop.loss_all(x, data)
+        value = loop.loss_all(point(x), data)
     return value, opt_data, opt_value, grad
 
 
-def _step(loop: Loop, apply_all, t0, write: PathWrite | None, i, carry: StepCarry) -> StepCarry:
-    """Step t0 + i of every lane; with `write` (a dense run's), it also stores its point (see `_block_steps`)."""
+def _step(loop: Loop, impl: tuple, t0, write: PathWrite | None, i, carry: StepCarry) -> StepCarry:
+    """Step t0 + i of every lane; with `write` (a dense run's), it also stores its point (see `_block_steps`).
+
+    `impl`: the implementation's (apply, point) (`optimizer_step`, `evaluation_point`).
+    """
     cell, data = loop.cell, loop.data
+    apply_all, point = impl
     x, state, value, vbuf, path = carry  # x is step t0 + i
     opt_data, opt_value = data, None
+    elsewhere = cell.evaluated_elsewhere
     if cell.minibatch is not None:
-        value, opt_data, opt_value, grad = _minibatch_step(loop, x, value, t0 + i)
+        value, opt_data, opt_value, grad = _minibatch_step(loop, x, value, t0 + i, partial(point, state))
         step_value = value
+    elif elsewhere:
+        # The books read the loss at the evaluation point; the optimizer, the
+        # loss and gradient at its iterate (one more forward pass per step).
+        opt_value, grad = loop.value_and_grad(x, data)
+        step_value = loop.loss_all(point(state, x), data)
     elif cell.loss_first:
         # The loss goes to the block's buffer only: carrying it too
         # would compute it twice per step (measured: one kernel more).
@@ -465,9 +521,9 @@ def _step(loop: Loop, apply_all, t0, write: PathWrite | None, i, carry: StepCarr
     vbuf = jax.lax.dynamic_update_index_in_dim(vbuf, step_value, i, 0)
     if write is not None:
         path = jax.tree.map(lambda b, a: jax.lax.dynamic_update_index_in_dim(b, a, write.rows[i], 0),
-                            path, _select(write.alive, x, write.x_start))
-    x, state = apply_all(x, state, loop.hp, opt_data, step_value if cell.minibatch is None else opt_value, grad)
-    if not cell.loss_first:
+                            path, _select(write.alive, point(state, x), write.x_start))
+    x, state = apply_all(x, state, loop.hp, opt_data, step_value if opt_value is None else opt_value, grad)
+    if not (cell.loss_first or elsewhere):
         # The loss of the new point, computed right after it is made, and
         # the gradient alone at the next step: at n = 1e6-1e7 this was
         # measured 1.3-1.5x faster than a value_and_grad per step.
@@ -475,7 +531,7 @@ def _step(loop: Loop, apply_all, t0, write: PathWrite | None, i, carry: StepCarr
     return StepCarry(x, state, value, vbuf, path)
 
 
-def _block_steps(loop: Loop, apply_all, dense: bool, n, plan: BlockPlan, t0, alive, x_start,
+def _block_steps(loop: Loop, impl: tuple, dense: bool, n, plan: BlockPlan, t0, alive, x_start,
                  carry: StepCarry) -> StepCarry:
     """Steps 0 .. n-1 of a block, storing the path.
 
@@ -489,11 +545,11 @@ def _block_steps(loop: Loop, apply_all, dense: bool, n, plan: BlockPlan, t0, ali
     the end of each block ran the sweep at 0.6-0.8x the speed of not
     recording paths (`python -m bench.perf paths`).
     """
-    plain = partial(_step, loop, apply_all, t0, None)
+    plain = partial(_step, loop, impl, t0, None)
     if not loop.cell.record_path:
         return jax.lax.fori_loop(0, n, plain, carry)
     if dense:
-        return jax.lax.fori_loop(0, n, partial(_step, loop, apply_all, t0, PathWrite(plan.rows, alive, x_start)),
+        return jax.lax.fori_loop(0, n, partial(_step, loop, impl, t0, PathWrite(plan.rows, alive, x_start)),
                                  carry)
 
     def segment(j, seg_carry):
@@ -502,7 +558,7 @@ def _block_steps(loop: Loop, apply_all, dense: bool, n, plan: BlockPlan, t0, ali
         end = jnp.minimum(jnp.maximum(plan.slots[j], i0), n)
         inner = jax.lax.fori_loop(i0, end, plain, inner)
         path = jax.tree.map(lambda p, a: jax.lax.dynamic_update_index_in_dim(p, a, plan.rows[j], 0),
-                            inner.path, _select(alive, inner.x, x_start))
+                            inner.path, _select(alive, impl[1](inner.state, inner.x), x_start))
         return inner._replace(path=path), end
 
     carry, i0 = jax.lax.fori_loop(0, jnp.where(n > 0, plan.slots.shape[0], 0), segment,
@@ -520,11 +576,17 @@ def _block(loop: Loop, dense: bool, carry: tuple[Carry, Buffers], plan: BlockPla
     # One loop per implementation; all but the one `which` names run 0 steps.
     # The step counter is not carried through the step loops (one kernel
     # less per step): each block advances it by its length.
+    # x_start: where a frozen lane is measured (its frozen point, or the
+    # evaluation point of it and its frozen state).
     x_end, value_end, states = c.x, c.value, []
-    for k, (_, apply_all) in enumerate(loop.steps_of):
+    for k, ((_, apply_all), point) in enumerate(zip(loop.steps_of, loop.points_of)):
         n = plan.length if len(loop.steps_of) == 1 else jnp.where(loop.which == k, plan.length, 0)
+        x_start = point(c.states[k], c.x) if loop.cell.record_path else c.x
         x_end, state, value_end, vbuf, path = _block_steps(
-            loop, apply_all, dense, n, plan, c.t, alive, c.x, StepCarry(x_end, c.states[k], value_end, vbuf, path))
+            loop, (apply_all, point), dense, n, plan, c.t, alive, x_start,
+            StepCarry(x_end, c.states[k], value_end, vbuf, path))
+        if loop.cell.evaluated_elsewhere:  # its evaluation point needs the state frozen with the point
+            state = _select_state(alive, state, c.states[k])
         states.append(state)
     t = c.t + plan.length
     # Lanes that diverged in an earlier block keep their frozen point (and
@@ -546,12 +608,22 @@ def _block(loop: Loop, dense: bool, carry: tuple[Carry, Buffers], plan: BlockPla
     return (c, Buffers(vbuf, v_out, path)), None
 
 
-def _final(loop: Loop, c: Carry) -> tuple[Carry, jax.Array]:
-    """The final point x_T: its loss and the same checks as every step's; and its gradient."""
-    final_value, grad = loop.value_and_grad(c.x, loop.data)
+def measured_point(cell: Cell, points_of: tuple, which, states: tuple, x: PyTree) -> PyTree:
+    """Where the running implementation (`which`) is measured at x with its state: x, or its evaluation point."""
+    if not cell.evaluated_elsewhere:
+        return x
+    if len(points_of) == 1:
+        return points_of[0](states[0], x)
+    return jax.lax.switch(which, [partial(point, state) for point, state in zip(points_of, states)], x)
+
+
+def _final(loop: Loop, c: Carry) -> tuple[Carry, PyTree, jax.Array]:
+    """The final point (`measured_point`): its loss and the same checks as every step's; itself; its gradient."""
+    x_final = measured_point(loop.cell, loop.points_of, loop.which, c.states, c.x)
+    final_value, grad = loop.value_and_grad(x_final, loop.data)
     b = c.books
     alive = b.div_step == NEVER
-    final_loss = final_value if loop.cell.loss_first else c.value
+    final_loss = final_value if loop.cell.loss_first or loop.cell.evaluated_elsewhere else c.value
     # A lane frozen before the last block ends with the loss it records (see `_block`).
     final_loss = jnp.where(alive | jnp.isnan(c.frozen), final_loss, c.frozen)
     ok = alive & _finite_below(final_loss, loop.levels.div_level)
@@ -559,7 +631,7 @@ def _final(loop: Loop, c: Carry) -> tuple[Carry, jax.Array]:
     best = jnp.where(ok, jnp.minimum(b.best, final_loss), b.best)
     fresh = ok[None, :] & (final_loss[None, :] <= loop.levels.thresholds) & (b.hits == NEVER)
     hits = jnp.where(fresh, c.t, b.hits)
-    return c._replace(value=final_loss, books=Books(div_step, best, hits, b.n_hit)), grad
+    return c._replace(value=final_loss, books=Books(div_step, best, hits, b.n_hit)), x_final, grad
 
 
 def _program(cell: Cell, x0, hp, data, targets, f_ref, init, which, path) -> dict[str, jax.Array]:
@@ -570,18 +642,21 @@ def _program(cell: Cell, x0, hp, data, targets, f_ref, init, which, path) -> dic
     on_batch = () if mb is None else (mb.loss, minibatch.DATA_AXES)  # what the optimizer evaluates
     steps_of = tuple(optimizer_step(cell, n_lanes, make_tx, *on_batch) for make_tx in cell.make_txs)
     keys = None if mb is None else minibatch.lane_keys(init["seeds"])
-    f0 = loss_all(x0, data)
+    states0 = tuple(init_all(x0, hp) for init_all, _ in steps_of)
+    points_of = tuple(evaluation_point(cell, k) for k in range(len(cell.make_txs)))
+    f0 = loss_all(measured_point(cell, points_of, which, states0, x0), data)
     thresholds = f_ref + targets[:, None] * (f0 - f_ref)[None, :]
     # A lane whose start is not finite is diverged at step 0 (level -1).
     div_level = jnp.where(jnp.isfinite(f0), DIVERGENCE_FACTOR * jnp.abs(f0), -1)
-    loop = Loop(cell, n_lanes, hp, data, which, keys, Levels(div_level, thresholds), loss_all, value_and_grad, steps_of)
+    loop = Loop(cell, n_lanes, hp, data, which, keys, Levels(div_level, thresholds), loss_all, value_and_grad,
+                steps_of, points_of)
 
     # The constant starting values come in as inputs (`initial_buffers`): made
     # on the host, they cost no compiled kernel each (compile time is per kernel).
     c = Carry(
         t=jnp.zeros((), jnp.int32),
         x=x0,
-        states=tuple(init_all(x0, hp) for init_all, _ in steps_of),
+        states=states0,
         value=f0,
         frozen=init["frozen"],
         books=Books(div_step=init["div_step"], best=init["best"], hits=init["hits"], n_hit=init["n_hit"]),
@@ -601,7 +676,7 @@ def _program(cell: Cell, x0, hp, data, targets, f_ref, init, which, path) -> dic
         path = buffers.path
         keep = np.flatnonzero(run_spec.valid.reshape(-1))
         stored_v.append(buffers.v_out.reshape((-1, n_lanes))[keep])
-    c, grad = _final(loop, c)
+    c, x_final, grad = _final(loop, c)
 
     out = dict(
         losses=jnp.concatenate(stored_v + [c.value[None]], axis=0),
@@ -613,7 +688,7 @@ def _program(cell: Cell, x0, hp, data, targets, f_ref, init, which, path) -> dic
     )
     if cell.record_path:
         out["path"] = jax.tree.map(lambda p, a: jax.lax.dynamic_update_index_in_dim(p, a, p.shape[0] - 1, 0),
-                                   path, c.x)
+                                   path, x_final)
     return out
 
 
