@@ -26,6 +26,7 @@ from optimizers.radam import radam
 from optimizers.registry import EXTRA_ARGS, OptimizerSpec, get, names, register, signature_defaults
 from optimizers.rmsprop import rmsprop
 from optimizers.schedule_free import schedule_free_adamw, schedule_free_sgd
+from optimizers.sophia import sophia
 from optimizers.schedules import (
     constant_schedule,
     cosine_decay_schedule,
@@ -40,6 +41,6 @@ __all__ = [
     "EXTRA_ARGS", "OptimizerSpec", "get", "names", "register", "resolve", "signature_defaults",
     "adabelief", "adadelta", "adagrad", "adam", "adamax", "adamw", "amsgrad", "gd", "gd_armijo",
     "lion", "momentum", "nadam", "nesterov", "polyak", "radam", "rmsprop", "schedule_free_adamw",
-    "schedule_free_sgd", "sign_sgd", "yogi",
+    "schedule_free_sgd", "sign_sgd", "sophia", "yogi",
     "constant_schedule", "cosine_decay_schedule", "exponential_decay", "warmup_cosine_decay_schedule",
 ]

@@ -28,20 +28,35 @@ from optimizers.registry import OptimizerSpec, register
 
 
 class ScheduleFreeState(NamedTuple):
-    """The step count, the averaging's running quantities, and the z and x sequences."""
+    """The step count, the averaging's running quantities, b1, and the z sequence.
 
+    x is not stored: it is (y - (1 - b1) z) / b1, from the params y (as optax
+    does: the same arithmetic, and one copy of the parameters less).
+    """
+
+    b1: jax.Array  # the interpolation weight (needed to recover x)
     count: jax.Array  # updates made so far
     max_lr: jax.Array  # the largest step size so far
     weight_sum: jax.Array  # the sum of the averaging weights so far
     z: optax.Updates  # the base method's sequence
-    x: optax.Updates  # the average of the z's: where the method is evaluated
     base: Any  # the base method's state
 
 
+class RmsState(NamedTuple):
+    """Schedule-free AdamW's base state: step count and the second moment."""
+
+    count: jax.Array
+    nu: optax.Updates
+
+
 def schedule_free_eval_params(state: ScheduleFreeState, params: optax.Params) -> optax.Params:
-    """The point a schedule-free method is evaluated at: its average x (params, y, are not it)."""
-    del params
-    return state.x
+    """The point a schedule-free method is evaluated at: its average x = (y - (1 - b1) z) / b1 (params are y)."""
+    return jax.tree.map(lambda y, z: (y - (1 - state.b1) * z) / state.b1, params, state.z)
+
+
+def _is_zero(x) -> bool:
+    """A weight decay that is a Python 0: its term is left out (a traced one is computed)."""
+    return isinstance(x, (int, float)) and x == 0
 
 
 def _step_size(learning_rate, warmup_steps, count):
@@ -49,7 +64,8 @@ def _step_size(learning_rate, warmup_steps, count):
     lr = learning_rate(count) if callable(learning_rate) else learning_rate
     if warmup_steps is None:
         return lr
-    return lr * jnp.minimum(count / warmup_steps, 1.0)
+    done = jnp.clip(count, 0, warmup_steps)
+    return (0.0 - lr) * (1 - done / warmup_steps) + lr  # lr * done / warmup_steps, rounded as optax's
 
 
 def _schedule_free(base_direction, base_init, learning_rate, warmup_steps, b1, weight_lr_power):
@@ -58,11 +74,11 @@ def _schedule_free(base_direction, base_init, learning_rate, warmup_steps, b1, w
     def init_fn(params):
         dtype = optax.tree.dtype(params, "lowest")
         return ScheduleFreeState(
+            b1=jnp.asarray(b1, dtype),
             count=moments.count0(),
             max_lr=jnp.zeros([], dtype),
             weight_sum=jnp.zeros([], dtype),
             z=jax.tree.map(jnp.copy, params),
-            x=jax.tree.map(jnp.copy, params),
             base=base_init(params),
         )
 
@@ -76,15 +92,17 @@ def _schedule_free(base_direction, base_init, learning_rate, warmup_steps, b1, w
         lr_ahead = jnp.asarray(_step_size(learning_rate, warmup_steps, count)).astype(state.max_lr.dtype)
         max_lr = jnp.maximum(state.max_lr, lr_ahead)
         weight = max_lr**weight_lr_power
-        weight_sum = state.weight_sum + weight
+        weight_sum = (state.weight_sum + weight).astype(state.weight_sum.dtype)
         # During a warm-up from 0 the first weights are 0: no averaging yet (0 / 0 read as 0).
         c = jnp.where(weight_sum == 0, 0.0, weight / jnp.where(weight_sum == 0, 1.0, weight_sum))
         step, base = base_direction(updates, params, lr, state.base)
-        z = jax.tree.map(lambda zi, u: zi + u, state.z, step)
-        x = jax.tree.map(lambda xi, zi: (1 - c) * xi + c * zi, state.x, z)
+        z = moments.like(jax.tree.map(lambda zi, u: zi + u, state.z, step), state.z)
+        # x recovered from y and the previous z with the hyperparameter b1 itself (not the state's copy,
+        # which is rounded to the parameters' dtype), as optax does.
+        prev_x = jax.tree.map(lambda yi, zi: (yi - (1.0 - b1) * zi) / b1, params, state.z)
+        x = jax.tree.map(lambda xi, zi: (1 - c) * xi + c * zi, prev_x, z)
         y = jax.tree.map(lambda xi, zi: b1 * xi + (1 - b1) * zi, x, z)
-        new = ScheduleFreeState(count=count, max_lr=max_lr, weight_sum=weight_sum,
-                                z=moments.like(z, state.z), x=moments.like(x, state.x), base=base)
+        new = ScheduleFreeState(b1=state.b1, count=count, max_lr=max_lr, weight_sum=weight_sum, z=z, base=base)
         return jax.tree.map(lambda yi, p: (yi - p).astype(p.dtype), y, params), new
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
@@ -101,7 +119,7 @@ SCHEDULE_FREE_HYPERPARAMETERS = dict(
 @check.hyperparameters(learning_rate=check.Hyperparameter(check.STEP_SIZE, search=(1e-4, 10.0, "log")),
                        **SCHEDULE_FREE_HYPERPARAMETERS)
 def schedule_free_sgd(
-    learning_rate: jax.typing.ArrayLike = 1.0,
+    learning_rate: jax.typing.ArrayLike = 1e-3,
     warmup_steps: int | None = None,
     b1: jax.typing.ArrayLike = 0.9,
     weight_decay: jax.typing.ArrayLike = 0.0,
@@ -120,6 +138,8 @@ def schedule_free_sgd(
       Scheduled", NeurIPS 2024, arXiv:2405.15682, Algorithm 1.
     """
     def direction(g, y, lr, state):
+        if _is_zero(weight_decay):
+            return jax.tree.map(lambda gi: -lr * gi, g), state
         return jax.tree.map(lambda gi, yi: -lr * (gi + weight_decay * yi), g, y), state
 
     return _schedule_free(direction, lambda params: optax.EmptyState(), learning_rate, warmup_steps, b1,
@@ -127,9 +147,12 @@ def schedule_free_sgd(
 
 
 @check.hyperparameters(learning_rate=check.Hyperparameter(check.STEP_SIZE, search=(1e-5, 1.0, "log")),
+                       warmup_steps=SCHEDULE_FREE_HYPERPARAMETERS["warmup_steps"],
+                       b1=SCHEDULE_FREE_HYPERPARAMETERS["b1"],
                        b2=check.Hyperparameter(check.DECAY, search=(0.9, 0.9999, "linear")),
                        eps=check.Hyperparameter(check.NONNEGATIVE, search=(1e-10, 1e-4, "log")),
-                       **SCHEDULE_FREE_HYPERPARAMETERS)
+                       weight_decay=SCHEDULE_FREE_HYPERPARAMETERS["weight_decay"],
+                       weight_lr_power=SCHEDULE_FREE_HYPERPARAMETERS["weight_lr_power"])
 def schedule_free_adamw(
     learning_rate: jax.typing.ArrayLike = 0.0025,
     warmup_steps: int | None = None,
@@ -149,10 +172,6 @@ def schedule_free_adamw(
       Defazio et al., "The Road Less Scheduled", NeurIPS 2024,
       arXiv:2405.15682, Algorithm 2 (AdamW).
     """
-    class RmsState(NamedTuple):
-        count: jax.Array
-        nu: optax.Updates
-
     def init(params):
         return RmsState(count=moments.count0(), nu=moments.zeros(params))
 
@@ -160,7 +179,12 @@ def schedule_free_adamw(
         nu = moments.ema(g, state.nu, b2, 2)
         count = moments.increment(state.count)
         nu_hat = moments.debias(nu, b2, count)
-        step = jax.tree.map(lambda gi, v, yi: -lr * (gi / (jnp.sqrt(v) + eps) + weight_decay * yi), g, nu_hat, y)
+        # g times 1 / (sqrt(vhat) + eps), the reciprocal taken first (as optax: the same rounding).
+        scaled = jax.tree.map(lambda gi, v: (1 / (jnp.sqrt(v) + eps)) * gi, g, nu_hat)
+        if _is_zero(weight_decay):
+            step = jax.tree.map(lambda u: -lr * u, scaled)
+        else:
+            step = jax.tree.map(lambda u, yi: -lr * (u + weight_decay * yi), scaled, y)
         return step, RmsState(count=count, nu=moments.like(nu, state.nu))
 
     return _schedule_free(direction, init, learning_rate, warmup_steps, b1, weight_lr_power)

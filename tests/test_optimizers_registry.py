@@ -17,7 +17,8 @@ from optimizers import validation
 
 EXPECTED = [
     "adabelief", "adadelta", "adagrad", "adam", "adamax", "adamw", "amsgrad", "gd", "gd_armijo", "lion",
-    "momentum", "nadam", "nesterov", "polyak", "radam", "rmsprop", "sign_sgd", "yogi",
+    "momentum", "nadam", "nesterov", "polyak", "radam", "rmsprop", "schedule_free_adamw", "schedule_free_sgd",
+    "sign_sgd", "sophia", "yogi",
 ]
 NAMES = optimizers.names()
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "README.md"  # holds the optimizer table
