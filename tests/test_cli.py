@@ -92,7 +92,7 @@ def test_list(capsys):
     code, out, _ = run(["list"], capsys)
     assert code == 0
     assert "dim    10  dim=10, condition_number=1000.0" in out  # problems show dimension and defaults
-    assert "[optax.adam]" in out and "quick              5 problems x 18 optimizers" in out
+    assert "[optax.adam]" in out and "quick              5 problems x 21 optimizers" in out
     for name in optimizers.names() + problems.names() + ["quick", "standard", "full"]:
         assert name in out
 

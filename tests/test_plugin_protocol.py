@@ -187,3 +187,13 @@ def test_sweep_names_a_users_optimizer_that_fails(tmp_path):
     with pytest.raises(bench.ConfigError, match=r"^optimizer: broken failed while traced or compiled: "
                                                 r"RuntimeError: no update here$"):
         bench.sweep("rosenbrock", broken, steps=10, repeats=1)
+
+
+@pytest.mark.parametrize("name", ["schedule_free_adamw", "schedule_free_sgd", "sophia"])
+def test_ours_registered_give_the_plain_loop_of_optaxs(name, reference):
+    """Ours (registered, read at our eval params, given obj_fn) through the engine against optax's
+    own optimizer in optax's plain loop: the same trajectory (>= 500 float64 steps)."""
+    _, _, hp, _, _, steps = CASES[name]
+    runs = bench.sweep("rosenbrock", name, grid={k: [v] for k, v in hp.items()}, steps=steps, dtype="float64",
+                       repeats=1)
+    check_row(runs.iloc[0], reference[name], name)
