@@ -2,6 +2,7 @@
 
     python -m bench.dev.vmap_cost            # sophia (every-k Hessian), muon, lbfgs, schedule-free, adam
     python -m bench.dev.vmap_cost --lanes 16 --steps 500
+    python -m bench.dev.vmap_cost --cases sophia     # the cases whose name contains "sophia"
 
 Under `vmap`, a `lax.cond` whose predicate differs per lane (a batched state
 such as Sophia's step count) becomes a select that runs both branches every
@@ -60,18 +61,19 @@ def _prepared(case: str, lanes: int, steps: int):
     return cells.prepare(sweep)
 
 
-def measure(lanes: int, steps: int, rounds: int) -> dict[str, float]:
-    """Per case: median over rounds of (sweep time per lane-step) / (single run's time per step)."""
-    prepared = {(c, n): _prepared(c, n, steps) for c in CASES for n in (1, lanes)}
+def measure(cases: list[str], lanes: int, steps: int, rounds: int) -> dict[str, tuple[float, float, float]]:
+    """Per case, medians over rounds: (sweep time per lane-step) / (single run's time per step),
+    and the two times per step in microseconds (the sweep's per lane)."""
+    prepared = {(c, n): _prepared(c, n, steps) for c in cases for n in (1, lanes)}
     for cell in prepared.values():
         cell.groups[0].program.time()  # warm-up
-    ratios = {c: [] for c in CASES}
+    seen = {c: [] for c in cases}
     for _ in range(rounds):
-        for c in CASES:
-            single = min(prepared[c, 1].groups[0].program.time() for _ in range(3))
-            sweep = min(prepared[c, lanes].groups[0].program.time() for _ in range(3))
-            ratios[c].append((sweep / lanes) / single)
-    return {c: float(np.median(r)) for c, r in ratios.items()}
+        for c in cases:
+            single = min(prepared[c, 1].groups[0].program.time() for _ in range(3)) / steps
+            sweep = min(prepared[c, lanes].groups[0].program.time() for _ in range(3)) / steps / lanes
+            seen[c].append((sweep / single, single * 1e6, sweep * 1e6))
+    return {c: tuple(float(v) for v in np.median(np.asarray(r), axis=0)) for c, r in seen.items()}
 
 
 def main(argv=None) -> None:
@@ -79,17 +81,18 @@ def main(argv=None) -> None:
     parser.add_argument("--lanes", type=int, default=16)
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--cases", default="", help="only the cases whose name contains this")
     a = parser.parse_args(argv)
     import jax
 
     start = time.perf_counter()
-    ratios = measure(a.lanes, a.steps, a.rounds)
+    ratios = measure([c for c in CASES if a.cases in c], a.lanes, a.steps, a.rounds)
     d = jax.devices()[0]
     print(f"vmap cost per lane-step, sweep of {a.lanes} lanes / single run, {a.steps} steps, "
           f"{d.platform} ({d.device_kind}) x {len(jax.devices())}, jax {jax.__version__} "
           f"({time.perf_counter() - start:.0f} s):")
-    for case, r in ratios.items():
-        print(f"- {case}: {r:.2f}x")
+    for case, (r, single, sweep) in ratios.items():
+        print(f"- {case}: {r:.2f}x ({single:.1f} us per step alone, {sweep:.1f} us per lane-step in the sweep)")
 
 
 if __name__ == "__main__":
