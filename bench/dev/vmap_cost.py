@@ -3,6 +3,7 @@
     python -m bench.dev.vmap_cost            # sophia (every-k Hessian), muon, lbfgs, schedule-free, adam
     python -m bench.dev.vmap_cost --lanes 16 --steps 500
     python -m bench.dev.vmap_cost --cases sophia     # the cases whose name contains "sophia"
+    python -m bench.dev.vmap_cost --cases sophia --dim 1000   # a quadratic of n = 1000
 
 Under `vmap`, a `lax.cond` whose predicate differs per lane (a batched state
 such as Sophia's step count) becomes a select that runs both branches every
@@ -51,20 +52,23 @@ def _factory(factory, fixed):
     return make
 
 
-def _prepared(case: str, lanes: int, steps: int):
+def _prepared(case: str, lanes: int, steps: int, dim: int | None = None):
     from bench.core import cells
 
     problem, args, factory, fixed, lr = CASES[case]
+    if dim is not None and problem == "quadratic":
+        args = {**args, "dim": dim}
     lrs = [lr] if lanes == 1 else list(lr * 1.2 ** (np.arange(lanes) - lanes // 2))
     sweep = cells.SweepSpec(problem, _factory(factory, fixed), grid={"learning_rate": lrs}, steps=steps,
                             problem_args=args, record_every=steps)
     return cells.prepare(sweep)
 
 
-def measure(cases: list[str], lanes: int, steps: int, rounds: int) -> dict[str, tuple[float, float, float]]:
+def measure(cases: list[str], lanes: int, steps: int, rounds: int,
+            dim: int | None = None) -> dict[str, tuple[float, float, float]]:
     """Per case, medians over rounds: (sweep time per lane-step) / (single run's time per step),
     and the two times per step in microseconds (the sweep's per lane)."""
-    prepared = {(c, n): _prepared(c, n, steps) for c in cases for n in (1, lanes)}
+    prepared = {(c, n): _prepared(c, n, steps, dim) for c in cases for n in (1, lanes)}
     for cell in prepared.values():
         cell.groups[0].program.time()  # warm-up
     seen = {c: [] for c in cases}
@@ -82,11 +86,12 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--cases", default="", help="only the cases whose name contains this")
+    parser.add_argument("--dim", type=int, default=None, help="the quadratic's dimension (default 100)")
     a = parser.parse_args(argv)
     import jax
 
     start = time.perf_counter()
-    ratios = measure([c for c in CASES if a.cases in c], a.lanes, a.steps, a.rounds)
+    ratios = measure([c for c in CASES if a.cases in c], a.lanes, a.steps, a.rounds, a.dim)
     d = jax.devices()[0]
     print(f"vmap cost per lane-step, sweep of {a.lanes} lanes / single run, {a.steps} steps, "
           f"{d.platform} ({d.device_kind}) x {len(jax.devices())}, jax {jax.__version__} "
