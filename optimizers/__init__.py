@@ -39,6 +39,8 @@ from optimizers.radam import radam
 from optimizers.registry import EXTRA_ARGS, OptimizerSpec, get, names, register, signature_defaults
 from optimizers.rmsprop import rmsprop
 from optimizers.rprop import rprop
+from optimizers.schedule_free import schedule_free_adamw, schedule_free_sgd
+from optimizers.sophia import sophia
 from optimizers.schedules import (
     constant_schedule,
     cosine_decay_schedule,
@@ -56,6 +58,6 @@ __all__ = [
     "adabelief", "adadelta", "adafactor", "adagrad", "adam", "adamax", "adamw", "adan", "ademamix", "adopt",
     "amsgrad", "cocob", "dadapt_adamw", "dog", "dowg", "fromage", "gd", "gd_armijo", "lamb", "lars", "lion",
     "madgrad", "momentum", "momo", "muon", "nadam", "nesterov", "novograd", "polyak", "prodigy", "radam",
-    "rmsprop", "rprop", "sign_sgd", "sm3", "yogi",
+    "rmsprop", "rprop", "schedule_free_adamw", "schedule_free_sgd", "sign_sgd", "sm3", "sophia", "yogi",
     "constant_schedule", "cosine_decay_schedule", "exponential_decay", "warmup_cosine_decay_schedule",
 ]

@@ -11,10 +11,14 @@
 `spec_of` makes an `OptimizerSpec` from the factory's signature: its keyword
 defaults are the spec's defaults; a parameter without one must be given a value
 in the grid; a `learning_rate` parameter gets the registered optimizers' usual
-search space (1e-5 to 1, log). It has no optax twin, runs lane by lane (vmapped:
-right for any optimizer, elementwise or not) and needs no extra update
-arguments. A reference that names an `OptimizerSpec` is used as it is (its
-fields then say all of that).
+search space (1e-5 to 1, log). It has no optax twin and runs lane by lane
+(vmapped: right for any optimizer, elementwise or not). What optax's protocol
+asks of the loop driving it is read from the transformation it builds
+(`protocol`): the extra update arguments (a `GradientTransformationExtraArgs`
+gets them all: `value`, `grad`, `value_fn`, `obj_fn`; a plain one those its
+update names as keyword-only parameters) and the evaluation point (optax's
+schedule-free state: `optax.contrib.schedule_free_eval_params`). A reference
+that names an `OptimizerSpec` is used as it is (its fields then say all of that).
 """
 
 from __future__ import annotations
@@ -26,9 +30,11 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+import jax
 import optax
+from optax import contrib
 
-from optimizers.registry import OptimizerSpec, get
+from optimizers.registry import UPDATE_ARGS, OptimizerSpec, get, names
 
 class _Required:
     """Marks a hyperparameter without a default: the grid must give it."""
@@ -63,7 +69,7 @@ def spec_of(factory: Callable[..., optax.GradientTransformation], name: str | No
     space = {"learning_rate": LEARNING_RATE_SPACE} if "learning_rate" in defaults else {}
     label = name or getattr(factory, "__name__", None) or repr(factory)
     return OptimizerSpec(name=label, factory=_checked(factory, label), twin=None, defaults=defaults,
-                         search_space=space, rule=f"{label} (user-supplied)")
+                         search_space=space, rule=f"{label} (user-supplied)", detect=True)
 
 
 def _checked(factory, label: str):
@@ -113,3 +119,66 @@ def resolve(optimizer: str | OptimizerSpec | Callable[..., optax.GradientTransfo
     if isinstance(optimizer, str):
         return get(optimizer)
     return spec_of(optimizer)
+
+
+def is_users(spec: OptimizerSpec) -> bool:
+    """Whether `spec` is not one of the registry's (a plain factory, a plugin, a user's own spec)."""
+    return spec.name not in names() or get(spec.name) is not spec
+
+
+def update_needs(tx: optax.GradientTransformation) -> frozenset[str]:
+    """The extra update arguments a built transformation takes.
+
+    A `GradientTransformationExtraArgs` accepts any keyword and uses those it
+    knows (optax's convention; a chain's update shows only `**extra_args`), so
+    it gets every one the engine can supply: those it does not use cost
+    nothing once compiled. A plain `GradientTransformation` gets the
+    keyword-only parameters of its update. ValueError for a keyword-only
+    parameter without a default that the engine cannot supply.
+    """
+    try:
+        params = inspect.signature(tx.update).parameters.values()
+    except (TypeError, ValueError):
+        params = ()
+    keyword_only = [p for p in params if p.kind == p.KEYWORD_ONLY]
+    unknown = [p.name for p in keyword_only if p.name not in UPDATE_ARGS and p.default is p.empty]
+    if unknown:
+        raise ValueError(f"its update needs {', '.join(unknown)}; the benchmark supplies {', '.join(UPDATE_ARGS)}")
+    if isinstance(tx, optax.GradientTransformationExtraArgs):
+        return frozenset(UPDATE_ARGS)
+    return frozenset(p.name for p in keyword_only if p.name in UPDATE_ARGS)
+
+
+def eval_params_of(tx: optax.GradientTransformation, params: Any) -> Callable | None:
+    """The evaluation function a built transformation's state calls for, or None (its iterate).
+
+    optax's schedule-free methods (`optax.contrib.schedule_free*`) are read at
+    their averaged sequence: their state is a `ScheduleFreeState`. The state's
+    type is found without running anything (`jax.eval_shape`).
+    """
+    state = jax.eval_shape(tx.init, params)
+    if isinstance(state, contrib.ScheduleFreeState):
+        return contrib.schedule_free_eval_params
+    return None
+
+
+def protocol(spec: OptimizerSpec, make: Callable[..., optax.GradientTransformation], hyperparams: dict,
+             params: Any, twin: bool = False) -> tuple[frozenset[str], Callable | None]:
+    """`(needs, eval_params)` of one implementation: the spec's declared ones, or, for a spec
+    that `detect`s them, those of `make(**hyperparams)` (`update_needs`, `eval_params_of`).
+
+    `needs` are update arguments only (f_min goes to the factory); `twin`
+    picks the twin's declared evaluation function.
+    """
+    if not spec.detect:
+        declared = spec.twin_eval_params if twin else spec.eval_params
+        return update_args(spec, None), declared
+    tx = make(**hyperparams)
+    return update_args(spec, tx), eval_params_of(tx, params)
+
+
+def update_args(spec: OptimizerSpec, tx: optax.GradientTransformation | None) -> frozenset[str]:
+    """The extra update arguments of `spec`'s transformation `tx`: declared, or read from tx (`detect`)."""
+    if spec.detect:
+        return update_needs(tx)
+    return frozenset(n for n in spec.needs if n in UPDATE_ARGS)

@@ -22,8 +22,11 @@ import optax
 #:   "value":    update(..., value=f(params))            the loss at the current params
 #:   "grad":     update(..., grad=g)                     the gradient (same as `updates`)
 #:   "value_fn": update(..., value_fn=f)                 the loss function itself (line search)
+#:   "obj_fn":   update(..., obj_fn=f)                   the same, as optax's Hessian estimates name it (Sophia)
 #:   "f_min":    make(..., f_min=problem.f_star)         a known optimal value (Polyak)
-EXTRA_ARGS = ("value", "grad", "value_fn", "f_min")
+EXTRA_ARGS = ("value", "grad", "value_fn", "obj_fn", "f_min")
+#: The extra arguments the engine passes to `update` (f_min goes to the factory instead).
+UPDATE_ARGS = ("value", "grad", "value_fn", "obj_fn")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +52,14 @@ class OptimizerSpec:
         harness then runs a whole grid at once by broadcasting hyperparameters
         of shape (B,) along a trailing lanes axis, without `vmap`; optimizers
         that reduce over the parameters (norms, line searches) must say False.
+      eval_params: `eval_params(state, params) -> params`, the point the
+        optimizer is evaluated at when it is not its iterate (schedule-free
+        methods: the averaged sequence), or None (the iterate). Every loss the
+        harness records is then taken there (docs/METRICS.md).
+      twin_eval_params: the same for the twin's state.
+      detect: the extra arguments and the evaluation point are read from the
+        transformation the factory builds (`optimizers.custom.protocol`): a
+        plain factory's spec, which declares neither.
     """
 
     name: str
@@ -63,6 +74,9 @@ class OptimizerSpec:
     notes: str = ""
     elementwise: bool = False
     twin_call: str = ""
+    eval_params: Callable[[Any, Any], Any] | None = None
+    twin_eval_params: Callable[[Any, Any], Any] | None = None
+    detect: bool = False
 
     @classmethod
     def declared(cls, factory: Callable[..., optax.GradientTransformation], **fields: Any) -> OptimizerSpec:

@@ -26,25 +26,28 @@ from bench.runs import results
 TARGETS = np.asarray(bench.TARGETS)
 
 
-def reference(problem, tx_factory, needs, hp, seed, steps, f_ref=None):
-    """A plain loop: losses, points, first hits and divergence step of one trajectory."""
+def reference(problem, tx_factory, needs, hp, seed, steps, f_ref=None, eval_params=None):
+    """A plain loop: losses, points, first hits and divergence step of one trajectory
+    (losses and points at `eval_params(state, x)` when given: schedule-free methods)."""
     x = problem.init(jax.random.PRNGKey(seed), np.float64)
     tx = tx_factory(**hp)
     state = tx.init(x)
     value_and_grad = jax.jit(jax.value_and_grad(problem.loss))
+    measured = jax.jit(lambda state, x: x if eval_params is None else eval_params(state, x))
     extra_names = [n for n in needs if n != "f_min"]
 
     @jax.jit
     def update(g, state, x, value):
-        extra = {"value": value, "grad": g, "value_fn": problem.loss}
+        extra = {"value": value, "grad": g, "value_fn": problem.loss, "obj_fn": problem.loss}
         u, state = tx.update(g, state, x, **{n: extra[n] for n in extra_names})
         return optax.apply_updates(x, u), state
 
     values, points = [], []
     for t in range(steps + 1):
         v, g = value_and_grad(x)
-        values.append(float(v))
-        points.append(np.asarray(x))
+        at = measured(state, x)
+        values.append(float(v) if eval_params is None else float(problem.loss(at)))
+        points.append(np.asarray(at))
         if t == steps:
             break
         x, state = update(g, state, x, v)
@@ -367,8 +370,9 @@ def test_every_optimizer_through_the_engine(x64, name):
                                           dtype="float64", impl=impl), repeats=1)
     for row in res.runs.itertuples():
         hp = {"learning_rate": row.learning_rate, **({"f_min": 0.0} if "f_min" in spec.needs else {})}
-        factory = spec.make if row.impl == "gdbench" else spec.baseline
-        values, _, hits, div = reference(p, factory, spec.needs, hp, 0, 200)
+        factory, evaluate = (spec.make, spec.eval_params) if row.impl == "gdbench" else (spec.baseline,
+                                                                                          spec.twin_eval_params)
+        values, _, hits, div = reference(p, factory, spec.needs, hp, 0, 200, eval_params=evaluate)
         curve = res.curves[res.curves.run_id == row.run_id]
         assert row.diverged_step == div
         valid = curve.step.to_numpy() < (div if div >= 0 else 201)

@@ -1,6 +1,6 @@
 """The engine's per-block bookkeeping (divergence, best loss, first hits) on made-up blocks.
 
-The one-pass path (`engine._bookkeeping`) must give exactly what the exact path
+The one-pass path (`books._bookkeeping`) must give exactly what the exact path
 gives and what NumPy computes from the block's losses, including the cases it
 hands over to the exact path: a lane passing several targets in one block, a
 loss above the divergence level or not finite (also after a hit in the same
@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bench.core import engine
+from bench.core import books, engine
 
 K = 8  # targets 1e-1 ... 1e-8
 ROWS = 100  # a full block buffer, as the engine allocates it (shorter runs get shorter ones)
@@ -74,7 +74,7 @@ def random_block(rng, n_lanes, dtype, trouble, rows=ROWS):
     return values, thresholds, div_level, alive, div_step, best, n_hit, hits
 
 
-EXACT = engine._exact_bookkeeping
+EXACT = books._exact_bookkeeping
 
 
 def no_exact_path(*args):
@@ -88,11 +88,11 @@ def no_exact_path(*args):
 def test_one_pass_equals_exact_path_and_numpy(x64, dtype, trouble, monkeypatch):
     rng = np.random.default_rng(0)
     if not trouble:  # then the one pass must answer alone
-        monkeypatch.setattr(engine, "_exact_bookkeeping", no_exact_path)
-    one_pass = jax.jit(lambda *args: engine._bookkeeping(*args))  # traced anew: with or without the patch
+        monkeypatch.setattr(books, "_exact_bookkeeping", no_exact_path)
+    one_pass = jax.jit(lambda *args: books._bookkeeping(*args))  # traced anew: with or without the patch
     new_hits = several = diverged = 0
     for trial in range(40):
-        n_lanes, rows = int(rng.choice([1, 5, 64])), int(rng.choice([ROWS, ROWS, 40, engine.SUB_STEPS]))
+        n_lanes, rows = int(rng.choice([1, 5, 64])), int(rng.choice([ROWS, ROWS, 40, books.SUB_STEPS]))
         values, thresholds, div_level, alive, div_step, best, n_hit, hits = random_block(rng, n_lanes, dtype,
                                                                                          trouble, rows)
         length = int(rng.choice([rows, rng.integers(1, rows + 1)]))

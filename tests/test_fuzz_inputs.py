@@ -278,7 +278,8 @@ def _optimizer_example(name: str, hyperparams: dict) -> None:
         return
     params = {"w": jnp.ones(3)}
     state = tx.init(params)
-    extra = {"value": jnp.float32(1.0), "grad": params, "value_fn": lambda p: jnp.sum(p["w"] ** 2)}
+    loss = lambda p: jnp.sum(p["w"] ** 2)  # noqa: E731
+    extra = {"value": jnp.float32(1.0), "grad": params, "value_fn": loss, "obj_fn": loss}
     kwargs = {k: extra[k] for k in spec.needs if k in extra}
     updates, _ = tx.update(params, state, params, **kwargs)
     assert updates["w"].shape == (3,)

@@ -82,7 +82,7 @@ def trajectory(tx, loss, x0, steps: int, every: int, needs) -> jax.Array:
     def step(carry, _):
         x, state = carry
         value, grad = jax.value_and_grad(loss)(x)
-        extra = {"value": value, "grad": grad, "value_fn": loss}
+        extra = {"value": value, "grad": grad, "value_fn": loss, "obj_fn": loss}
         updates, state = tx.update(grad, state, x, **{k: extra[k] for k in needs if k in extra})
         return (optax.apply_updates(x, updates), state), None
 
@@ -309,7 +309,7 @@ def test_state_follows_dtype_and_step_compiles_once(name, dtype):
 
     def one_step(tx, p, s):
         value, grad = jax.value_and_grad(loss)(p)
-        extra = {"value": value, "grad": grad, "value_fn": loss}
+        extra = {"value": value, "grad": grad, "value_fn": loss, "obj_fn": loss}
         updates, s = tx.update(grad, s, p, **{k: extra[k] for k in spec.needs if k in extra})
         return optax.apply_updates(p, updates), s, updates
 
@@ -350,7 +350,7 @@ def test_no_more_work_per_step_than_optax(name):
     for tx in (spec.make(**hp), spec.baseline(**hp)):
         def step(x, s, tx=tx):
             value, grad = jax.value_and_grad(prob.loss)(x)
-            extra = {"value": value, "grad": grad, "value_fn": prob.loss}
+            extra = {"value": value, "grad": grad, "value_fn": prob.loss, "obj_fn": prob.loss}
             updates, s = tx.update(grad, s, x, **{k: extra[k] for k in spec.needs if k in extra})
             return optax.apply_updates(x, updates), s
 

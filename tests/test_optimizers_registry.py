@@ -19,7 +19,7 @@ EXPECTED = [
     "adabelief", "adadelta", "adafactor", "adagrad", "adam", "adamax", "adamw", "adan", "ademamix", "adopt",
     "amsgrad", "cocob", "dadapt_adamw", "dog", "dowg", "fromage", "gd", "gd_armijo", "lamb", "lars", "lion",
     "madgrad", "momentum", "momo", "muon", "nadam", "nesterov", "novograd", "polyak", "prodigy", "radam",
-    "rmsprop", "rprop", "sign_sgd", "sm3", "yogi",
+    "rmsprop", "rprop", "schedule_free_adamw", "schedule_free_sgd", "sign_sgd", "sm3", "sophia", "yogi",
 ]
 NAMES = optimizers.names()
 DOCS = pathlib.Path(__file__).resolve().parents[1] / "README.md"  # holds the optimizer table

@@ -21,7 +21,7 @@ import pandas as pd
 
 import optimizers
 import problems
-from bench.core import chunking, engine, minibatch, schedule, sweepspec
+from bench.core import chunking, engine, minibatch, protocol, schedule, sweepspec
 from bench.core.sweepspec import (  # noqa: F401 - a sweep's options and inputs, as cells names them
     DTYPES, IMPLS, MAX_ROUNDS, MINIBATCH_RECORD_EVERY, PRIMARY_TARGET, TARGETS, SweepSpec, check_batch_size, devices_for,
     precision, resolve_optimizer, resolve_problem,
@@ -261,7 +261,8 @@ def prepare(sweep: SweepSpec) -> CellRun:
         np_dtype = np.dtype(sweep.dtype)
         for c in full:  # concrete values: out-of-range ones fail here, before compiling
             try:
-                spec.make(**c)
+                with protocol.guarded(spec, "built"):
+                    spec.make(**c)
             except ValueError as e:
                 raise ConfigError(f"grid ({spec.name})", str(e)) from None
         traced = traced_names(configs)
@@ -280,25 +281,28 @@ def prepare(sweep: SweepSpec) -> CellRun:
             # lanes: configuration-major, seed-minor
             hp = {n: np.repeat(np.asarray([full[i][n] for i in ids], np_dtype), len(seeds)) for n in traced}
             x0 = jax.tree.map(lambda *xs: np.stack(xs * len(ids), axis=-1), *starts)
+            needs, eval_params = protocol.of_cell(spec, impls, full[ids[0]], starts[0])
             # Ours and optax's run in one compiled program (everything but the
             # optimizer step is shared, and compiling is about half a quick
             # suite's time), each call running one of them: timed apart, interleaved.
             cell = engine.Cell(
                 loss_fn=_full_batch(p.fn),
                 make_txs=tuple(_tx_maker(spec.make if i == "gdbench" else spec.baseline, static) for i in impls),
-                needs=frozenset(n for n in spec.needs if n != "f_min"),
+                needs=needs,
                 schedule=sched,
                 record_path=sweep.record_path,
                 elementwise=spec.elementwise,
                 loss_first=p.dim <= LOSS_FIRST_MAX_DIM or mb is not None,
                 one_pass=len(ids) * len(seeds) * sweep.steps >= ONE_PASS_MIN_LANE_STEPS,
                 minibatch=mb,
+                eval_params=eval_params,
             )
-            program = chunking.compile_program(
-                cell, x0, hp, p.data, np.asarray(sweep.targets), 0.0 if f_ref is None else f_ref, devices,
-                np_dtype, seeds=np.tile(np.asarray(seeds), len(ids)), max_memory=sweep.max_memory,
-                label=problem_label(p, batch_size),
-            )
+            with protocol.guarded(spec):
+                program = chunking.compile_program(
+                    cell, x0, hp, p.data, np.asarray(sweep.targets), 0.0 if f_ref is None else f_ref, devices,
+                    np_dtype, seeds=np.tile(np.asarray(seeds), len(ids)), max_memory=sweep.max_memory,
+                    label=problem_label(p, batch_size),
+                )
             for k, i in enumerate(impls):
                 groups.append(Group(i, [full[j] for j in ids], ids, program.running(k)))
     return CellRun(sweep, swept, sched, devices[0].device_kind, groups, f_ref)

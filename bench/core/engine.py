@@ -6,8 +6,8 @@ Python and no host synchronisation per step. Its layout follows what was
 measured fastest on XLA:CPU without changing the arithmetic: every array keeps
 its lanes on the LAST axis (parameters of shape (*leaf_shape, B)); steps run in
 blocks (`bench.core.schedule`) whose losses go to a small buffer, from which the
-bookkeeping (stored steps, first hits, best loss, divergence) is done once per
-block instead of once per step, in one pass over it in the usual case; lanes
+bookkeeping (stored steps, first hits, best loss, divergence: `bench.core.books`)
+is done once per block instead of once per step, in one pass over it in the usual case; lanes
 are split over the available devices with `shard_map`.
 
 Per lane the program returns, computed on the device:
@@ -25,7 +25,11 @@ Per lane the program returns, computed on the device:
                from the end of that block (at most BLOCK_STEPS - 1 steps later)
                while the other lanes go on
 
-Step t is the point after t updates; x_0 is step 0.
+Step t is the point after t updates; x_0 is step 0. An optimizer with an
+evaluation point (`Cell.eval_params`: schedule-free methods) is measured there
+instead of at its iterate: every loss above, the divergence check and the path
+are then at `eval_params(state_t, x_t)`, while the gradient and the extra
+update arguments stay at the iterate x_t.
 """
 
 from __future__ import annotations
@@ -44,13 +48,13 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from bench.core import distributed, minibatch, schedule, xla
+from bench.core.books import SUB_STEPS, BlockLosses, Books, Levels, block_books, finite_below
 from bench.core.schedule import Schedule
 
 PyTree = Any
 LANES = "lanes"
 DIVERGENCE_FACTOR = 1e6
 NEVER = -1
-SUB_STEPS = 10  # a block's losses are summarised per this many steps (see `_bookkeeping`)
 #: A launch that may run longer than this (the first of a program, or one whose
 #: last launch took longer) runs in a helper thread while the main thread waits
 #: in Python, waking every WAKE_S, so that Ctrl-C and SIGTERM are handled at once
@@ -72,7 +76,9 @@ class Cell:
         the program runs the one its `which` input names: ours and optax's
         share one program, and so one compilation of everything else (the
         program holds every implementation's optimizer state).
-      needs: extra update arguments the optimizer takes ("value", "grad", "value_fn").
+      needs: extra update arguments the optimizer takes ("value", "grad",
+        "value_fn", "obj_fn"; the last two are both the loss of one lane's
+        parameters, on the step's minibatch in minibatch mode).
       schedule: which steps' losses are stored.
       record_path: store the parameters at the recorded steps too.
       elementwise: the optimizer updates each coordinate from that coordinate
@@ -89,6 +95,10 @@ class Cell:
         (`bench.core.minibatch`): the optimizer then sees a minibatch's value and
         gradient, the books the full loss every `minibatch.eval_every` steps.
         The lanes' seeds come in as `init["seeds"]`.
+      eval_params: None (every implementation is measured at its iterate), or
+        one entry per `make_txs`: None, or `eval_params(state, params) ->
+        params` on one lane's state and parameters (on all lanes at once, as
+        the update, for an elementwise cell), the point it is measured at.
     """
 
     loss_fn: Callable[[PyTree, PyTree], jax.Array]
@@ -100,16 +110,17 @@ class Cell:
     loss_first: bool = True
     one_pass: bool = True
     minibatch: minibatch.Minibatch | None = None
+    eval_params: tuple[Callable | None, ...] | None = None
+
+    @property
+    def evaluated_elsewhere(self) -> bool:
+        """Whether some implementation is measured away from its iterate (`eval_params`)."""
+        return self.eval_params is not None and any(f is not None for f in self.eval_params)
 
 
 def _lanes_like(mask: jax.Array, a: jax.Array) -> jax.Array:
     """Broadcasts a per-lane (B,) array against a lanes-last array explicitly."""
     return jnp.broadcast_to(mask.reshape((1,) * (a.ndim - 1) + mask.shape), a.shape)
-
-
-def _finite_below(value: jax.Array, level: jax.Array) -> jax.Array:
-    """|value| <= level: False for NaN and inf too (every comparison with NaN is)."""
-    return jnp.abs(value) <= level
 
 
 def _select(mask: jax.Array, new: PyTree, old: PyTree) -> PyTree:
@@ -168,14 +179,24 @@ def _lane_norms(tree: PyTree) -> jax.Array:
     return jnp.sqrt(sum(squares))
 
 
-def _extra_args(needs, value, grad, loss_fn, data) -> dict:
+def extra_args(needs, value, grad, loss_fn, data) -> dict:
+    """The extra update arguments `needs` names, for the loss `loss_fn(params, data)` at value and grad."""
     extra = {}
     if "value" in needs:
         extra["value"] = value
     if "grad" in needs:
         extra["grad"] = grad
     if "value_fn" in needs:
-        extra["value_fn"] = lambda p: loss_fn(p, data)
+        def value_fn(params, obj_fn=None):
+            # optax's line searches hand value_fn every extra argument its
+            # signature names and refuse the others: it names (and ignores)
+            # obj_fn, so that both can be supplied to a chain.
+            del obj_fn
+            return loss_fn(params, data)
+
+        extra["value_fn"] = value_fn
+    if "obj_fn" in needs:
+        extra["obj_fn"] = lambda params: loss_fn(params, data)
     return extra
 
 
@@ -198,7 +219,7 @@ def optimizer_step(cell: Cell, n_lanes: int, make_tx, loss_fn=None, data_axes=No
             return make_tx(hp).init(x)
 
         def apply(x, state, hp, data, value, grad):
-            extra = _extra_args(cell.needs, value, grad, loss_all, data)
+            extra = extra_args(cell.needs, value, grad, loss_all, data)
             updates, state = make_tx(hp).update(grad, state, x, **extra)
             return optax.apply_updates(x, updates), state
 
@@ -208,7 +229,7 @@ def optimizer_step(cell: Cell, n_lanes: int, make_tx, loss_fn=None, data_axes=No
         return make_tx(hp).init(x)
 
     def apply_lane(x, state, hp, data, value, grad):
-        extra = _extra_args(cell.needs, value, grad, loss_fn or cell.loss_fn, data)
+        extra = extra_args(cell.needs, value, grad, loss_fn or cell.loss_fn, data)
         updates, state = make_tx(hp).update(grad, state, x, **extra)
         return optax.apply_updates(x, updates), state
 
@@ -217,157 +238,26 @@ def optimizer_step(cell: Cell, n_lanes: int, make_tx, loss_fn=None, data_axes=No
     return init, apply
 
 
-def _lowest(a: jax.Array, axis: int) -> jax.Array:
-    """min along axis, for arrays without NaN.
+def evaluation_point(cell: Cell, k: int):
+    """Implementation k's `point(state, x)` over all lanes: where it is measured (`Cell.eval_params`).
 
-    Written as its own reduction (not jnp.min) so that XLA:CPU keeps it in its
-    own code: jnp.min's float reductions go to a library call, and a loop that
-    holds one is no longer compiled whole (measured: the sweep ran ~10% slower).
+    The iterate x itself when it has no evaluation function.
     """
-    return jax.lax.reduce(a, np.asarray(np.inf, a.dtype), lambda u, v: jnp.where(u < v, u, v), (axis,))
+    f = None if cell.eval_params is None else cell.eval_params[k]
+    if f is None:
+        return lambda state, x: x
+    if cell.elementwise:
+        return f
+    return jax.vmap(f, in_axes=-1, out_axes=-1)
 
 
-def _first_true(mask: jax.Array) -> jax.Array:
-    """Per lane (last axis), the first index along axis 0 where mask holds; mask.shape[0] if none."""
-    index = jnp.arange(mask.shape[0], dtype=jnp.int32).reshape((-1,) + (1,) * (mask.ndim - 1))
-    return jnp.min(jnp.where(mask, index, mask.shape[0]), axis=0)
-
-
-def _level(thresholds: jax.Array, at: jax.Array) -> jax.Array:
-    """Per lane, the threshold of the level `at` marks ((K, B) booleans, one True per lane; 0 if none)."""
-    return jnp.sum(jnp.where(at, thresholds, 0), axis=0)
-
-
-def _first_hits(values, t0, best, thresholds, hits, n_hit):
-    """Fills in the targets first reached within one block of stored losses.
-
-    values: (L, B) losses of the block's steps, +inf where not valid; best: the
-    running minimum including this block. Thresholds decrease with the target
-    index, so the targets reached form a prefix and each lane's first hits come
-    in order: level n_hit (the first unreached) is found as the first step at or
-    under its threshold, then the next level, while any lane has more.
-    """
-    levels = jnp.arange(thresholds.shape[0], dtype=jnp.int32)[:, None]
-    reached = jnp.sum(best[None, :] <= thresholds, axis=0, dtype=jnp.int32)
-
-    def more(carry):
-        n, _ = carry
-        return jnp.any(n < reached)
-
-    def next_level(carry):
-        n, hits = carry
-        at_n = levels == n[None, :]
-        todo = n < reached  # then `values` holds a step at or under the level
-        first = _first_true(values <= _level(thresholds, at_n)[None, :])
-        hits = jnp.where(at_n & todo[None, :], t0 + first[None, :], hits)
-        return n + todo.astype(jnp.int32), hits
-
-    return jax.lax.while_loop(more, next_level, (n_hit, hits))
-
-
-def _exact_bookkeeping(vbuf, length, t0, alive, div_level, thresholds, div_step, best, n_hit, hits):
-    """One block's divergence, best loss and first hits, whatever happened in it.
-
-    Divergence is read from the block's losses: the first step whose loss is not
-    finite or above the level. Nothing from it on counts.
-    """
-    block_steps = vbuf.shape[0]
-    positions = jnp.arange(block_steps, dtype=jnp.int32)[:, None]
-    in_block = positions < length
-    bad = in_block & ~_finite_below(vbuf, div_level[None, :])
-    first_bad = _first_true(bad)
-    diverged = alive & (first_bad < block_steps)
-    div_step = jnp.where(diverged, t0 + first_bad, div_step)
-    live = in_block & alive[None, :] & (positions < first_bad[None, :])
-    values = jnp.where(live, vbuf, jnp.inf)
-    best = jnp.minimum(best, _lowest(values, 0))
-    n_hit, hits = _first_hits(values, t0, best, thresholds, hits, n_hit)
-    return div_step, diverged, best, n_hit, hits
-
-
-def _bookkeeping(vbuf, length, t0, alive, div_level, thresholds, div_step, best, n_hit, hits):
-    """`_exact_bookkeeping`'s results, from one pass over the block in the usual case.
-
-    One reduction reads each stored loss once, with bad steps read as -inf:
-    per lane and per SUB_STEPS steps it gives the lowest loss, so whether any
-    step was bad, the block's lowest loss, and which few steps hold the first
-    one at or under the next target. That is the whole answer unless a lane
-    diverged in the block or passed more than one target in it; then (rarely:
-    in none of the 100 blocks of the 256-configuration Rosenbrock sweep) the
-    exact path runs instead. Measured on that sweep: the bookkeeping took 25-30%
-    of the time as several passes, about 12% as one (results/PERFORMANCE.md).
-    """
-    rows, n_lanes = vbuf.shape
-    n_targets = thresholds.shape[0]
-    positions = jnp.arange(rows, dtype=jnp.int32)[:, None]
-    valid = (positions < length) & alive[None, :]
-    marked = jnp.where(valid, jnp.where(_finite_below(vbuf, div_level[None, :]), vbuf, -jnp.inf), jnp.inf)
-    # (The barrier keeps XLA from folding the two minima into one reduction over
-    # the block, which then has to be read again for `first_sub`.)
-    sub_low = jax.lax.optimization_barrier(_lowest(marked.reshape(rows // SUB_STEPS, SUB_STEPS, n_lanes), 1))
-    low = _lowest(sub_low, 0)
-    bad = low == -jnp.inf
-    levels = jnp.arange(n_targets, dtype=jnp.int32)[:, None]
-    at_next = levels == n_hit[None, :]
-    next_level = jnp.where(n_hit < n_targets, _level(thresholds, at_next), -jnp.inf)
-    got = low <= next_level
-    # The first hit lies in the first summary at or under the level: search its steps.
-    first_sub = _first_true(sub_low <= next_level[None, :])
-    window = jnp.minimum(first_sub, rows // SUB_STEPS - 1)[None, :] * SUB_STEPS + positions[:SUB_STEPS]
-    first_hit = window[0] + _first_true(jnp.take_along_axis(vbuf, window, axis=0) <= next_level[None, :])
-    new_best = jnp.minimum(best, low)
-    reached = jnp.sum(new_best[None, :] <= thresholds, axis=0, dtype=jnp.int32)
-    usual = ~jnp.any(bad) & jnp.all(reached <= n_hit + got)
-
-    def one_pass(_):
-        hits_now = jnp.where(at_next & got[None, :], t0 + first_hit[None, :], hits)
-        return div_step, jnp.zeros_like(alive), new_best, n_hit + got.astype(jnp.int32), hits_now
-
-    def exact(_):
-        return _exact_bookkeeping(vbuf, length, t0, alive, div_level, thresholds, div_step, best, n_hit, hits)
-
-    return jax.lax.cond(usual, one_pass, exact, None)
+def _select_state(mask: jax.Array, new: PyTree, old: PyTree) -> PyTree:
+    """`_select` for optimizer states; leaves without a lanes axis (an elementwise
+    state's shared scalars, the same for every lane) are taken from `new`."""
+    return jax.tree.map(lambda a, b: a if jnp.ndim(a) == 0 else jnp.where(_lanes_like(mask, a), a, b), new, old)
 
 
 # --------------------------------------------------------------------------- the block loop
-
-
-class Levels(NamedTuple):
-    """Per lane, the losses the bookkeeping compares with (constant over a program)."""
-
-    div_level: jax.Array  # (B,) a loss above this (or not finite) is divergence; -1 for a bad start
-    thresholds: jax.Array  # (K, B) each target's loss, decreasing with the target index
-
-
-class Books(NamedTuple):
-    """Per lane, what the bookkeeping has found so far."""
-
-    div_step: jax.Array  # (B,) the first diverged step, NEVER if none
-    best: jax.Array  # (B,) the lowest loss before any divergence
-    hits: jax.Array  # (K, B) each target's first-hit step, NEVER if not yet
-    n_hit: jax.Array  # (B,) how many targets are hit (they are hit in order)
-
-
-class BlockLosses(NamedTuple):
-    """One block's losses as the bookkeeping reads them."""
-
-    vbuf: jax.Array  # (rows, B) the loss of each step of the block; rows past `length` are stale
-    length: jax.Array  # () the block's steps
-    t0: jax.Array  # () the block's first step
-    alive: jax.Array  # (B,) the lanes not diverged before the block
-
-
-def block_books(block: BlockLosses, levels: Levels, books: Books, one_pass: bool) -> tuple[Books, jax.Array]:
-    """One block's bookkeeping: the updated books, and which lanes diverged in it.
-
-    `one_pass` picks `_bookkeeping` (one pass over the block in the usual case)
-    over `_exact_bookkeeping`; both give the same results.
-    """
-    kernel = _bookkeeping if one_pass else _exact_bookkeeping
-    div_step, diverged, best, n_hit, hits = kernel(
-        block.vbuf, block.length, block.t0, block.alive, levels.div_level, levels.thresholds,
-        books.div_step, books.best, books.n_hit, books.hits)
-    return Books(div_step=div_step, best=best, hits=hits, n_hit=n_hit), diverged
 
 
 class Carry(NamedTuple):
@@ -432,29 +322,40 @@ class Loop:
     loss_all: Callable  # (x, data) -> (B,) full-batch losses
     value_and_grad: Callable  # (x, data) -> ((B,) losses, lanes-last gradient)
     steps_of: tuple  # per implementation, `optimizer_step`'s (init, apply)
+    points_of: tuple  # per implementation, `evaluation_point`'s point(state, x)
 
 
-def _minibatch_step(loop: Loop, x, value, t):
-    """The full loss for the books (computed at multiples of eval_every, else
-    the last one), and the optimizer's data, value and gradient on a minibatch."""
+def _minibatch_step(loop: Loop, x, value, t, point):
+    """The full loss for the books at `point(x)` (computed at multiples of eval_every,
+    else the last one), and the optimizer's data, value and gradient on a minibatch at x."""
     mb, data = loop.cell.minibatch, loop.data
     opt_data = (data, minibatch.draw(mb, loop.keys, t, data))
     opt_value, grad = lane_functions(mb.loss, loop.n_lanes, minibatch.DATA_AXES)[1](x, opt_data)
     if mb.eval_every > 1:
-        value = jax.lax.cond(t % mb.eval_every == 0, lambda x: loop.loss_all(x, data), lambda x: value, x)
+        value = jax.lax.cond(t % mb.eval_every == 0, lambda x: loop.loss_all(point(x), data), lambda x: value, x)
     else:
-        value = loop.loss_all(x, data)
+        value = loop.loss_all(point(x), data)
     return value, opt_data, opt_value, grad
 
 
-def _step(loop: Loop, apply_all, t0, write: PathWrite | None, i, carry: StepCarry) -> StepCarry:
-    """Step t0 + i of every lane; with `write` (a dense run's), it also stores its point (see `_block_steps`)."""
+def _step(loop: Loop, impl: tuple, t0, write: PathWrite | None, i, carry: StepCarry) -> StepCarry:
+    """Step t0 + i of every lane; with `write` (a dense run's), it also stores its point (see `_block_steps`).
+
+    `impl`: the implementation's (apply, point) (`optimizer_step`, `evaluation_point`).
+    """
     cell, data = loop.cell, loop.data
+    apply_all, point = impl
     x, state, value, vbuf, path = carry  # x is step t0 + i
     opt_data, opt_value = data, None
+    elsewhere = cell.evaluated_elsewhere
     if cell.minibatch is not None:
-        value, opt_data, opt_value, grad = _minibatch_step(loop, x, value, t0 + i)
+        value, opt_data, opt_value, grad = _minibatch_step(loop, x, value, t0 + i, partial(point, state))
         step_value = value
+    elif elsewhere:
+        # The books read the loss at the evaluation point; the optimizer, the
+        # loss and gradient at its iterate (one more forward pass per step).
+        opt_value, grad = loop.value_and_grad(x, data)
+        step_value = loop.loss_all(point(state, x), data)
     elif cell.loss_first:
         # The loss goes to the block's buffer only: carrying it too
         # would compute it twice per step (measured: one kernel more).
@@ -465,9 +366,9 @@ def _step(loop: Loop, apply_all, t0, write: PathWrite | None, i, carry: StepCarr
     vbuf = jax.lax.dynamic_update_index_in_dim(vbuf, step_value, i, 0)
     if write is not None:
         path = jax.tree.map(lambda b, a: jax.lax.dynamic_update_index_in_dim(b, a, write.rows[i], 0),
-                            path, _select(write.alive, x, write.x_start))
-    x, state = apply_all(x, state, loop.hp, opt_data, step_value if cell.minibatch is None else opt_value, grad)
-    if not cell.loss_first:
+                            path, _select(write.alive, point(state, x), write.x_start))
+    x, state = apply_all(x, state, loop.hp, opt_data, step_value if opt_value is None else opt_value, grad)
+    if not (cell.loss_first or elsewhere):
         # The loss of the new point, computed right after it is made, and
         # the gradient alone at the next step: at n = 1e6-1e7 this was
         # measured 1.3-1.5x faster than a value_and_grad per step.
@@ -475,7 +376,7 @@ def _step(loop: Loop, apply_all, t0, write: PathWrite | None, i, carry: StepCarr
     return StepCarry(x, state, value, vbuf, path)
 
 
-def _block_steps(loop: Loop, apply_all, dense: bool, n, plan: BlockPlan, t0, alive, x_start,
+def _block_steps(loop: Loop, impl: tuple, dense: bool, n, plan: BlockPlan, t0, alive, x_start,
                  carry: StepCarry) -> StepCarry:
     """Steps 0 .. n-1 of a block, storing the path.
 
@@ -489,11 +390,11 @@ def _block_steps(loop: Loop, apply_all, dense: bool, n, plan: BlockPlan, t0, ali
     the end of each block ran the sweep at 0.6-0.8x the speed of not
     recording paths (`python -m bench.perf paths`).
     """
-    plain = partial(_step, loop, apply_all, t0, None)
+    plain = partial(_step, loop, impl, t0, None)
     if not loop.cell.record_path:
         return jax.lax.fori_loop(0, n, plain, carry)
     if dense:
-        return jax.lax.fori_loop(0, n, partial(_step, loop, apply_all, t0, PathWrite(plan.rows, alive, x_start)),
+        return jax.lax.fori_loop(0, n, partial(_step, loop, impl, t0, PathWrite(plan.rows, alive, x_start)),
                                  carry)
 
     def segment(j, seg_carry):
@@ -502,7 +403,7 @@ def _block_steps(loop: Loop, apply_all, dense: bool, n, plan: BlockPlan, t0, ali
         end = jnp.minimum(jnp.maximum(plan.slots[j], i0), n)
         inner = jax.lax.fori_loop(i0, end, plain, inner)
         path = jax.tree.map(lambda p, a: jax.lax.dynamic_update_index_in_dim(p, a, plan.rows[j], 0),
-                            inner.path, _select(alive, inner.x, x_start))
+                            inner.path, _select(alive, impl[1](inner.state, inner.x), x_start))
         return inner._replace(path=path), end
 
     carry, i0 = jax.lax.fori_loop(0, jnp.where(n > 0, plan.slots.shape[0], 0), segment,
@@ -520,11 +421,17 @@ def _block(loop: Loop, dense: bool, carry: tuple[Carry, Buffers], plan: BlockPla
     # One loop per implementation; all but the one `which` names run 0 steps.
     # The step counter is not carried through the step loops (one kernel
     # less per step): each block advances it by its length.
+    # x_start: where a frozen lane is measured (its frozen point, or the
+    # evaluation point of it and its frozen state).
     x_end, value_end, states = c.x, c.value, []
-    for k, (_, apply_all) in enumerate(loop.steps_of):
+    for k, ((_, apply_all), point) in enumerate(zip(loop.steps_of, loop.points_of)):
         n = plan.length if len(loop.steps_of) == 1 else jnp.where(loop.which == k, plan.length, 0)
+        x_start = point(c.states[k], c.x) if loop.cell.record_path else c.x
         x_end, state, value_end, vbuf, path = _block_steps(
-            loop, apply_all, dense, n, plan, c.t, alive, c.x, StepCarry(x_end, c.states[k], value_end, vbuf, path))
+            loop, (apply_all, point), dense, n, plan, c.t, alive, x_start,
+            StepCarry(x_end, c.states[k], value_end, vbuf, path))
+        if loop.cell.evaluated_elsewhere:  # its evaluation point needs the state frozen with the point
+            state = _select_state(alive, state, c.states[k])
         states.append(state)
     t = c.t + plan.length
     # Lanes that diverged in an earlier block keep their frozen point (and
@@ -546,20 +453,30 @@ def _block(loop: Loop, dense: bool, carry: tuple[Carry, Buffers], plan: BlockPla
     return (c, Buffers(vbuf, v_out, path)), None
 
 
-def _final(loop: Loop, c: Carry) -> tuple[Carry, jax.Array]:
-    """The final point x_T: its loss and the same checks as every step's; and its gradient."""
-    final_value, grad = loop.value_and_grad(c.x, loop.data)
+def measured_point(cell: Cell, points_of: tuple, which, states: tuple, x: PyTree) -> PyTree:
+    """Where the running implementation (`which`) is measured at x with its state: x, or its evaluation point."""
+    if not cell.evaluated_elsewhere:
+        return x
+    if len(points_of) == 1:
+        return points_of[0](states[0], x)
+    return jax.lax.switch(which, [partial(point, state) for point, state in zip(points_of, states)], x)
+
+
+def _final(loop: Loop, c: Carry) -> tuple[Carry, PyTree, jax.Array]:
+    """The final point (`measured_point`): its loss and the same checks as every step's; itself; its gradient."""
+    x_final = measured_point(loop.cell, loop.points_of, loop.which, c.states, c.x)
+    final_value, grad = loop.value_and_grad(x_final, loop.data)
     b = c.books
     alive = b.div_step == NEVER
-    final_loss = final_value if loop.cell.loss_first else c.value
+    final_loss = final_value if loop.cell.loss_first or loop.cell.evaluated_elsewhere else c.value
     # A lane frozen before the last block ends with the loss it records (see `_block`).
     final_loss = jnp.where(alive | jnp.isnan(c.frozen), final_loss, c.frozen)
-    ok = alive & _finite_below(final_loss, loop.levels.div_level)
+    ok = alive & finite_below(final_loss, loop.levels.div_level)
     div_step = jnp.where(alive & ~ok, c.t, b.div_step)
     best = jnp.where(ok, jnp.minimum(b.best, final_loss), b.best)
     fresh = ok[None, :] & (final_loss[None, :] <= loop.levels.thresholds) & (b.hits == NEVER)
     hits = jnp.where(fresh, c.t, b.hits)
-    return c._replace(value=final_loss, books=Books(div_step, best, hits, b.n_hit)), grad
+    return c._replace(value=final_loss, books=Books(div_step, best, hits, b.n_hit)), x_final, grad
 
 
 def _program(cell: Cell, x0, hp, data, targets, f_ref, init, which, path) -> dict[str, jax.Array]:
@@ -570,18 +487,21 @@ def _program(cell: Cell, x0, hp, data, targets, f_ref, init, which, path) -> dic
     on_batch = () if mb is None else (mb.loss, minibatch.DATA_AXES)  # what the optimizer evaluates
     steps_of = tuple(optimizer_step(cell, n_lanes, make_tx, *on_batch) for make_tx in cell.make_txs)
     keys = None if mb is None else minibatch.lane_keys(init["seeds"])
-    f0 = loss_all(x0, data)
+    states0 = tuple(init_all(x0, hp) for init_all, _ in steps_of)
+    points_of = tuple(evaluation_point(cell, k) for k in range(len(cell.make_txs)))
+    f0 = loss_all(measured_point(cell, points_of, which, states0, x0), data)
     thresholds = f_ref + targets[:, None] * (f0 - f_ref)[None, :]
     # A lane whose start is not finite is diverged at step 0 (level -1).
     div_level = jnp.where(jnp.isfinite(f0), DIVERGENCE_FACTOR * jnp.abs(f0), -1)
-    loop = Loop(cell, n_lanes, hp, data, which, keys, Levels(div_level, thresholds), loss_all, value_and_grad, steps_of)
+    loop = Loop(cell, n_lanes, hp, data, which, keys, Levels(div_level, thresholds), loss_all, value_and_grad,
+                steps_of, points_of)
 
     # The constant starting values come in as inputs (`initial_buffers`): made
     # on the host, they cost no compiled kernel each (compile time is per kernel).
     c = Carry(
         t=jnp.zeros((), jnp.int32),
         x=x0,
-        states=tuple(init_all(x0, hp) for init_all, _ in steps_of),
+        states=states0,
         value=f0,
         frozen=init["frozen"],
         books=Books(div_step=init["div_step"], best=init["best"], hits=init["hits"], n_hit=init["n_hit"]),
@@ -601,7 +521,7 @@ def _program(cell: Cell, x0, hp, data, targets, f_ref, init, which, path) -> dic
         path = buffers.path
         keep = np.flatnonzero(run_spec.valid.reshape(-1))
         stored_v.append(buffers.v_out.reshape((-1, n_lanes))[keep])
-    c, grad = _final(loop, c)
+    c, x_final, grad = _final(loop, c)
 
     out = dict(
         losses=jnp.concatenate(stored_v + [c.value[None]], axis=0),
@@ -613,7 +533,7 @@ def _program(cell: Cell, x0, hp, data, targets, f_ref, init, which, path) -> dic
     )
     if cell.record_path:
         out["path"] = jax.tree.map(lambda p, a: jax.lax.dynamic_update_index_in_dim(p, a, p.shape[0] - 1, 0),
-                                   path, c.x)
+                                   path, x_final)
     return out
 
 

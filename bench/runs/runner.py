@@ -13,7 +13,7 @@ import pandas as pd
 
 import optimizers
 import problems
-from bench.core import cache, cells, distributed, memory, search
+from bench.core import cache, cells, distributed, memory, protocol, search
 from bench.runs import results, storage, summary
 from bench.runs.suite import Suite
 from bench.tracking import costs
@@ -142,6 +142,9 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
     # a problem too large for even one lane: one line before anything is written
     memory.check_one_lane_fits([(cells.problem_label(c.problem, c.batch_size), c.problem) for _, c in todo_cells],
                                suite.dtype, suite.max_memory, distributed.local(devices))
+    for _, c in todo_cells:  # a user's optimizer that cannot be traced: likewise
+        spec = optimizers.resolve(c.optimizer)
+        protocol.check_traces(c.problem, spec, suite.configs_for(spec)[0], suite.dtype)
     started = results.utc_now()
     meta = {
         "suite": suite.to_dict(),

@@ -29,7 +29,7 @@ import pandas as pd
 
 import optimizers
 import problems
-from bench.core import xla
+from bench.core import engine, xla
 
 METRICS = ("flops", "bytes_accessed", "transcendentals", "fusions")
 COLUMNS = ("problem", "instance", "optimizer", "impl", "dtype", *METRICS)
@@ -66,13 +66,7 @@ def step_function(problem: problems.Problem, spec: optimizers.OptimizerSpec, imp
 
     def step(x, state, data):
         value, grad = jax.value_and_grad(loss)(x, data)
-        extra = {}
-        if "value" in spec.needs:
-            extra["value"] = value
-        if "grad" in spec.needs:
-            extra["grad"] = grad
-        if "value_fn" in spec.needs:
-            extra["value_fn"] = lambda p: loss(p, data)
+        extra = engine.extra_args(optimizers.custom.update_args(spec, tx), value, grad, loss, data)
         updates, state = tx.update(grad, state, x, **extra)
         return optax.apply_updates(x, updates), state
 
