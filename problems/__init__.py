@@ -12,6 +12,7 @@ from problems.grad_noise import with_grad_noise
 from problems.registry import factory, get, names, register
 
 # Importing a module registers its problems.
+from problems import bbob as _bbob  # noqa: E402,F401
 from problems import classics as _classics  # noqa: E402,F401
 from problems import least_squares as _least_squares  # noqa: E402,F401
 from problems import logistic as _logistic  # noqa: E402,F401

@@ -92,6 +92,10 @@ CASES: dict[str, list[Case]] = {
         "noisy_quadratic", {"dim": 2, "condition_number": 10.0}, {"dim": 20, "noise": 0.5}, constant_hessian=True
     ),
     "booth": _cases("booth", {}, constant_hessian=True),
+    "bbob": [  # the sphere (Hessian 2I), a smooth and a non-smooth function (tests/test_bbob.py has all 24)
+        *_cases("bbob", {"function": 1, "dim": 2}, constant_hessian=True),
+        *_cases("bbob", {"function": 8, "instance": 2, "dim": 3}, {"function": 15, "instance": 3, "dim": 5}),
+    ],
     "matyas": _cases("matyas", {}, constant_hessian=True),
     "styblinski_tang": _cases("styblinski_tang", {"dim": 3}, optimum_tol=(1e-14, 1e-12)),
     "rastrigin": _cases("rastrigin", {"dim": 3}),
