@@ -188,6 +188,7 @@ def transformer(
     scales = [_init_scale(n, s, n_layers) for n, s in zip(names, leaves)]
     sizes = [math.prod(s) for s in leaves]
 
+    @functools.partial(jax.jit, static_argnums=1)  # one program, not one per leaf
     def init(key, dtype=jnp.float32):
         # One normal draw for every random leaf, scaled per leaf.
         z = jax.random.normal(key, (sum(n for n, s in zip(sizes, scales) if s is not None),), jnp.float32)
