@@ -94,7 +94,7 @@ def make_loss(n_heads: int, attend=causal_attention):
         tokens, answers = data["tokens"], data["y"]
         if batch is not None:
             tokens, answers = tokens[batch], answers[batch]
-        n_layers = len(params) - 5
+        n_layers = sum(key.startswith("block") for key in params)
         h = params["tok_embed"][tokens] + params["pos_embed"][None]
         for i in range(n_layers):
             h = block(h, params[f"block{i}"])
