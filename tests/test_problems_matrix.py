@@ -208,7 +208,7 @@ def test_transformer_matches_a_numpy_reference(x64):
 
 def test_attention_is_causal(x64):
     q, k, v = jax.random.normal(jax.random.PRNGKey(0), (3, 1, 5, 2, 4), jnp.float64)
-    jac = jax.jacobian(transformer_module.causal_attention, argnums=(1, 2))(q, k, v)
+    jac = jax.jit(jax.jacobian(transformer_module.causal_attention, argnums=(1, 2)))(q, k, v)
     for which, j in zip("kv", jac):  # d out[t] / d (k, v)[s] is zero for s > t
         j = np.asarray(j)[0, :, :, :, 0]  # (t, head, d, s, head', d')
         for t in range(5):
