@@ -109,7 +109,9 @@ CASES: dict[str, list[Case]] = {
         {"depth": 2, "width": 3, "n_inputs": 3, "n_outputs": 4, "n_samples": 20, "noise": 0.0},
     ),
     # The default (19,456 parameters, 1,000 sequences) is tested in test_problems_matrix.py.
-    "transformer": _cases("transformer", {"n_samples": 64, "d_model": 8, "d_mlp": 16, "n_layers": 1, "pairs": 3, "queries": 2}),
+    "transformer": _cases(
+        "transformer", {"n_samples": 64, "d_model": 8, "d_mlp": 16, "n_layers": 1, "pairs": 3, "queries": 2}
+    ),
 }
 
 
