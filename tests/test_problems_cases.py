@@ -102,6 +102,20 @@ CASES: dict[str, list[Case]] = {
     "ackley": _cases("ackley", {"dim": 3}, optimum_tol=(1e-14, 0.0)),
     "zakharov": _cases("zakharov", {"dim": 3}),
     "powell_singular": _cases("powell_singular", {"dim": 4}, {"dim": 8, "perturb": 0.5}),
+    "matrix_factorization": _cases("matrix_factorization", {}, {"n_rows": 6, "n_cols": 4, "rank": 4}),
+    "matrix_sensing": _cases("matrix_sensing", {}, {"matrix_size": 6, "rank": 1, "n_measurements": 12}),
+    "multi_output_least_squares": _cases(
+        "multi_output_least_squares", {"n_samples": 40, "n_features": 5, "n_outputs": 3},
+        {"n_samples": 5, "n_features": 8, "n_outputs": 2, "noise": 0.0}, constant_hessian=True,
+    ),
+    "deep_linear": _cases(
+        "deep_linear", {"n_samples": 40, "n_inputs": 5, "n_outputs": 3, "width": 4},
+        {"depth": 2, "width": 3, "n_inputs": 3, "n_outputs": 4, "n_samples": 20, "noise": 0.0},
+    ),
+    # The default (19,456 parameters, 1,000 sequences) is tested in test_problems_matrix.py.
+    "transformer": _cases(
+        "transformer", {"n_samples": 64, "d_model": 8, "d_mlp": 16, "n_layers": 1, "pairs": 3, "queries": 2}
+    ),
 }
 
 
