@@ -265,7 +265,9 @@ def _load_suite(args):
             raise _bad("--out", "not with --resume (the run goes on in RUN_DIR)")
         if not given:  # the recorded suite (the overrides were applied when it was recorded)
             return resume.recorded_suite(resume.recorded(args.resume))
-    s = suites.load(args.config) if args.config else suites.builtin(args.suite or "quick")
+    flags = (args.impl or args.grid or args.trials is not None or any(getattr(args, k) is not None for k in overrides))
+    # A suite file the flags complete (a grid for a hyperparameter without default) is checked once they apply.
+    s = suites.load(args.config, checked=not flags) if args.config else suites.builtin(args.suite or "quick")
     impls = {"both": ["gdbench", "optax"], None: None}.get(args.impl, [args.impl])
     grid = dict(args.grid) if args.grid else None  # these hyperparameters' values replace the suite's
     search = None

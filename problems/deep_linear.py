@@ -36,7 +36,7 @@ import numpy as np
 from problems import datasets
 from problems.problem import Problem, cast_like
 from problems.registry import register
-from problems.validate import MAX_SEED, check_elements, check_float, check_int
+from problems.validate import MAX_NOISE, MAX_SEED, check_elements, check_float, check_int
 
 
 def _loss(x, data, batch=None):
@@ -88,7 +88,7 @@ def deep_linear(depth: int = 3, width: int = 8, n_samples: int = 200, n_inputs: 
     n_outputs = check_int(name, "n_outputs", n_outputs, minimum=1)
     width = check_int(name, "width", width, minimum=min(n_inputs, n_outputs))
     n_samples = check_int(name, "n_samples", n_samples, minimum=1)
-    noise = check_float(name, "noise", noise, minimum=0.0)
+    noise = check_float(name, "noise", noise, minimum=0.0, maximum=MAX_NOISE)
     seed = check_int(name, "seed", seed, minimum=0, maximum=MAX_SEED)
     check_elements(name, "n_samples and n_inputs", n_samples, n_inputs)
     check_elements(name, "n_samples and n_outputs", n_samples, n_outputs)

@@ -23,7 +23,7 @@ import numpy as np
 from problems import datasets
 from problems.problem import Problem, cast_like
 from problems.registry import register
-from problems.validate import MAX_SEED, check_elements, check_float, check_int
+from problems.validate import MAX_NOISE, MAX_SEED, check_elements, check_float, check_int
 
 
 def _loss(w, data, batch=None):
@@ -55,7 +55,7 @@ def least_squares(n_samples: int = 1000, n_features: int = 50, noise: float = 0.
     """Linear regression 0.5 mean((Xw - y)^2) on seeded Gaussian data."""
     n_samples = check_int("least_squares", "n_samples", n_samples, minimum=1)
     n_features = check_int("least_squares", "n_features", n_features, minimum=1)
-    noise = check_float("least_squares", "noise", noise, minimum=0.0)
+    noise = check_float("least_squares", "noise", noise, minimum=0.0, maximum=MAX_NOISE)
     seed = check_int("least_squares", "seed", seed, minimum=0, maximum=MAX_SEED)
     check_elements("least_squares", "n_samples and n_features", n_samples, n_features)
     X, y, w_star, f_star, L, mu = _instance(n_samples, n_features, noise, seed)

@@ -24,7 +24,7 @@ import numpy as np
 from problems import datasets
 from problems.problem import Problem, cast_like
 from problems.registry import register
-from problems.validate import MAX_SEED, check_elements, check_float, check_int
+from problems.validate import MAX_NOISE, MAX_SEED, check_elements, check_float, check_int
 
 
 def _loss(W, data, batch=None):
@@ -59,7 +59,7 @@ def multi_output_least_squares(n_samples: int = 200, n_features: int = 10, n_out
     n_samples = check_int(name, "n_samples", n_samples, minimum=1)
     n_features = check_int(name, "n_features", n_features, minimum=1)
     n_outputs = check_int(name, "n_outputs", n_outputs, minimum=1)
-    noise = check_float(name, "noise", noise, minimum=0.0)
+    noise = check_float(name, "noise", noise, minimum=0.0, maximum=MAX_NOISE)
     seed = check_int(name, "seed", seed, minimum=0, maximum=MAX_SEED)
     check_elements(name, "n_samples and n_features", n_samples, n_features)
     check_elements(name, "n_samples and n_outputs", n_samples, n_outputs)

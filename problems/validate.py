@@ -22,7 +22,13 @@ def check_int(problem: str, name: str, value, *, minimum: int, multiple_of: int 
     return int(value)
 
 
-def check_float(problem: str, name: str, value, *, minimum: float, inclusive: bool = True) -> float:
+#: The largest label noise a data problem takes: its loss grows as noise^2 and
+#: must stay finite in float32 (max ~3.4e38).
+MAX_NOISE = 1e6
+
+
+def check_float(problem: str, name: str, value, *, minimum: float, inclusive: bool = True,
+                maximum: float = math.inf) -> float:
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if ok:
         try:
@@ -34,6 +40,8 @@ def check_float(problem: str, name: str, value, *, minimum: float, inclusive: bo
     if not ok:
         op = ">=" if inclusive else ">"
         raise ValueError(f"{problem}: {name} must be a finite number {op} {minimum}, got {value!r}")
+    if value > maximum:
+        raise ValueError(f"{problem}: {name} must be at most {maximum:g}, got {value!r}")
     return value
 
 

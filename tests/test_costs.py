@@ -48,7 +48,8 @@ def test_the_ci_suite_covers_every_optimizer_and_problem_family():
     plans = runner.plan(s)
     assert {c.optimizer for c in plans} == set(optimizers.names())
     assert {c.problem.name for c in plans} == set(problems.names())
-    assert s.dtype == "float64" and len(plans) <= 40  # seconds, not minutes: compiling is most of it
+    # seconds, not minutes: compiling is most of it (61 cells: about a minute cold on 2 cores)
+    assert s.dtype == "float64" and len(plans) <= 70
 
 
 def test_a_problem_may_name_its_optimizers():

@@ -9,6 +9,8 @@ are kept for what one compiled program computes twice.
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import numpy as np
 import optax
@@ -368,19 +370,33 @@ def test_every_optimizer_through_the_engine(x64, name):
     impl = "both" if spec.twin is not None else "gdbench"
     res = bench.run_sweep(bench.SweepSpec(p, spec, grid={"learning_rate": lrs}, seeds=[0], steps=200,
                                           dtype="float64", impl=impl), repeats=1)
+    # How far a last-bit difference carries: the same loop from a start 1e-15 away. Some methods
+    # amplify it on the valley's floor (normalised or distance-based steps: dowg), and the engine's
+    # batched arithmetic differs from the plain loop's in the last bits, so the losses may differ
+    # by what this sensitivity allows (10x), and by 1e-12 of the start where it is nil.
+    nudged = dataclasses.replace(p, init_fn=lambda key, dtype: jax.tree.map(lambda a: a * (1 + 1e-15),
+                                                                              p.init_fn(key, dtype)))
     for row in res.runs.itertuples():
-        hp = {"learning_rate": row.learning_rate, **({"f_min": 0.0} if "f_min" in spec.needs else {})}
+        # the learning rate as the engine has it: a float64 array, not a (weakly typed) Python float
+        hp = {"learning_rate": np.float64(row.learning_rate), **({"f_min": 0.0} if "f_min" in spec.needs else {})}
         factory, evaluate = (spec.make, spec.eval_params) if row.impl == "gdbench" else (spec.baseline,
                                                                                           spec.twin_eval_params)
         values, _, hits, div = reference(p, factory, spec.needs, hp, 0, 200, eval_params=evaluate)
+        other = reference(nudged, factory, spec.needs, hp, 0, 200, eval_params=evaluate)[0]
         curve = res.curves[res.curves.run_id == row.run_id]
         assert row.diverged_step == div
-        valid = curve.step.to_numpy() < (div if div >= 0 else 201)
-        np.testing.assert_allclose(curve.loss.to_numpy()[valid], values[curve.step.to_numpy()[valid]], rtol=1e-12,
-                                   atol=1e-12 * values[0])
+        end = div if div >= 0 else 201
+        valid = curve.step.to_numpy() < end
+        at = curve.step.to_numpy()[valid]
+        with np.errstate(invalid="ignore", over="ignore"):  # the nudged start may diverge a step earlier
+            diff = np.abs(values[:end] - other[:end])
+        spread = np.maximum.accumulate(np.where(np.isfinite(diff), diff, np.inf))  # never shrinks
+        tol = 1e-12 * abs(values[0]) + 1e-12 * np.abs(values[at]) + 10 * spread[at]
+        gap = np.abs(curve.loss.to_numpy()[valid] - values[at])
+        assert (gap <= tol).all(), f"step {at[np.argmax(gap - tol)]}: {gap.max()!r} over {tol[np.argmax(gap - tol)]!r}"
         assert_first_hits_agree(res.runs.loc[row.Index, [cells.target_column(t) for t in TARGETS]].to_numpy(float),
-                                values[:div] if div >= 0 else values, TARGETS, p.f_star, rtol=1e-12,
-                                atol=1e-12 * values[0])
+                                values[:end], TARGETS, p.f_star, rtol=1e-12,
+                                atol=1e-12 * abs(values[0]) + 10 * spread[-1])
 
 
 def test_step_times_are_every_timed_run_and_time_is_per_trajectory():

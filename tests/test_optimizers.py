@@ -127,7 +127,7 @@ def lockstep(pairs, loss, x0, steps: int, needs):
         out = []
         for (ours, twin), (x, s_ours, s_twin, worst) in zip(pairs, carry):
             value, grad = jax.value_and_grad(loss)(x)
-            extra = {"value": value, "grad": grad, "value_fn": loss}
+            extra = {"value": value, "grad": grad, "value_fn": loss, "obj_fn": loss}
             kw = {k: extra[k] for k in needs if k in extra}
             u_ours, s_ours = ours.update(grad, s_ours, x, **kw)
             u_twin, s_twin = twin.update(grad, s_twin, x, **kw)

@@ -298,7 +298,7 @@ def _problems(source: str, value) -> tuple[ProblemEntry, ...]:
     return tuple(out)
 
 
-def parse(data: Mapping[str, Any], source: str) -> Suite:
+def parse(data: Mapping[str, Any], source: str, checked: bool = True) -> Suite:
     """Validates a suite's table; errors name `source` and the key."""
     shared = sweepspec.suite_options()
     for key in data:
@@ -328,7 +328,8 @@ def parse(data: Mapping[str, Any], source: str) -> Suite:
         kw["search"] = _search(source, data["search"])
     suite = Suite(name=name, source=source, problems=_problems(source, data.get("problems")),
                   optimizers=opts, grid=grid, options=options, **kw)
-    check(suite)
+    if checked:
+        check(suite)
     return suite
 
 
@@ -382,8 +383,9 @@ def check(suite: Suite) -> None:
             raise ConfigError(_where(suite.source, "device"), e.message) from None
 
 
-def load(path: str | Path) -> Suite:
-    """Reads and validates a suite file.
+def load(path: str | Path, checked: bool = True) -> Suite:
+    """Reads and validates a suite file (`checked` False: its form only, for `override` to check
+    once the command line has completed it, e.g. with a grid for a hyperparameter without default).
 
     A 'file.py:attribute' optimizer with a relative path is the file beside
     the suite's (its path is rewritten relative to the working folder).
@@ -403,7 +405,7 @@ def load(path: str | Path) -> Suite:
     for entry in entries if isinstance(entries, list) else []:
         if isinstance(entry, dict) and "optimizers" in entry:
             entry["optimizers"] = _beside(entry["optimizers"], path.parent)
-    return parse(data, str(path))
+    return parse(data, str(path), checked)
 
 
 def _beside(names, folder: Path):

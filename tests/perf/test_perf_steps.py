@@ -31,7 +31,7 @@ def _step_fn(tx: optax.GradientTransformation, loss, needs: frozenset[str]):
             value, grad = jax.value_and_grad(loss)(x, data)
         else:
             value, grad = None, jax.grad(loss)(x, data)
-        extra = {"value": value, "grad": grad, "value_fn": lambda p: loss(p, data)}
+        extra = {"value": value, "grad": grad, "value_fn": lambda p: loss(p, data), "obj_fn": lambda p: loss(p, data)}
         updates, state = tx.update(grad, state, x, **{k: v for k, v in extra.items() if k in needs})
         return optax.apply_updates(x, updates), state
 
