@@ -388,7 +388,7 @@ def _block_steps(loop: Loop, impl: tuple, dense: bool, n, plan: BlockPlan, t0, a
     after it: no write per step (a kernel per step in the loop). Writing
     every step's point to a block buffer and gathering the stored ones at
     the end of each block ran the sweep at 0.6-0.8x the speed of not
-    recording paths (`python -m bench.perf paths`).
+    recording paths (`python -m bench.dev.perf paths`).
     """
     plain = partial(_step, loop, impl, t0, None)
     if not loop.cell.record_path:
