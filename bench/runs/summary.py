@@ -1,4 +1,5 @@
-"""The end-of-run table: per problem, each optimizer at its best learning rate."""
+"""The end-of-run table: per problem, each optimizer at its best learning rate, with the median relative
+suboptimality at the end of the run (final) and the lowest reached (best) beside steps and time to target."""
 
 from __future__ import annotations
 
@@ -24,16 +25,28 @@ def rows(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
         group = ours[ours["instance"] == instance]
         if group.empty:
             continue
+        best_lr = [json.loads(h).get("learning_rate") for h in group["hyperparams"]]
         table = pd.DataFrame({
             "optimizer": group["optimizer"],
-            "best lr": [json.loads(h).get("learning_rate") for h in group["hyperparams"]],
+            "best lr": best_lr,
+            "edge": [_at_edge(runs, instance, o, lr) for o, lr in zip(group["optimizer"], best_lr)],
             "steps": group["median_steps"],
             "time": group["median_time_s"],
             "hit": group["hit_share"],
+            "final": group["median_subopt"],
+            "best": group["median_best_subopt"],
             "ratio": [ratio.get((instance, o), float("nan")) for o in group["optimizer"]],
         }).sort_values(["time", "steps"], kind="stable")
         out[instance] = table
     return out
+
+
+def _at_edge(runs: pd.DataFrame, instance: str, optimizer: str, lr) -> bool:
+    """Whether the chosen learning rate is the lowest or highest of three or more tried: the best may lie beyond."""
+    if lr is None or "learning_rate" not in runs:
+        return False
+    tried = runs.loc[(runs["instance"] == instance) & (runs["optimizer"] == optimizer), "learning_rate"].dropna()
+    return tried.nunique() > 2 and lr in (tried.min(), tried.max())
 
 
 def _render(runs: pd.DataFrame, suite, status: str, console) -> None:
@@ -44,15 +57,26 @@ def _render(runs: pd.DataFrame, suite, status: str, console) -> None:
         t = Table(title=f"{instance}: relative suboptimality {target}, median over {len(suite.seeds)} seeds",
                   title_justify="left")
         for col, justify in [("optimizer", "left"), ("best lr", "right"), ("steps", "right"), ("time", "right"),
-                             ("seeds hit", "right"), ("time/step vs optax", "right")]:
+                             ("seeds hit", "right"), ("final", "right"), ("best", "right"),
+                             ("time/step vs optax", "right")]:
             t.add_column(col, justify=justify)
+        edges = False
         for r in table.itertuples(index=False):
-            lr = "-" if r[1] is None else f"{r[1]:.3g}"
+            lr = "-" if r[1] is None else f"{r[1]:.3g}" + ("*" if r.edge else "")
+            edges |= bool(r.edge)
             t.add_row(r.optimizer, lr, fmt.steps(r.steps), fmt.seconds(r.time), f"{r.hit:.0%}",
-                      "-" if not math.isfinite(r.ratio) else f"{r.ratio:.2f}x")
+                      _subopt(r.final), _subopt(r.best), "-" if not math.isfinite(r.ratio) else f"{r.ratio:.2f}x")
+        if edges:
+            t.caption = "* the best learning rate is at the edge of the range tried: a better one may lie beyond it"
+            t.caption_justify = "left"
         console.print(t)
     if status != "complete":
         console.print(f"[bold red]run {status}: the tables hold the cells finished before it stopped[/]")
+
+
+def _subopt(value: float) -> str:
+    """A median relative suboptimality (final or best of the run), e.g. 3.7e-03; a miss or NaN: '-'."""
+    return f"{value:.1e}" if math.isfinite(value) else "-"
 
 
 def show(runs: pd.DataFrame, suite, status: str, console) -> None:

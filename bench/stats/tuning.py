@@ -27,10 +27,17 @@ def per_config(runs: pd.DataFrame, group: tuple[str, ...] = GROUP) -> pd.DataFra
     """One row per (group, config_id): medians over seeds."""
     df = runs.copy()
     df["final_subopt"] = df["final_subopt"].where(np.isfinite(df["final_subopt"]), np.inf)
+    if {"initial_loss", "best_loss", "f_ref"} <= set(df.columns):  # the lowest relative suboptimality reached
+        gap0 = df["initial_loss"] - df["f_ref"]
+        best = (df["best_loss"] - df["f_ref"]) / gap0.where(gap0 > 0)
+        df["best_subopt"] = best.where(np.isfinite(best), np.inf)
+    else:  # a table without the losses (an analysis' own): not known
+        df["best_subopt"] = np.nan
     agg = df.groupby([*group, "config_id"], sort=False).agg(
         median_steps=("steps_to_target", "median"),
         median_time_s=("lane_time_to_target_s", "median"),
         median_subopt=("final_subopt", "median"),
+        median_best_subopt=("best_subopt", "median"),
         seeds=("seed", "nunique"),
         hit_share=("steps_to_target", lambda s: float(np.isfinite(s).mean())),
         diverged_share=("diverged", "mean"),
