@@ -59,7 +59,10 @@ def _render(runs: pd.DataFrame, suite, status: str, console) -> None:
         for col, justify in [("optimizer", "left"), ("best lr", "right"), ("steps", "right"), ("time", "right"),
                              ("seeds hit", "right"), ("final", "right"), ("best", "right"),
                              ("time/step vs optax", "right")]:
-            t.add_column(col, justify=justify)
+            # the optimizer's name is never cut (a custom "file.py:attribute" is long); the numbers wrap instead
+            names = col == "optimizer"
+            t.add_column(col, justify=justify, no_wrap=names,
+                         min_width=max(map(len, table["optimizer"])) if names else None)
         edges = False
         for r in table.itertuples(index=False):
             lr = "-" if r[1] is None else f"{r[1]:.3g}" + ("*" if r.edge else "")
