@@ -15,6 +15,7 @@ import argparse
 import numpy as np
 
 from bench.core import cells
+from bench.dev import timing
 
 VARIANTS = {
     "full batch": {},
@@ -28,16 +29,13 @@ def measure(steps: int, rounds: int) -> str:
                   problem_args={"dataset": "breast_cancer"})
     programs = {name: cells.prepare(cells.SweepSpec("logistic", "gd", **common, **kw)).groups[0].program
                 for name, kw in VARIANTS.items()}
-    times = {name: [] for name in programs}
-    for _ in range(rounds):
-        for name, program in programs.items():
-            times[name].append(program.time())
-    base = np.asarray(times["full batch"])
+    times = timing.alternated(programs, rounds)
+    base = times["full batch"]
     lines = [f"logistic(breast_cancer), gd, 64 lanes, {steps} steps, {rounds} alternated rounds",
              "| program | compile s | us/step (median) | / full batch (median of rounds) | range |",
              "|---|---:|---:|---:|---|"]
     for name, program in programs.items():
-        t = np.asarray(times[name])
+        t = times[name]
         ratio = t / base
         lines.append(f"| {name} | {program.compile_s:.1f} | {np.median(t) / steps * 1e6:.0f} | "
                      f"{np.median(ratio):.2f} | {ratio.min():.2f}-{ratio.max():.2f} |")

@@ -22,6 +22,7 @@ import numpy as np
 
 import problems
 from bench.core import cells
+from bench.dev import timing
 from bench.tracking import costs
 from problems import transformer
 
@@ -46,11 +47,8 @@ def measure(steps: int, rounds: int) -> str:
     for name, problem in variants.items():
         spec = cells.SweepSpec(problem, "adam", grid=LANES, seeds=SEEDS, steps=steps, batch_size=BATCH_SIZE)
         programs[name] = cells.prepare(spec).groups[0].program
-    times = {name: [] for name in programs}
-    for _ in range(rounds):
-        for name, program in programs.items():
-            times[name].append(program.time())
-    full = np.asarray(times["full"])
+    times = timing.alternated(programs, rounds)
+    full = times["full"]
     flops = {name: costs.step_costs(problem, "adam")["flops"] for name, problem in variants.items()}
     lines = [f"transformer() ({p.dim:,} parameters), adam, 64 lanes, batch {BATCH_SIZE}, {steps} steps, "
              f"{rounds} alternated rounds",
@@ -58,7 +56,7 @@ def measure(steps: int, rounds: int) -> str:
              "of the time (median of rounds, range); of the flops |",
              "|---|---:|---:|---:|---|"]
     for name, program in programs.items():
-        t = np.asarray(times[name])
+        t = times[name]
         share = 1.0 - t / full
         share_text = "" if name == "full" else (f"{np.median(share):.0%} ({share.min():.0%}-{share.max():.0%}); "
                                                 f"{1.0 - flops[name] / flops['full']:.0%}")

@@ -41,3 +41,13 @@ def median_time(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return float(np.median(times))
+
+
+def alternated(programs: dict, rounds: int) -> dict:
+    """Each compiled program's run times (seconds, `Program.time`) over `rounds` rounds that run
+    every program once in turn, so that the machine's phases fall on all alike."""
+    times = {name: [] for name in programs}
+    for _ in range(rounds):
+        for name, program in programs.items():
+            times[name].append(program.time())
+    return {name: np.asarray(t) for name, t in times.items()}
