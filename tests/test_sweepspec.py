@@ -15,8 +15,8 @@ from bench.runs import runner
 from bench.runs import suite as suites
 
 SWEEP_KEYWORDS = ["problem", "optimizer", "grid", "seeds", "steps", "impl", "dtype", "problem_args",
-                  "target_kind", "targets", "target", "record_every", "record_path", "repeats", "device", "batch_size", "max_memory", "trials",
-                  "search", "search_seed"]
+                  "target_kind", "targets", "target", "record_every", "record_path", "repeats", "device",
+                  "batch_size", "max_memory", "trials", "search", "search_seed"]
 
 
 def test_sweep_keeps_its_keyword_api_and_the_spec_has_its_arguments():
