@@ -133,3 +133,39 @@ def test_a_suite_refuses_absolute_targets_for_a_problem_without_f_star():
     with pytest.raises(bench.ConfigError, match="^--target-kind: 'absolute' needs"):
         suites.override(suites.parse({"problems": [{"name": "mlp"}], "optimizers": ["gd"]}, "t.toml"),
                         target_kind="absolute")
+
+
+def test_a_run_of_absolute_targets_reports_cocos_art_and_ecdf(tmp_path):
+    """A tiny suite on COCO's ladder, through the runner and the report: its COCO section holds the
+    aRT of the tuned configurations (recomputed here from the runs table) and the ECDF figure."""
+    from bench.reporting import report
+    from bench.runs import results, runner
+    from bench.stats import coco, tuning
+
+    data = {"name": "tinybbob", "steps": 40, "seeds": 2, "dtype": "float64", "repeats": 1, "optimizers": ["gd", "adam"],
+            "impls": ["gdbench"],
+            "target_kind": "absolute", "targets": "coco", "grid": {"learning_rate": [0.05, 0.3]},
+            "problems": [{"name": "bbob", "args": {"function": 1, "instance": i, "dim": d}}
+                         for i, d in ((1, 2), (2, 2), (1, 3))]}
+    folder = runner.run_suite(suites.parse(data, "tinybbob.toml"), tmp_path, show_progress=False)
+    tables, meta = results.read_run(folder)
+    runs = tables["runs"]
+    assert coco.is_absolute(runs) and runs["final_df"].notna().all()
+    assert meta["suite"]["target_kind"] == "absolute" and len(meta["suite"]["targets"]) == 51
+    html, md = (folder / "report.html").read_text(), (folder / "report.md").read_text()
+    assert 'id="coco"' in html and "## COCO: runtimes to absolute targets" in md
+    assert (folder / "figures" / "coco-ecdf.png").exists()
+    keys = ["instance", "optimizer", "impl", "config_id"]
+    chosen = runs.merge(tuning.best_configs(runs)[keys], on=keys)
+    assert len(chosen) == 3 * 2 * 2  # problems x optimizers x seeds
+    sphere2 = chosen[(chosen["dim"] == 2) & (chosen["optimizer"] == "adam")]
+    hits = sphere2["steps_to_df_1e+1"].to_numpy(float)  # four trials: two instances x two seeds
+    art = (hits[np.isfinite(hits)].sum() + 40 * np.isinf(hits).sum()) / np.isfinite(hits).sum()
+    row = next(line for line in md.splitlines() if line.startswith("| bbob(function=1, dim=2) | 2 | adam |"))
+    assert row.split(" | ")[3].lstrip("*").startswith(f"{art:,.1f}" if art < 100 else f"{art:,.0f}")
+    assert f"({np.isfinite(hits).sum()}/4)" in row.split(" | ")[3]
+    relative = dict(data, name="tinyrel", target_kind="relative", targets=[0.1, 1e-6], problems=data["problems"][:1],
+                    optimizers=["gd"])
+    plain = runner.run_suite(suites.parse(relative, "tinyrel.toml"), tmp_path, show_progress=False)
+    assert 'id="coco"' not in (plain / "report.html").read_text()
+    assert isinstance(report.COCO_TABLE_TARGETS, tuple)

@@ -95,13 +95,16 @@ def test_art_per_function_dimension_and_target_from_the_runs_table():
 
 
 def test_ecdf_per_dimension_over_function_instance_and_target_pairs():
-    ecdf = coco.ecdf_table(ladder_runs(), points=3)
+    ecdf = coco.ecdf_table(ladder_runs(), [0, 1, 10, 100])
     # dim 2, gd: runtimes {5, 20, inf, 10, inf, inf, 0, 50, 90} over 9 pairs, at budgets 0, 1, 10, 100.
     gd = pick(ecdf, dim=2, optimizer="gd")
     assert list(gd["budget"]) == [0, 1, 10, 100]
     np.testing.assert_allclose(gd["ecdf"], np.array([1, 1, 3, 6]) / 9)
     np.testing.assert_allclose(pick(ecdf, dim=2, optimizer="adam")["ecdf"], np.array([0, 1, 3, 3]) / 3)
     np.testing.assert_array_equal(pick(ecdf, dim=10, optimizer="gd")["ecdf"], [0, 0, 0, 0])
+    whole = pick(coco.ecdf_table(ladder_runs()), dim=2, optimizer="gd")  # at every runtime reached: exact steps
+    assert list(whole["budget"]) == [0, 1, 2, 3, 5, 10, 20, 50, 90, 100]
+    np.testing.assert_allclose(whole["ecdf"], np.array([1, 1, 1, 1, 2, 3, 4, 5, 6, 6]) / 9)
 
 
 def test_ladder_runtimes_prefer_evaluations_where_the_table_counts_them():

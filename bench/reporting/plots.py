@@ -418,6 +418,31 @@ def data_profiles(profile: pd.DataFrame, styles: dict | None = None) -> Figure:
     return fig
 
 
+def runtime_ecdf(ecdf: pd.DataFrame, unit: str = "steps", styles: dict | None = None) -> Figure:
+    """COCO's runtime ECDF (`bench.stats.coco.ecdf_table`): one panel per dimension, one line per
+    optimizer, the share of (function, instance, seed, target) pairs reached within each budget, log x axis."""
+    st = styles or style_map(ecdf["optimizer"])
+    dims = sorted(ecdf["dim"].unique())
+    fig, axes = _figure(1, max(1, len(dims)), width=3.8, sharey=True)
+    names = []
+    for ax, dim in zip(axes[0], dims):
+        part = ecdf[(ecdf["dim"] == dim) & (ecdf["budget"] >= 1)]
+        for optimizer, rows in part.groupby("optimizer", sort=False):
+            rows = rows.sort_values("budget")
+            _steps_post(ax, rows["budget"].to_numpy(dtype=float), rows["ecdf"].to_numpy(dtype=float),
+                        st[optimizer])
+            if optimizer not in names:
+                names.append(optimizer)
+        ax.set_xscale("log")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel(f"budget ({unit})")
+        ax.set_ylabel("share of (function, instance, seed, target)")
+        ax.set_title(f"dimension {dim}", fontsize="medium")
+        ax.grid(True, alpha=0.3)
+    _legend(fig, st, names)
+    return fig
+
+
 # --------------------------------------------------------------------------- 2-D paths
 
 

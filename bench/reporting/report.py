@@ -15,7 +15,9 @@ results with confidence intervals, the default-hyperparameter result,
 learning-rate sensitivity, convergence, and the paths of 2-D problems), for
 a run with minibatches the stochastic problems (the full-batch loss over
 seeds, steps to target against batch size, the critical batch size, the
-learning-rate x batch-size grid), then the run's metadata.
+learning-rate x batch-size grid), then the run's metadata. A run of absolute
+targets (COCO's Delta f) has COCO's section after the summary: the runtime
+ECDF per dimension and the aRT table.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import pandas as pd
 from bench.errors import ConfigError
 from bench.reporting import fmt, interactive, plots
 from bench.runs.results import read_run
-from bench.stats import analysis, batchsize, bootstrap, profiles, tuning
+from bench.stats import analysis, batchsize, bootstrap, coco, profiles, tuning
 
 FIGURES = "figures"
 DEFAULT_FORMATS = ("png",)
@@ -314,6 +316,12 @@ class _Context:
     styles: dict
     figures: Path
     formats: tuple[str, ...] = DEFAULT_FORMATS
+    absolute: bool = False  # absolute targets (COCO's Delta f): the COCO section, no target line on relative axes
+
+    @property
+    def line(self) -> float | None:
+        """The primary target as a level of relative suboptimality (None for an absolute one)."""
+        return None if self.absolute else self.target
 
     def figure(self, fig, name: str, alt: str, caption: str, plot: interactive.Plot | None = None) -> Figure:
         return Figure(plots.save(fig, self.figures, name, self.formats), alt, caption, plot)
@@ -324,8 +332,9 @@ def _summary(c: _Context, meta: dict[str, Any], tuned: pd.DataFrame, curves: pd.
     intro = (f"{meta.get('status', '?')} run of {len(runs):,} trajectories: {len(c.instances)} problems, "
              f"{c.ours['optimizer'].nunique()} optimizers ({', '.join(sorted(runs['impl'].unique()))}), "
              f"{int(runs['steps'].max()):,} steps, {runs['seed'].nunique()} seeds, {meta.get('dtype')} on "
-             f"{(meta.get('device') or {}).get('device_kind', '?')}. Target: relative suboptimality "
-             f"{c.target:.0e}. Each optimizer is tuned on its grid by the median over seeds of steps to the target "
+             f"{(meta.get('device') or {}).get('device_kind', '?')}. Target: "
+             f"{'Delta f = f - f* <= ' if c.absolute else 'relative suboptimality '}{c.target:.0e}. "
+             f"Each optimizer is tuned on its grid by the median over seeds of steps to the target "
              f"(ties and misses: median final suboptimality), then reported as the median over seeds with a "
              f"{bootstrap.LEVEL:.0%} bootstrap confidence interval. Tables and figures show the {impl} "
              f"implementation; docs/METRICS.md defines every measure.")
@@ -392,15 +401,15 @@ def _problems(c: _Context, meta: dict[str, Any], tuned: pd.DataFrame, curves: pd
                       blocks=[Paragraph(f"{int(first['dim'])} parameters; suboptimality relative to {ref}."),
                               _problem_table(instance, tuned, one, sens)])
         sec.blocks.append(c.figure(
-            plots.convergence(bands, [instance], c.target, styles=c.styles), f"convergence-{slug}",
+            plots.convergence(bands, [instance], c.line, styles=c.styles), f"convergence-{slug}",
             f"Convergence on {instance}",
             "Median over seeds at each optimizer's tuned configuration, shaded: 95% bootstrap CI of the median; "
             "time axis: steps x the measured time per step.",
-            interactive.convergence(bands, instance, c.target, c.styles, order, configs, evals)))
+            interactive.convergence(bands, instance, c.line, c.styles, order, configs, evals)))
         sec.blocks.append(c.figure(
-            plots.lr_sensitivity(grid, instance, c.target, styles=c.styles), f"lr-{slug}",
+            plots.lr_sensitivity(grid, instance, c.line, styles=c.styles), f"lr-{slug}",
             f"Learning-rate sensitivity on {instance}", "Every configuration of the grid (median over seeds).",
-            interactive.lr_sensitivity(grid, instance, c.target, c.styles, order, seeds)))
+            interactive.lr_sensitivity(grid, instance, c.line, c.styles, order, seeds)))
         p = rebuilt.get(instance)
         pick = chosen[chosen["instance"] == instance]
         pick = pick[pick["seed"] == pick["seed"].min()].drop_duplicates("optimizer")
@@ -501,6 +510,50 @@ def _stochastic(c: _Context, curves: pd.DataFrame, tuned: pd.DataFrame) -> Secti
     return sec
 
 
+#: The aRT table's targets, where the run's ladder has them (COCO's tables' Delta f columns).
+COCO_TABLE_TARGETS = (1e1, 1e-1, 1e-3, 1e-5, 1e-7)
+
+
+def _coco(c: _Context) -> Section | None:
+    """COCO's measures on the absolute targets (aRT, runtime ECDF), or None for a run of relative targets."""
+    if not c.absolute:
+        return None
+    keys = ["instance", "optimizer", "impl", "config_id"]
+    chosen = c.ours.merge(tuning.best_configs(c.ours)[keys], on=keys)
+    _, _, unit = coco.ladder_runtimes(chosen)
+    words = (f"{unit} (one gradient evaluation each for a gradient method; a line search's extra evaluations "
+             "are not counted)" if unit == "steps" else unit)
+    sec = Section("COCO: runtimes to absolute targets", id="coco", blocks=[Paragraph(
+        "COCO's measures on this run's absolute targets Delta f = f - f* (docs/METRICS.md): each optimizer at its "
+        "tuned configuration per instance, whose seeds, over the instances of a function, are the trials. "
+        f"Runtimes in {words}; a trial that misses a target costs its whole budget.")])
+    ecdf = coco.ecdf_table(chosen)
+    sec.blocks.append(c.figure(
+        plots.runtime_ecdf(ecdf, unit, styles=c.styles), "coco-ecdf", "Runtime ECDF per dimension",
+        f"Runtime ECDF: the share of (function, instance, seed, target) pairs of each dimension whose target was "
+        f"reached within a budget of {unit} (every target of the ladder; no restarts simulated, a miss never "
+        "counts)."))
+    hits, _, _ = coco.ladder_runtimes(chosen)
+    present = [t for t in COCO_TABLE_TARGETS if np.min(np.abs(np.log10(hits.columns.to_numpy(float)) -
+                                                              np.log10(t))) <= 0.01]
+    targets = present or list(hits.columns)
+    art = coco.art_table(chosen, targets)
+    finite = art["art"].where(np.isfinite(art["art"]))
+    best = finite.groupby([art["function"], art["dim"], art["target"]]).transform("min")
+    art["cell"] = [("*" if np.isfinite(a) and a == b else "") + (f"{a:,.1f}" if a < 100 else fmt.steps(a))
+                   + f" ({k}/{n})" for a, b, k, n in zip(art["art"], best, art["successes"], art["trials"])]
+    table = art.pivot_table(index=["function", "dim", "optimizer"], columns="target", values="cell",
+                            aggfunc="first", sort=False)
+    table = table[sorted(table.columns, reverse=True)]
+    rows = [[f, str(d), o, *table.loc[(f, d, o)].tolist()] for f, d, o in table.index]
+    sec.blocks.append(Table(["function", "dim", "optimizer", *(f"Delta f {t:.0e}" for t in table.columns)], rows,
+                            id="coco-art", caption=f"aRT in {unit} to each Delta f: the runtimes of all trials (a "
+                                                   "miss: its whole budget) over the number that reached it (in "
+                                                   "brackets: reached / trials); '*': the least of the function's "
+                                                   "optimizers."))
+    return sec
+
+
 def build(tables: dict[str, pd.DataFrame], meta: dict[str, Any], figures_dir: str | Path,
           formats: tuple[str, ...] = DEFAULT_FORMATS) -> tuple[list[Section], str]:
     """The report's sections and title from a results folder's tables and meta
@@ -514,15 +567,16 @@ def build(tables: dict[str, pd.DataFrame], meta: dict[str, Any], figures_dir: st
     impl = profiles.main_impl(runs)
     ours = runs[runs["impl"] == impl]
     c = _Context(runs, ours, impl, _target(runs), list(dict.fromkeys(ours["instance"])),
-                 plots.style_map(runs["optimizer"]), Path(figures_dir), tuple(formats))
+                 plots.style_map(runs["optimizer"]), Path(figures_dir), tuple(formats), coco.is_absolute(runs))
     tuned = tuning.tuned(ours)
     per_problem = _problems(c, meta, tuned, curves, path_table)
     links = Section("Problems", id="problems",
                     blocks=[Paragraph(f"{len(c.instances)} problems, each with its tuned results and figures:"),
                             Links(tuple((sec.id, sec.title) for sec in per_problem))])
     stochastic = _stochastic(c, curves, tuned)
-    return [_summary(c, meta, tuned, curves), links, *per_problem, *([stochastic] if stochastic else []),
-            _metadata(meta)], title
+    absolute = _coco(c)  # COCO's section, for a run of absolute targets
+    return [_summary(c, meta, tuned, curves), *([absolute] if absolute else []), links, *per_problem,
+            *([stochastic] if stochastic else []), _metadata(meta)], title
 
 
 # --------------------------------------------------------------------------- rendering

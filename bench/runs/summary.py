@@ -54,7 +54,9 @@ def _render(runs: pd.DataFrame, suite, status: str, console) -> None:
 
     target = f"{suite.target:.0e}"
     for instance, table in rows(runs).items():
-        t = Table(title=f"{instance}: relative suboptimality {target}, median over {len(suite.seeds)} seeds",
+        kind = "Delta f = f - f* <=" if getattr(suite, "target_kind", "relative") == "absolute" else \
+            "relative suboptimality"
+        t = Table(title=f"{instance}: {kind} {target}, median over {len(suite.seeds)} seeds",
                   title_justify="left")
         for col, justify in [("optimizer", "left"), ("best lr", "right"), ("steps", "right"), ("time", "right"),
                              ("seeds hit", "right"), ("final", "right"), ("best", "right"),

@@ -176,16 +176,20 @@ def art_table(runs: pd.DataFrame, targets: Sequence[float] | None = None) -> pd.
     return pd.DataFrame(out, columns=["function", "dim", "optimizer", "target", "art", "successes", "trials"])
 
 
-def ecdf_table(runs: pd.DataFrame, points: int = 60) -> pd.DataFrame:
+def ecdf_table(runs: pd.DataFrame, budgets: Sequence[float] | None = None) -> pd.DataFrame:
     """The runtime ECDF per (dim, optimizer) over every (function, instance, seed, target) pair of the rows.
 
-    Returns (dim, optimizer, budget, ecdf) rows at `points` budgets spaced
-    log-evenly from 1 to the longest budget (and at 0), in the unit of
-    `ladder_runtimes`; a miss never counts (no restarts are simulated).
+    Returns (dim, optimizer, budget, ecdf) rows at the `budgets` given, or by
+    default at 0, every runtime reached and the longest budget (the whole step
+    function), in the unit of `ladder_runtimes`; a miss never counts (no
+    restarts are simulated).
     """
-    hits, budgets, _ = ladder_runtimes(runs)
-    top = max(float(budgets.max()), 1.0)
-    grid = np.unique(np.concatenate([[0.0], np.geomspace(1.0, top, points)]))
+    hits, lengths, _ = ladder_runtimes(runs)
+    if budgets is None:
+        reached = hits.to_numpy(dtype=float)
+        grid = np.unique(np.concatenate([[0.0, float(lengths.max())], reached[np.isfinite(reached)]]))
+    else:
+        grid = np.asarray(budgets, dtype=float)
     out = []
     keyed = runs.set_index("run_id")
     for (dim, optimizer), part in keyed.groupby(["dim", "optimizer"], sort=False):
