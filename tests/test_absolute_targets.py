@@ -101,8 +101,8 @@ def test_a_problem_without_f_star_has_no_final_df():
     ({"target_kind": "abs"}, "target_kind: must be 'relative' or 'absolute', got 'abs'"),
     ({"problem": "mlp", "problem_args": None, "target_kind": "absolute"},
      "target_kind: 'absolute' needs a known optimum f*, and mlp has none"),
-    ({"targets": "coco"}, "targets: must be a list of numbers in (0, 1) with target_kind 'relative' "
-                          "(COCO's absolute ladder)"),
+    ({"targets": "coco"}, "targets: must be a list of numbers in (0, 1) with target_kind 'relative', got COCO's "
+                          "absolute ladder ('coco'); target_kind 'absolute' takes any positive Delta f"),
     ({"targets": [10.0, 1e-6]}, "targets: must be a list of numbers in (0, 1) with target_kind 'relative'"),
     ({"target_kind": "absolute", "targets": [10.0, -1.0]}, "targets: must be a list of positive numbers or 'coco'"),
     ({"target_kind": "absolute", "targets": "COCO"}, "targets: must be a list of positive numbers or 'coco'"),
@@ -130,6 +130,9 @@ def test_a_suite_refuses_absolute_targets_for_a_problem_without_f_star():
     assert suites.parse({k: v for k, v in recorded.items() if k != "source"}, "t.toml") == s
     with pytest.raises(bench.ConfigError, match="^--problems: 'absolute' needs a known optimum"):
         suites.override(s, problems=["mlp"])
+    with pytest.raises(bench.ConfigError, match=r"^--target-kind: must be .* got COCO's absolute ladder \('coco'\)"
+                                                r".* \(the suite's targets\)$"):
+        suites.override(suites.builtin("bbob"), target_kind="relative")
     with pytest.raises(bench.ConfigError, match="^--target-kind: 'absolute' needs"):
         suites.override(suites.parse({"problems": [{"name": "mlp"}], "optimizers": ["gd"]}, "t.toml"),
                         target_kind="absolute")

@@ -369,10 +369,9 @@ def check_together(values: Mapping[str, Any], where: Callable[[str], str] = str,
     """
     targets, target = values["targets"], values["target"]
     if values["target_kind"] == "relative" and targets[0] >= 1:
-        words = " (COCO's absolute ladder)" if targets == COCO_TARGETS else ""
-        raise ConfigError(where("targets"), f"must be a list of numbers in (0, 1) with target_kind 'relative'"
-                                            f"{words}, got {list(targets)}; target_kind 'absolute' takes any "
-                                            "positive Delta f")
+        got = "COCO's absolute ladder ('coco')" if targets == COCO_TARGETS else str(list(targets))
+        raise ConfigError(where("targets"), f"must be a list of numbers in (0, 1) with target_kind 'relative', "
+                                            f"got {got}; target_kind 'absolute' takes any positive Delta f")
     columns = {}
     for t in targets:  # each target's first hits are a column of the runs table, named by it
         name = target_column(t, values["target_kind"])

@@ -513,9 +513,11 @@ def override(suite: Suite, **changes: Any) -> Suite:
 
 
 #: A suite key that an override of another key can make bad: a grid for other optimizers, the target for
-#: other targets, record_every for more steps, a batch size for other problems.
+#: other targets, record_every for more steps, a batch size for other problems, absolute targets for a
+#: problem without f*, absolute levels for relative targets.
 MADE_BAD_BY = {"grid": "optimizers", "search": "optimizers", "impls": "optimizers", "target": "targets",
-               "record_every": "steps", "batch_size": "problems", "target_kind": "problems"}
+               "record_every": "steps", "batch_size": "problems", "target_kind": "problems",
+               "targets": "target_kind"}
 
 
 def _all_have(names, hyperparameter: str) -> bool:
