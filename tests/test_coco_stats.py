@@ -70,7 +70,8 @@ def ladder_runs() -> pd.DataFrame:
     ]
     runs = pd.DataFrame(rows, columns=["run_id", "instance", "optimizer", "steps_to_df_1e+1", "steps_to_df_1e+0",
                                        "steps_to_df_1e-1"])
-    return runs.assign(dim=[2, 2, 2, 2, 10], steps=100, target_kind="absolute", steps_to_target=runs["steps_to_df_1e+0"])
+    return runs.assign(dim=[2, 2, 2, 2, 10], steps=100, target_kind="absolute",
+                       steps_to_target=runs["steps_to_df_1e+0"])
 
 
 def pick(table: pd.DataFrame, **values) -> pd.DataFrame:

@@ -53,9 +53,9 @@ def _render(runs: pd.DataFrame, suite, status: str, console) -> None:
     from rich.table import Table
 
     target = f"{suite.target:.0e}"
+    absolute = getattr(suite, "target_kind", "relative") == "absolute"
+    kind = "Delta f = f - f* <=" if absolute else "relative suboptimality"
     for instance, table in rows(runs).items():
-        kind = "Delta f = f - f* <=" if getattr(suite, "target_kind", "relative") == "absolute" else \
-            "relative suboptimality"
         t = Table(title=f"{instance}: {kind} {target}, median over {len(suite.seeds)} seeds",
                   title_justify="left")
         for col, justify in [("optimizer", "left"), ("best lr", "right"), ("steps", "right"), ("time", "right"),
