@@ -158,6 +158,7 @@ def test_a_run_of_absolute_targets_reports_cocos_art_and_ecdf(tmp_path):
     html, md = (folder / "report.html").read_text(), (folder / "report.md").read_text()
     assert 'id="coco"' in html and "## COCO: runtimes to absolute targets" in md
     assert (folder / "figures" / "coco-ecdf.png").exists()
+    assert html.count('class="gd-figure"') == len(list((folder / "figures").glob("*.png")))  # each interactive
     keys = ["instance", "optimizer", "impl", "config_id"]
     chosen = runs.merge(tuning.best_configs(runs)[keys], on=keys)
     assert len(chosen) == 3 * 2 * 2  # problems x optimizers x seeds

@@ -528,11 +528,13 @@ def _coco(c: _Context) -> Section | None:
         "tuned configuration per instance, whose seeds, over the instances of a function, are the trials. "
         f"Runtimes in {words}; a trial that misses a target costs its whole budget.")])
     ecdf = coco.ecdf_table(chosen)
+    last = ecdf.sort_values("budget").groupby("optimizer", sort=False)["ecdf"].last()  # most pairs reached first
+    order = list(last.sort_values(ascending=False, kind="stable").index)
     sec.blocks.append(c.figure(
         plots.runtime_ecdf(ecdf, unit, styles=c.styles), "coco-ecdf", "Runtime ECDF per dimension",
         f"Runtime ECDF: the share of (function, instance, seed, target) pairs of each dimension whose target was "
         f"reached within a budget of {unit} (every target of the ladder; no restarts simulated, a miss never "
-        "counts)."))
+        "counts).", interactive.runtime_ecdf(ecdf, unit, c.styles, order)))
     hits, _, _ = coco.ladder_runtimes(chosen)
     present = [t for t in COCO_TABLE_TARGETS if np.min(np.abs(np.log10(hits.columns.to_numpy(float)) -
                                                               np.log10(t))) <= 0.01]
