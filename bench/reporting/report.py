@@ -264,8 +264,8 @@ def _problem_table(instance: str, tuned: pd.DataFrame, one: pd.DataFrame, sens: 
                   "steps at defaults", "final at defaults", "grid reaching target"], rows,
                  caption="Tuned configuration per optimizer, fastest first; median over seeds [95% bootstrap CI]. "
                          "Time to target per trajectory (lane_time_to_target_s). 'inf': the bound is a miss. "
-                         "At defaults: the optimizer's default hyperparameters, on the selection seeds ('not in "
-                         "grid': not run).")
+                         "At defaults: the optimizer's default hyperparameters, on the selection seeds, where the "
+                         "grid holds them.")
 
 
 def _scores_table(scores: dict[str, pd.DataFrame]) -> Table:
