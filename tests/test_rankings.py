@@ -173,6 +173,7 @@ def test_summary_puts_the_default_beside_the_tuned_result_and_names_the_seeds():
     assert table.loc["adam", "default"] == "300 / 1.0e-07" and table.loc["gd", "default"] == "never / 5.0e-01"
     text = summary.text(runs, _suite(), "complete")
     assert "selection and report share seeds" in text  # gd has no report rows
+    assert "time/step vs optax" in text and "default" in text  # one header line each, not wrapped
     text = summary.text(runs[runs.optimizer == "adam"], _suite(), "complete")
     assert "share seeds" not in text and "median over 3 held-out seeds" in text
     no_default = runs[(runs.optimizer == "adam") & (runs.config_id == 1)]  # lr 1e-2 only: adam's default not run

@@ -10,9 +10,11 @@ nothing from the network (its Content-Security-Policy forbids it), report.md
 links them.
 
 Layout: a summary (winner per problem, the performance profiles and AlgoPerf
-scores, parity with optax, data profiles), one section per problem (the tuned
-results with confidence intervals, the default-hyperparameter result,
-learning-rate sensitivity, convergence, and the paths of 2-D problems), for
+scores, rankings at a fixed budget and where they disagree with those to the
+target, budgets and attempts to success, parity with optax, data profiles),
+one section per problem (the tuned results with confidence intervals, the
+default-hyperparameter result beside them, the rankings, learning-rate
+sensitivity, convergence, and the paths of 2-D problems), for
 a run with minibatches the stochastic problems (the full-batch loss over
 seeds, steps to target against batch size, the critical batch size, the
 learning-rate x batch-size grid), then the run's metadata.

@@ -117,7 +117,7 @@ def text(runs: pd.DataFrame, suite, status: str) -> str:
     from rich.console import Console
 
     buf = io.StringIO()
-    console = Console(file=buf, width=110, color_system=None, force_terminal=False)
+    console = Console(file=buf, width=130, color_system=None, force_terminal=False)
     console.print(f"suite {suite.name}: {len(runs)} trajectories, {suite.steps} steps, dtype {suite.dtype}")
     _render(runs, suite, status, console)
     return buf.getvalue()
