@@ -476,7 +476,7 @@ def _range_text(values) -> str:
     if isinstance(values, tuple) and len(values) == 3 and isinstance(values[2], int) and not isinstance(
             values[0], (str, bool)):
         low, high, n = values
-        return f"{n} values in [{low:.3g}, {high:.3g}]"
+        return f"{n} values in [{low:.4g}, {high:.4g}]"
     return ", ".join(map(str, values))
 
 
@@ -499,7 +499,7 @@ def _stated_spaces(meta: dict[str, Any]) -> dict[str, dict[str, str]]:
             if s.search is not None:
                 named = {k: v for k, v in s.search.items() if k not in suites.SEARCH_KEYS}
                 for k, (low, high, scale) in searching.space(spec, named, grid).items():
-                    space[k] = f"{scale} [{low:.3g}, {high:.3g}]"
+                    space[k] = f"{scale} [{low:.4g}, {high:.4g}]"
             out[name] = space
     except (ConfigError, KeyError, TypeError, ValueError):
         return {}
@@ -511,6 +511,7 @@ def _budget_blocks(c: _Context, meta: dict[str, Any]) -> list[Block]:
     table = tuning.budgets(c.ours)
     stated = _stated_spaces(meta)
     search = (meta.get("suite") or {}).get("search")
+    gridded = bool((meta.get("suite") or {}).get("grid"))
     rows = []
     for r in table.itertuples(index=False):
         trials = str(r.trials_min) if r.trials_min == r.trials_max else f"{r.trials_min} to {r.trials_max}"
@@ -518,13 +519,17 @@ def _budget_blocks(c: _Context, meta: dict[str, Any]) -> list[Block]:
         rows.append([r.optimizer, trials, "; ".join(f"{k}: {v}" for k, v in space.items()) or "-",
                      "; ".join(f"{k}: {_range_text(v)}" for k, v in r.space.items()) or "one configuration"])
     how = (f"a quasi-random search of {search['trials']} trials (seed {search.get('seed', 0)}) over each "
-           "optimizer's search space, crossed with the grid" if search else "the suite's grid")
+           f"optimizer's search space{', crossed with the grid' if gridded else ''}" if search else "the suite's grid")
     if tuning.equal_budgets(table):
         verdict = (f"Every optimizer was given the same budget: {int(table['trials_min'].min())} trials "
                    f"(configurations) per problem, from {how}." if len(table) else "No trials.")
     else:
         verdict = (f"Budgets differ between optimizers (or problems): from {how}, the trials per problem are not "
                    "the same for all; compare the tuned results with that in mind.")
+    dims = {len(space) for space in table["space"]}
+    if len(dims) > 1:
+        verdict += (" The trials vary different numbers of hyperparameters (from "
+                    f"{min(dims)} to {max(dims)}): equal trials cover spaces of different sizes.")
     blocks: list[Block] = [Heading("Budgets"), Paragraph(
         verdict + " A budget is the number of trials an optimizer is tuned over on each problem; the search space "
                   "is the hyperparameters those trials vary.")]
