@@ -169,7 +169,8 @@ def mean_ranks(table: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["solver", "mean_rank", "first", "problems"])
     won = winners(table)
     rows = [{"solver": s, "mean_rank": float(part["rank"].mean()),
-             "first": int(sum(s in won.get(p, ()) for p in part["problem"])), "problems": int(part["problem"].nunique())}
+             "first": int(sum(s in won.get(p, ()) for p in part["problem"])),
+             "problems": int(part["problem"].nunique())}
             for s, part in table.groupby("solver", sort=False)]
     out = pd.DataFrame(rows)
     return out.sort_values(["mean_rank", "solver"], kind="stable").reset_index(drop=True)
