@@ -1,5 +1,9 @@
 """The end-of-run table: per problem, each optimizer at its best learning rate, with the median relative
-suboptimality at the end of the run (final) and the lowest reached (best) beside steps and time to target."""
+suboptimality at the end of the run (final) and the lowest reached (best) beside steps and time to target,
+and the result at its default hyperparameters (default) beside the tuned one.
+
+The configuration is chosen on the selection seeds and its medians are over the report seeds where the
+run has held-out ones (`tuning.report_rows`); otherwise the two share seeds, and the summary says so."""
 
 from __future__ import annotations
 
@@ -17,10 +21,11 @@ def rows(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Per instance: our implementations' best configurations, fastest first."""
     if runs.empty:
         return {}
-    best = tuning.best_configs(runs)
+    best = tuning.reported(runs)
     ratio = runs.groupby(["instance", "optimizer"])["time_ratio_vs_optax"].first()
     out = {}
     ours = best[best["impl"] == "gdbench"]
+    defaults = _defaults(runs[runs["impl"] == "gdbench"])
     for instance in runs["instance"].unique():
         group = ours[ours["instance"] == instance]
         if group.empty:
@@ -36,9 +41,20 @@ def rows(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
             "final": group["median_subopt"],
             "best": group["median_best_subopt"],
             "ratio": [ratio.get((instance, o), float("nan")) for o in group["optimizer"]],
+            "default": [defaults.get((instance, o), "-") for o in group["optimizer"]],
+            "seeds": group["seeds"],
+            "phase": group[tuning.PHASE],
         }).sort_values(["time", "steps"], kind="stable")
         out[instance] = table
     return out
+
+
+def _defaults(runs: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """{(instance, optimizer): 'steps / final'} at the default hyperparameters (`tuning.one_shot`), or
+    'not in grid' where the grid did not hold them."""
+    one = tuning.one_shot(runs, n_boot=1)  # the medians only: the intervals are not shown
+    return {(r.instance, r.optimizer): f"{fmt.steps(r.steps)} / {_subopt(r.subopt)}" if r.in_grid else "not in grid"
+            for r in one.itertuples(index=False)}
 
 
 def _at_edge(runs: pd.DataFrame, instance: str, optimizer: str, lr) -> bool:
@@ -55,12 +71,16 @@ def _render(runs: pd.DataFrame, suite, status: str, console) -> None:
     target = f"{suite.target:.0e}"
     absolute = getattr(suite, "target_kind", "relative") == "absolute"
     kind = "Delta f = f - f* <=" if absolute else "relative suboptimality"
+    shared = None  # None: no table
     for instance, table in rows(runs).items():
-        t = Table(title=f"{instance}: {kind} {target}, median over {len(suite.seeds)} seeds",
-                  title_justify="left")
+        held = bool((table["phase"] == tuning.REPORT).all())
+        shared = bool(shared) or not held
+        seeds = int(table["seeds"].max())
+        t = Table(title=f"{instance}: {kind} {target}, median over {seeds} "
+                        f"{'held-out ' if held else ''}seeds", title_justify="left")
         for col, justify in [("optimizer", "left"), ("best lr", "right"), ("steps", "right"), ("time", "right"),
                              ("seeds hit", "right"), ("final", "right"), ("best", "right"),
-                             ("time/step vs optax", "right")]:
+                             ("time/step vs optax", "right"), ("default", "right")]:
             # the optimizer's name is never cut (a custom "file.py:attribute" is long); the numbers wrap instead
             names = col == "optimizer"
             t.add_column(col, justify=justify, no_wrap=names,
@@ -70,11 +90,16 @@ def _render(runs: pd.DataFrame, suite, status: str, console) -> None:
             lr = "-" if r[1] is None else f"{r[1]:.3g}" + ("*" if r.edge else "")
             edges |= bool(r.edge)
             t.add_row(r.optimizer, lr, fmt.steps(r.steps), fmt.seconds(r.time), f"{r.hit:.0%}",
-                      _subopt(r.final), _subopt(r.best), "-" if not math.isfinite(r.ratio) else f"{r.ratio:.2f}x")
+                      _subopt(r.final), _subopt(r.best), "-" if not math.isfinite(r.ratio) else f"{r.ratio:.2f}x",
+                      r.default)
         if edges:
             t.caption = "* the best learning rate is at the edge of the range tried: a better one may lie beyond it"
             t.caption_justify = "left"
         console.print(t)
+    if shared is not None:
+        console.print("default: steps / final at the optimizer's default hyperparameters ('not in grid': not run)")
+    if shared:
+        console.print("selection and report share seeds: a tuned result is measured on the seeds it was chosen on")
     if status != "complete":
         console.print(f"[bold red]run {status}: the tables hold the cells finished before it stopped[/]")
 
@@ -94,7 +119,7 @@ def text(runs: pd.DataFrame, suite, status: str) -> str:
     from rich.console import Console
 
     buf = io.StringIO()
-    console = Console(file=buf, width=110, color_system=None, force_terminal=False)
+    console = Console(file=buf, width=130, color_system=None, force_terminal=False)
     console.print(f"suite {suite.name}: {len(runs)} trajectories, {suite.steps} steps, dtype {suite.dtype}")
     _render(runs, suite, status, console)
     return buf.getvalue()
