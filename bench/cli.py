@@ -34,7 +34,9 @@ on with an interrupted or killed run (`<name>.partial`): its recorded suite,
 code version, libraries and devices must be this run's (else exit 2); the
 cells it stored are skipped, and the folder ends as an uninterrupted run's
 would, the same convergence columns included. `run --dry-run` validates
-everything and prints the plan, writing nothing.
+everything and prints the plan and an estimate of its run time (from earlier
+runs of the same cells in --out's folder, else a cost model: bench/runs/estimate.py),
+writing nothing.
 """
 
 from __future__ import annotations
@@ -298,11 +300,12 @@ def _check_out(out: str) -> None:
         raise _bad("--out", f"{out!r} cannot be created ({existing}: {e.strerror or e})") from None
 
 
-def _dry_run(suite) -> None:
-    """Prints the cells the suite would run, after checking every configuration of each."""
+def _dry_run(suite, out: str) -> None:
+    """Prints the cells the suite would run, after checking every configuration of each, and an
+    estimate of the run time (bench/runs/estimate.py: earlier runs in `out`, else a cost model)."""
     import optimizers
     from bench.core import cells
-    from bench.runs import runner
+    from bench.runs import estimate, runner
 
     todo = runner.plan(suite)
     for c in todo:  # every configuration of every cell, as prepare checks them
@@ -318,6 +321,8 @@ def _dry_run(suite) -> None:
         spec = optimizers.resolve(c.optimizer)
         n = len(suite.configs_for(spec)) * len(suite.seeds)
         print(f"  {cells.problem_label(c.problem, c.batch_size)} / {c.optimizer} ({c.impl}): {n} trajectories")
+    device = cells.devices_for(suite.device)[0]
+    print(estimate.estimate(suite, todo, out, estimate.machine(device)).text())
 
 
 def engine_busy() -> bool:
@@ -455,7 +460,7 @@ def _main(argv: list[str] | None) -> int:
         if args.resume is None:
             distributed.on_writer(lambda: _check_out(out), None)  # process 0's folder (an error stops every process)
         if args.dry_run:
-            _dry_run(suite)
+            _dry_run(suite, out)
             return 0
         cache.enable(warn=lambda message: print(f"gdbench: warning: {message}", file=sys.stderr))
         main_thread = threading.current_thread() is threading.main_thread()  # where signals can be handled
