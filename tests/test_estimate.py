@@ -71,3 +71,18 @@ def test_a_program_runs_at_least_its_first_run_warm_up_and_repeats():
     assert estimate.program_seconds(0.1, 5) == pytest.approx(0.1 * (1 + 5))
     assert estimate.program_seconds(0.001, 5) >= 0.025 + 0.025  # warm-up and timing of a short one
     assert estimate.span(30, 100) == "30-100 s" and estimate.span(90, 300) == "1.5-5 min"
+
+
+def test_latest_is_the_last_finished_folder_or_one_line_naming_the_folder(tmp_path):
+    from bench.runs.results import ResultsError, latest
+
+    with pytest.raises(ResultsError, match=f"^{re.escape(str(tmp_path / 'none'))}: no finished results folder"):
+        latest(tmp_path / "none")
+    for name in ("20260101T000000Z-quick", "20260102T000000Z-quick", "20260103T000000Z-ci",
+                 "20260104T000000Z-quick.partial"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "meta.json").write_text("{}")
+    assert latest(tmp_path) == tmp_path / "20260103T000000Z-ci"
+    assert latest(tmp_path, suite="quick") == tmp_path / "20260102T000000Z-quick"  # the partial one is unfinished
+    with pytest.raises(ResultsError, match="no finished results folder of suite 'bbob'"):
+        latest(tmp_path, suite="bbob")

@@ -13,18 +13,23 @@ Two sources, per cell:
   and lanes; each such run's wall time over the sum of its own cells'
   predictions scales them (tables, storing, the report). Within 0.7-1.4x: a
   warm compile cache, another load, another grid change it.
-- else a cost model from the committed measurements (results/PERFORMANCE.md,
-  2-core x86 CPUs): ~0.7 s of compilation per cell (the ci suite: 43 s for 61
-  cells; the quick suite: about half of ~100 s for 76), and a lane-step of
-  LANE_STEP_S plus PARAM_S per parameter (Adam at n = 1e7: ~10 ms a step) plus
-  ROW_PARAM_S per parameter and row of data a step reads (full-batch logistic
-  regression on 10,000 x 100: ~5,000 steps/s); within 0.5-2x on such a CPU for
-  the dense problems it was measured on, more elsewhere and for the transformer.
+- else a cost model: ~0.7 s of compilation per cell (results/PERFORMANCE.md,
+  2-core x86 CPUs: the ci suite compiled 61 cells in 43 s, the quick suite
+  76 in about half of ~100 s), and each problem's measured seconds per
+  lane-step (LANE_STEPS_S: Adam on its default instance, 4 lanes, 300 steps,
+  on a shared 2-core AMD EPYC at load ~2, where two such measurements differed
+  by up to 2.4x; `python -m bench.runs.estimate` measures them),
+  moved to the instance by `work` (a fixed cost, the parameters, the data)
+  and to a minibatch by its share of the rows. Measured with 4 lanes, these
+  overstate a cell of many lanes (the fixed cost of a step is shared): the
+  quick suite's estimate, 148 s, is ~1.5x its measured 98-103 s (ci: 61 s
+  for 58). Good to 0.5-2x on such a CPU; a GPU or another CPU differs more.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 from pathlib import Path
@@ -35,9 +40,36 @@ import pandas as pd
 from bench.core import cells as cellmod
 
 COMPILE_S = 0.7  # per cell, 2-core x86 CPU (results/PERFORMANCE.md: ci suite 43 s / 61 cells)
-LANE_STEP_S = 6e-9  # a lane-step's fixed cost (Rosenbrock 2-D, 256 lanes: 1.5-2e8 optimizer-steps/s)
+# `work`'s terms, seconds per lane-step, measured on 2-core x86 CPUs
+LANE_STEP_S = 6e-9  # fixed (Rosenbrock 2-D, 256 lanes: 1.5-2e8 optimizer-steps/s)
 PARAM_S = 1e-9  # per parameter (Adam, n = 1e7: ~10 ms per step)
-ROW_PARAM_S = 2e-10  # per data row x parameter (full-batch GD, logistic 10,000 x 100: ~5,000 steps/s)
+DATA_S = 2e-10  # per element of the data (full-batch GD on logistic 10,000 x 100: ~5,000 steps/s)
+#: seconds per lane-step of Adam on each problem's default instance (module docstring)
+LANE_STEPS_S: dict[str, float] = {
+    "ackley": 1.7e-07,
+    "bbob": 1.3e-07,
+    "beale": 1.4e-07,
+    "booth": 1.4e-07,
+    "deep_linear": 9.8e-06,
+    "himmelblau": 1.4e-07,
+    "least_squares": 5.8e-05,
+    "logistic": 2.5e-05,
+    "matrix_factorization": 2.7e-06,
+    "matrix_sensing": 4.2e-06,
+    "matyas": 1.2e-07,
+    "mlp": 0.00019,
+    "multi_output_least_squares": 3e-06,
+    "noisy_quadratic": 1.7e-07,
+    "powell_singular": 9.8e-08,
+    "quadratic": 7.3e-07,
+    "rastrigin": 1.5e-07,
+    "rosenbrock": 1.4e-07,
+    "softmax_regression": 2.6e-05,
+    "styblinski_tang": 1.4e-07,
+    "three_hump_camel": 1.4e-07,
+    "transformer": 0.042,
+    "zakharov": 1.2e-07,
+}
 OVERHEAD = 1.15  # tables, storing and the report over the cells' own time (quick suite)
 MODEL_RANGE = (0.5, 2.0)
 HISTORY_RANGE = (0.7, 1.4)
@@ -61,9 +93,8 @@ class Estimate:
             basis.append(f"{self.from_history} cells from {len(self.runs)} earlier run(s) of them on this machine "
                          f"({', '.join(self.runs)}), good to {HISTORY_RANGE[0]:g}-{HISTORY_RANGE[1]:g}x")
         if self.from_model:
-            basis.append(f"{self.from_model} cells from a cost model of results/PERFORMANCE.md's 2-core CPU "
-                         f"measurements, good to {MODEL_RANGE[0]:g}-{MODEL_RANGE[1]:g}x there; a GPU or another "
-                         "CPU differs more")
+            basis.append(f"{self.from_model} cells from a cost model of measurements on a 2-core x86 CPU, "
+                         f"good to {MODEL_RANGE[0]:g}-{MODEL_RANGE[1]:g}x there; a GPU or another CPU differs more")
         return f"estimated run time: ~{span(self.low, self.high)} (an estimate: {'; '.join(basis)})"
 
 
@@ -89,14 +120,41 @@ def program_seconds(exec_s: float, repeats: int) -> float:
     return warm + max(timed, repeats * exec_s)
 
 
+def _data(problem) -> tuple[int, int]:
+    """(elements, rows) of a problem's data: its size, and the most rows of any of its arrays."""
+    elements = rows = 0
+    for leaf in _leaves(problem.data):
+        elements += int(np.size(leaf))
+        rows = max(rows, np.shape(leaf)[0] if np.ndim(leaf) >= 1 else 0)
+    return elements, rows
+
+
+def work(problem) -> float:
+    """A full-batch lane-step's cost by the problem's size: a fixed cost, its parameters, its data."""
+    return LANE_STEP_S + PARAM_S * int(problem.dim) + DATA_S * _data(problem)[0]
+
+
 def lane_step_model(problem, batch_size: int | None = None) -> float:
-    """The cost model's seconds per lane-step of a problem: a fixed cost, its parameters, and its
-    parameters times the rows of its data that a step reads (a minibatch's, else the largest table's:
-    a dense model touches every parameter for every sample)."""
-    tables = [np.shape(leaf)[0] for leaf in _leaves(problem.data) if np.ndim(leaf) >= 2]
-    rows = batch_size if batch_size else max(tables, default=0)
-    dim = int(problem.dim)
-    return LANE_STEP_S + PARAM_S * dim + ROW_PARAM_S * rows * dim
+    """The cost model's seconds per lane-step: the problem's measured figure (LANE_STEPS_S), plus
+    `work`'s difference between this instance and the default one (`work` alone for a problem not
+    measured); a minibatch of b of the data's rows pays b / rows of what is not the fixed cost or the
+    parameters' (the loss and its gradient over the data)."""
+    measured = LANE_STEPS_S.get(problem.name)
+    full = work(problem) if measured is None else max(LANE_STEP_S, measured + work(problem)
+                                                      - _default_work(problem.name))
+    rows = _data(problem)[1]
+    if not batch_size or not rows or batch_size >= rows:
+        return full
+    fixed = LANE_STEP_S + PARAM_S * int(problem.dim)
+    return fixed + max(0.0, full - fixed) * batch_size / rows
+
+
+@functools.cache
+def _default_work(name: str) -> float:
+    """`work` of a problem's default instance (built once per process)."""
+    import problems
+
+    return work(problems.get(name))
 
 
 def _leaves(tree):
@@ -192,3 +250,26 @@ def estimate(suite, todo, runs_root: str | Path | None = None, this_machine: dic
         low += seconds * bounds[0]
         high += seconds * bounds[1]
     return Estimate(central, low, high, n_hist, n_model, tuple(used))
+
+
+def measure_lane_steps(names=None, steps: int = 300, lanes: tuple[int, int] = (2, 2)) -> dict[str, float]:
+    """{problem: seconds per lane-step} of Adam on each registered problem's default instance (LANE_STEPS_S):
+    `lanes` = (learning rates, seeds), `steps` steps, median over 3 timed runs. `python -m bench.runs.estimate`."""
+    import bench
+    import problems
+
+    out = {}
+    for name in names or problems.names():
+        try:
+            problems.get(name)
+        except (ValueError, TypeError):  # no default instance
+            continue
+        df = bench.sweep(problem=name, optimizer="adam", grid={"learning_rate": list(np.geomspace(1e-3, 1e-2, lanes[0]))},
+                         seeds=lanes[1], steps=steps, impl="gdbench", repeats=3)
+        out[name] = float(df["lane_step_s"].median())
+    return out
+
+
+if __name__ == "__main__":
+    for name, seconds in measure_lane_steps().items():
+        print(f'    "{name}": {seconds:.2g},')
