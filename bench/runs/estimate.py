@@ -264,8 +264,9 @@ def measure_lane_steps(names=None, steps: int = 300, lanes: tuple[int, int] = (2
             problems.get(name)
         except (ValueError, TypeError):  # no default instance
             continue
-        df = bench.sweep(problem=name, optimizer="adam", grid={"learning_rate": list(np.geomspace(1e-3, 1e-2, lanes[0]))},
-                         seeds=lanes[1], steps=steps, impl="gdbench", repeats=3)
+        grid = {"learning_rate": [float(v) for v in np.geomspace(1e-3, 1e-2, lanes[0])]}
+        df = bench.sweep(problem=name, optimizer="adam", grid=grid, seeds=lanes[1], steps=steps, impl="gdbench",
+                         repeats=3)
         out[name] = float(df["lane_step_s"].median())
     return out
 
