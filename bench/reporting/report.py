@@ -4,7 +4,8 @@
 
 Everything is computed from the stored tables (runs, curves, paths, meta), so
 a report can be redrawn at any time. The figures are written to `figures/` in
-the formats asked for (PNG by default; `formats=("png", "svg")` adds SVG);
+the formats asked for (PNG by default; `formats=("png", "svg", "pdf")` adds SVG and PDF;
+"csv" and "tex" add the summary table as summary.csv and summary.tex, bench/reporting/export.py);
 report.html embeds the first format's files as data URIs, once, and loads
 nothing from the network (its Content-Security-Policy forbids it), report.md
 links them.
@@ -38,13 +39,15 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import ConfigError
-from bench.reporting import fmt, interactive, plots
+from bench.reporting import export, fmt, interactive, plots
 from bench.runs.results import read_run
 from bench.stats import analysis, batchsize, bootstrap, coco, profiles, rankings, tuning
 
 FIGURES = "figures"
 DEFAULT_FORMATS = ("png",)
 MIME = {"png": "image/png", "svg": "image/svg+xml"}
+EMBEDDED = tuple(MIME)  # the figure formats a page shows; PDF is linked only
+FORMATS = (*plots.FORMATS, *export.FORMATS)  # figures, then the summary's tables (bench/reporting/export.py)
 
 
 # --------------------------------------------------------------------------- formatting
@@ -814,11 +817,19 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def check_formats(formats) -> tuple[str, ...]:
-    """The figure formats as a tuple; ConfigError unless a non-empty list of plots.FORMATS."""
+    """The formats as a tuple; ConfigError unless a non-empty list of FORMATS."""
     formats = tuple(dict.fromkeys(formats))
-    if not formats or any(f not in plots.FORMATS for f in formats):
-        raise ConfigError("formats", f"must be one or more of {', '.join(plots.FORMATS)}, got {list(formats)!r}")
+    if not formats or any(f not in FORMATS for f in formats):
+        raise ConfigError("formats", f"must be one or more of {', '.join(FORMATS)}, got {list(formats)!r}")
     return formats
+
+
+def figure_formats(formats) -> tuple[str, ...]:
+    """The figure formats of `formats`, the first that a page can show (png, svg) first; png
+    added when neither is asked (report.html embeds it, report.md shows it)."""
+    figures = [f for f in formats if f in plots.FORMATS]
+    shown = next((f for f in figures if f in EMBEDDED), "png")
+    return (shown, *(f for f in figures if f != shown))
 
 
 def write(folder: str | Path, out: str | Path | None = None,
@@ -828,17 +839,18 @@ def write(folder: str | Path, out: str | Path | None = None,
     Args:
       folder: the results folder (read with `bench.read_run`; ResultsError if unusable).
       out: where to write (default: the results folder itself).
-      formats: the figures' file formats, of plots.FORMATS; report.html embeds the first.
+      formats: of FORMATS: the figures' file formats (plots.FORMATS; report.html embeds the first of
+        png and svg, png if neither is asked) and the summary's tables (export.FORMATS: summary.csv, .tex).
 
     Returns:
-      {"html": path, "md": path}.
+      {"html": path, "md": path}, and {format: path} of each summary table written.
     """
     formats = check_formats(formats)
     tables, meta = read_run(folder)  # first: a bad folder is reported before anything is written
     out = Path(out) if out is not None else Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    sections, title = build(tables, meta, out / FIGURES, formats)
+    sections, title = build(tables, meta, out / FIGURES, figure_formats(formats))
     paths = {"html": out / "report.html", "md": out / "report.md"}
     _write_text(paths["html"], render_html(sections, title))
     _write_text(paths["md"], render_markdown(sections, title))
-    return paths
+    return {**paths, **export.write_tables(tables["runs"], meta, out, export.check_formats(formats))}
