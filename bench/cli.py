@@ -34,6 +34,14 @@ code version, libraries and devices must be this run's (else exit 2); the
 cells it stored are skipped, and the folder ends as an uninterrupted run's
 would, the same convergence columns included. `run --dry-run` validates
 everything and prints the plan, writing nothing.
+
+A cell that fails while it is traced, compiled or run (a user's optimizer
+raising, an error of XLA) does not stop `run`: it is recorded in meta.json's
+`failures` with its error in one line, the other cells run and are kept, the
+summary ends with a line per failed cell, the folder's status is
+"complete_with_failures", and `run` exits with 1; `run --resume RUN_DIR`
+retries the failed cells (after the optimizer is fixed). A suite none of whose
+cells can be traced is bad input (exit 2, nothing written).
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ from pathlib import Path
 from bench.core import xla
 
 EXIT_REGRESSION = 1  # compare: a flagged change or a regression
+EXIT_CELLS_FAILED = 1  # run: some cells failed, the others are kept (status "complete_with_failures")
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
 EXIT_TERMINATED = 143  # 128 + SIGTERM
@@ -180,7 +189,10 @@ def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="gdbench", description="Benchmark gradient-descent optimizers in JAX.")
     p.add_argument("--version", action="version", version=f"gdbench {_version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    run = sub.add_parser("run", help="run a benchmark suite (default: quick)")
+    run = sub.add_parser("run", help="run a benchmark suite (default: quick)",
+                         epilog="exit codes: 0 every cell ran; 1 some cells failed (meta.json's failures; the "
+                                "others are kept, --resume retries them); 2 bad input, nothing run; "
+                                "130/143 interrupted (--resume goes on)")
     src = run.add_mutually_exclusive_group()
     known = ", ".join(n + " (default)" if n == "quick" else n for n in suites.builtin_names())
     src.add_argument("--suite", default=None, help=f"a built-in suite: {known}")
@@ -403,7 +415,7 @@ def _main(argv: list[str] | None) -> int:
     xla.apply()
     from bench.core import distributed
     from bench.errors import ConfigError
-    from bench.runs.results import ResultsError
+    from bench.runs.results import ResultsError, read_meta
 
     try:
         if args.command == "list":
@@ -457,11 +469,15 @@ def _main(argv: list[str] | None) -> int:
         main_thread = threading.current_thread() is threading.main_thread()  # where signals can be handled
         previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
         try:
-            runner.run_suite(suite, out_root=out, show_progress=not args.no_progress and distributed.is_writer(),
-                             resume=args.resume, report=not args.no_report)
+            path = runner.run_suite(suite, out_root=out, show_progress=not args.no_progress and distributed.is_writer(),
+                                    resume=args.resume, report=not args.no_report)
         finally:
             if main_thread:
                 signal.signal(signal.SIGTERM, previous)
+        if path is not None and (failed := read_meta(path).get("failures")):
+            print(f"gdbench: {len(failed)} cell(s) failed, the others are kept; retry them with: "
+                  f"gdbench run --resume {shlex.quote(str(path))}", file=sys.stderr)
+            return EXIT_CELLS_FAILED
         return 0
     except (ConfigError, ResultsError) as e:
         print(f"gdbench: error: {one_line(str(e))}", file=sys.stderr)
