@@ -228,6 +228,14 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
     folder = distributed.on_writer(open_folder, _Follower())
     stored_cells = {int(k) for k in np.flatnonzero(
         distributed.agree(np.isin(np.arange(len(todo_cells)), sorted(folder.done()))))}
+    # cells that failed in an earlier session (a resume) and are tried again now
+    retried = {int(k) for k in np.flatnonzero(distributed.agree(np.isin(
+        np.arange(len(todo_cells)), [r["cell"] for r in folder.failures()])))} - untraced.keys() - stored_cells
+    for k, c in todo_cells:
+        if k in retried and c.problem.f_star is None:
+            # it may reach a lower loss than its problem's other cells, whose targets are relative to the
+            # best of them: those run again with it (they are deterministic), all settled together
+            stored_cells -= {j for j, d in todo_cells if d.problem_index == c.problem_index}
     for k, record in untraced.items():
         if k not in stored_cells:
             folder.fail(k, record)
