@@ -16,6 +16,7 @@
     gdbench compare A.json B.json [--fail-above RATIO]   (pytest-benchmark JSON: bench/tracking/benchjson.py)
     gdbench history [RUNS_DIR] [--out DIR]
     gdbench compare RUN_A RUN_B [--fail-above RATIO] [--alpha 0.01] [--on time|steps|both] [--impl gdbench|optax]
+                   [--absolute-above RATIO]   (time without optax's twin: not gated unless given)
     gdbench baseline RUN [--out results/baseline]
 
 Bad input gets one line on stderr naming the field and what is allowed, exit
@@ -236,7 +237,8 @@ def parser() -> argparse.ArgumentParser:
     cmp = sub.add_parser(
         "compare", help="compare two results folders side by side",
         epilog="exit codes: 0 no regression, 1 a flagged change of convergence or compiled cost, or a ratio B/A "
-               "above --fail-above (time: also significant at --alpha), 2 bad input",
+               "above --fail-above (time: also significant at --alpha, on the basis of optax's twin timed in the "
+               "same process; a cell without it is not gated unless --absolute-above), 2 bad input",
     )
     cmp.add_argument("run_a", help="the reference results folder (A)")
     cmp.add_argument("run_b", help="the results folder compared with it (B)")
@@ -244,6 +246,10 @@ def parser() -> argparse.ArgumentParser:
                      help="exit with code 1 when a ratio B/A exceeds this, e.g. 1.10 (time: and is significant)")
     cmp.add_argument("--alpha", type=_alpha, default=0.01,
                      help="significance level of the time test, Holm-corrected over the rows (default 0.01)")
+    cmp.add_argument("--absolute-above", type=_threshold, default=None,
+                     help="also gate the time of cells without optax's twin (absolute basis): a regression when "
+                          "their ratio of medians B/A exceeds this; its false alarms are the back-to-back runs of "
+                          "unchanged code that differ by more on your machine (docs/CI.md). Default: not gated")
     cmp.add_argument("--on", choices=["time", "steps", "both"], default="both",
                      help="which ratios --fail-above checks: time per step, steps to target, or both (default)")
     cmp.add_argument("--impl", choices=["gdbench", "optax"], default="gdbench", help="which implementation's rows")
@@ -441,7 +447,8 @@ def _main(argv: list[str] | None) -> int:
             if benchjson.is_json_path(args.run_a) or benchjson.is_json_path(args.run_b):
                 result = benchjson.run(args.run_a, args.run_b, args.fail_above)
             else:
-                result = compare.run(args.run_a, args.run_b, args.fail_above, args.on, args.impl, args.alpha)
+                result = compare.run(args.run_a, args.run_b, args.fail_above, args.on, args.impl, args.alpha,
+                                     args.absolute_above)
             print(result.text(), end="")
             for line in result.problems():
                 print(line, file=sys.stderr)
