@@ -34,7 +34,8 @@ on with an interrupted or killed run (`<name>.partial`): its recorded suite,
 code version, libraries and devices must be this run's (else exit 2); the
 cells it stored are skipped, and the folder ends as an uninterrupted run's
 would, the same convergence columns included. `run --dry-run` validates
-everything and prints the plan, writing nothing.
+everything and prints the plan, writing nothing (a cell whose optimizer cannot
+be traced is marked "would fail").
 
 A cell that fails while it is traced, compiled or run (a user's optimizer
 raising, an error of XLA) does not stop `run`: it is recorded in meta.json's
@@ -315,9 +316,10 @@ def _check_out(out: str) -> None:
 
 
 def _dry_run(suite) -> None:
-    """Prints the cells the suite would run, after checking every configuration of each."""
+    """Prints the cells the suite would run, after checking every configuration of each; a cell whose
+    (user's) optimizer cannot be traced is marked: the run would record it as failed."""
     import optimizers
-    from bench.core import cells
+    from bench.core import cells, protocol
     from bench.runs import runner
 
     todo = runner.plan(suite)
@@ -333,7 +335,12 @@ def _dry_run(suite) -> None:
     for c in todo:
         spec = optimizers.resolve(c.optimizer)
         n = len(suite.configs_for(spec)) * len(suite.seeds)
-        print(f"  {cells.problem_label(c.problem, c.batch_size)} / {c.optimizer} ({c.impl}): {n} trajectories")
+        try:
+            protocol.check_traces(c.problem, spec, suite.configs_for(spec)[0], suite.dtype)
+            fails = ""
+        except protocol.OptimizerFailed as e:
+            fails = f"; would fail: {one_line(str(e))}"
+        print(f"  {cells.problem_label(c.problem, c.batch_size)} / {c.optimizer} ({c.impl}): {n} trajectories{fails}")
 
 
 def engine_busy() -> bool:

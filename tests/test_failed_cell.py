@@ -140,3 +140,15 @@ def test_a_cell_failing_while_it_runs_is_recorded(tmp_path, capsys, alone):
         failure["error"] and "\n" not in failure["error"]
     pd.testing.assert_frame_equal(convergence(tables["runs"]), convergence(alone))
     assert json.loads((folder / "meta.json").read_text())["status"] == "complete_with_failures"
+
+
+def test_dry_run_marks_the_cell_that_would_fail(tmp_path, capsys):
+    (tmp_path / "flaky.py").write_text(PLUGIN)
+    ref = f"{tmp_path / 'flaky.py'}:flaky"
+    config = tmp_path / "two.toml"
+    config.write_text(SUITE.format(optimizers=f'"{ref}", "adam"'))
+    assert cli.main(["run", "--config", str(config), "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].endswith(f"would fail: optimizer: {ref} failed while traced: RuntimeError: no update here")
+    assert "would fail" not in lines[2] and "/ adam (both)" in lines[2]
+    assert not list(tmp_path.glob("results"))  # nothing written
