@@ -145,15 +145,14 @@ def _run_problem(suite: Suite, plans: list[tuple[int, CellPlan]], say: Callable[
     for (index, c), prepared in zip(plans, compiled):
         name = c.optimizer if c.batch_size is None else f"{c.optimizer} (batch {c.batch_size})"
         say(f"{label} / {name}", False)
-        if prepared is not None:
-            start = time.perf_counter()
-            # f_ref: below, per problem
-            if attempt(index, c, "run", lambda: cells.run_cell(prepared[0], repeats=suite.repeats,
-                                                               settle_f_ref=False)) is not None:
-                ran.append((index, *prepared))
-            phases["run"] += time.perf_counter() - start
-            if known_optimum and ran and ran[-1][0] == index:
-                finish(index, prepared[0], prepared[1], None)
+        start = time.perf_counter()
+        done = prepared is not None and attempt(index, c, "run", lambda: cells.run_cell(
+            prepared[0], repeats=suite.repeats, settle_f_ref=False)) is not None  # f_ref: below, per problem
+        phases["run"] += time.perf_counter() - start
+        if done:
+            ran.append((index, *prepared))
+            if known_optimum:
+                finish(index, *prepared, None)
         say(f"{label} / {name}", True)
     if not known_optimum and ran:
         start = time.perf_counter()
