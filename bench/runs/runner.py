@@ -63,9 +63,14 @@ def plan(suite: Suite) -> list[CellPlan]:
 
 
 def fails_its_cell(error: Exception) -> bool:
-    """Whether `error` fails only the cell it came from: anything but bad input of the whole run
-    (a ConfigError), except a user's optimizer failing (`protocol.OptimizerFailed`)."""
-    return isinstance(error, protocol.OptimizerFailed) or not isinstance(error, ConfigError)
+    """Whether `error` fails only the cell it came from: a user's optimizer failing while traced or
+    compiled (`protocol.OptimizerFailed`), or any error but bad input of the whole run (a ConfigError)
+    and a lost process of a distributed run. With several processes, only the first kind (the same in
+    every process): any other may be one process's alone, which the others would wait for."""
+    if isinstance(error, protocol.OptimizerFailed):
+        return True
+    return (not isinstance(error, (ConfigError, distributed.DistributedError))
+            and distributed.process_count() == 1)
 
 
 def failure(index: int, c: CellPlan, stage: str, error: Exception) -> dict:
