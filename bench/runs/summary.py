@@ -83,7 +83,8 @@ def _render(runs: pd.DataFrame, suite, status: str, console, failures=()) -> Non
                       soft_wrap=True)  # one line each, however long
     if failures and status == "complete_with_failures":
         console.print(f"[bold red]run complete with failures: {len(failures)} cell(s) failed (above); "
-                      "the tables hold the others, and `gdbench run --resume` retries the failed ones[/]", soft_wrap=True)
+                      "the tables hold the others, and `gdbench run --resume` retries the failed ones[/]",
+                      soft_wrap=True)
     elif status != "complete":
         console.print(f"[bold red]run {status}: the tables hold the cells finished before it stopped[/]")
 
