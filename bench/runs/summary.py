@@ -65,7 +65,12 @@ def _at_edge(runs: pd.DataFrame, instance: str, optimizer: str, lr) -> bool:
     return tried.nunique() > 2 and lr in (tried.min(), tried.max())
 
 
-def _render(runs: pd.DataFrame, suite, status: str, console) -> None:
+def failure_line(record: dict) -> str:
+    """One line for a failed cell (a record of meta.json's `failures`): which cell, and why."""
+    return f"{record['problem']} / {record['optimizer']} ({record['impl']}): {record['error']}"
+
+
+def _render(runs: pd.DataFrame, suite, status: str, console, failures=()) -> None:
     from rich.table import Table
 
     target = f"{suite.target:.0e}"
@@ -100,7 +105,14 @@ def _render(runs: pd.DataFrame, suite, status: str, console) -> None:
         console.print("default: steps / final at the optimizer's default hyperparameters ('not in grid': not run)")
     if shared:
         console.print("selection and report share seeds: a tuned result is measured on the seeds it was chosen on")
-    if status != "complete":
+    for record in failures:
+        console.print(f"failed: {failure_line(record)}", style="bold red", markup=False, highlight=False,
+                      soft_wrap=True)  # one line each, however long
+    if failures and status == "complete_with_failures":
+        console.print(f"[bold red]run complete with failures: {len(failures)} cell(s) failed (above); "
+                      "the tables hold the others, and `gdbench run --resume` retries the failed ones[/]",
+                      soft_wrap=True)
+    elif status != "complete":
         console.print(f"[bold red]run {status}: the tables hold the cells finished before it stopped[/]")
 
 
@@ -109,17 +121,17 @@ def _subopt(value: float) -> str:
     return f"{value:.1e}" if math.isfinite(value) else "-"
 
 
-def show(runs: pd.DataFrame, suite, status: str, console) -> None:
-    """Prints the tables to a rich console."""
-    _render(runs, suite, status, console)
+def show(runs: pd.DataFrame, suite, status: str, console, failures=()) -> None:
+    """Prints the tables, then a line per failed cell (`failures`: meta.json's records), to a rich console."""
+    _render(runs, suite, status, console, failures)
 
 
-def text(runs: pd.DataFrame, suite, status: str) -> str:
+def text(runs: pd.DataFrame, suite, status: str, failures=()) -> str:
     """The same tables as plain text (summary.txt)."""
     from rich.console import Console
 
     buf = io.StringIO()
     console = Console(file=buf, width=130, color_system=None, force_terminal=False)
     console.print(f"suite {suite.name}: {len(runs)} trajectories, {suite.steps} steps, dtype {suite.dtype}")
-    _render(runs, suite, status, console)
+    _render(runs, suite, status, console, failures)
     return buf.getvalue()
