@@ -303,13 +303,12 @@ def _check_out(out: str) -> None:
 def _dry_run(suite, out: str) -> None:
     """Prints the cells the suite would run, after checking every configuration of each, and an
     estimate of the run time (bench/runs/estimate.py: earlier runs in `out`, else a cost model)."""
-    import optimizers
     from bench.core import cells
     from bench.runs import estimate, runner
 
     todo = runner.plan(suite)
     for c in todo:  # every configuration of every cell, as prepare checks them
-        spec = optimizers.resolve(c.optimizer)
+        spec = suite.spec_for(c.optimizer)
         for config in suite.configs_for(spec):
             try:
                 spec.make(**{**spec.defaults, **config})
@@ -318,7 +317,7 @@ def _dry_run(suite, out: str) -> None:
     print(f"suite {suite.name} ({suite.source}): {len(suite.problems)} problems, {len(todo)} cells, "
           f"{suite.steps} steps, seeds {list(suite.seeds)}, dtype {suite.dtype}")
     for c in todo:
-        spec = optimizers.resolve(c.optimizer)
+        spec = suite.spec_for(c.optimizer)
         n = len(suite.configs_for(spec)) * len(suite.seeds)
         print(f"  {cells.problem_label(c.problem, c.batch_size)} / {c.optimizer} ({c.impl}): {n} trajectories")
     device = cells.devices_for(suite.device)[0]

@@ -143,7 +143,7 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
     memory.check_one_lane_fits([(cells.problem_label(c.problem, c.batch_size), c.problem) for _, c in todo_cells],
                                suite.dtype, suite.max_memory, distributed.local(devices))
     for _, c in todo_cells:  # a user's optimizer that cannot be traced: likewise
-        spec = optimizers.resolve(c.optimizer)
+        spec = suite.spec_for(c.optimizer)
         protocol.check_traces(c.problem, spec, suite.configs_for(spec)[0], suite.dtype)
     started = results.utc_now()
     meta = {
