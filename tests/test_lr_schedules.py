@@ -396,3 +396,11 @@ def test_the_schedule_flag(capsys):
                      "--dry-run"])
     err = capsys.readouterr().err
     assert code == 2 and "schedule: schedule_free_adamw is schedule-free" in err and err.count("\n") == 1, err
+
+
+def test_a_suites_swept_schedule_parameter_survives_an_optimizers_override(tmp_path):
+    path = tmp_path / "sched.toml"
+    path.write_text(SUITE)
+    s = suites.override(suites.load(path), optimizers=["adam"])
+    assert s.grid["warmup_steps"] == [5, 10]
+    assert len(s.configs_for(s.spec_for("adam"))) == 2

@@ -67,6 +67,12 @@ def parameters(schedule: Mapping[str, Any] | None) -> dict[str, Any]:
     return {} if schedule is None else {k: v for k, v in schedule.items() if k != "name"}
 
 
+def reserved(schedule) -> tuple[str, ...]:
+    """The grid names a schedule (a name or a table, checked or not) reserves: its parameters."""
+    name = schedule.get("name") if isinstance(schedule, Mapping) else schedule
+    return SCHEDULES.get(name, ()) if isinstance(name, str) else ()
+
+
 # --------------------------------------------------------------------------- checks
 
 

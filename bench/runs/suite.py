@@ -478,7 +478,8 @@ def override(suite: Suite, **changes: Any) -> Suite:
     if changed.keys() & {"grid", "search", "optimizers"}:
         inherited = {} if "search" in changed else dict(suite.grid)
         if "optimizers" in changed:
-            inherited = {k: v for k, v in inherited.items() if _all_have(changed["optimizers"], k)}
+            reserved = lr_schedule.reserved(data.get("schedule"))  # the schedule's parameters: every optimizer's
+            inherited = {k: v for k, v in inherited.items() if k in reserved or _all_have(changed["optimizers"], k)}
         data["grid"] = {**inherited, **dict(changed.get("grid") or {})}
     if "problems" in changed:
         current = suite.to_dict()["problems"]
