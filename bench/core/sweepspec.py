@@ -319,8 +319,8 @@ class SweepSpec:
         """The same sweep, checked, its inputs resolved; ConfigError naming the first bad field.
 
         In the result the problem is a `problems.Problem` (problem_args None),
-        the optimizer an `OptimizerSpec` (with a schedule, `lr_schedule.scheduled`'s), seeds a tuple of integers, targets
-        sorted from the loosest, batch_size one size, and record_every and
+        the optimizer an `OptimizerSpec` (with a schedule, `lr_schedule.scheduled`'s),
+        seeds a tuple of integers, targets sorted from the loosest, batch_size one size, and record_every and
         record_path have their defaults filled in; with `trials`, the grid is
         the list of the search's configurations (`bench.core.search.configs`)
         and trials None. The grid's values are checked when its
