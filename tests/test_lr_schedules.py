@@ -118,7 +118,18 @@ def test_the_new_schedule_functions_against_optax(x64):
 # --------------------------------------------------------------------------- every optimizer takes one
 
 
-SCHEDULABLE = [n for n in optimizers.names() if n not in ("rprop", "schedule_free_sgd", "schedule_free_adamw")]
+EXEMPT = ("rprop", "schedule_free_sgd", "schedule_free_adamw")
+SCHEDULABLE = [n for n in optimizers.names() if n not in EXEMPT]
+
+
+def test_the_registry_refuses_a_schedule_to_the_exempt_only():
+    refused = []
+    for name in optimizers.names():
+        try:
+            lr_schedule.scheduled(optimizers.get(name), {"name": "cosine", "end_value": 0.0}, STEPS)
+        except ConfigError:
+            refused.append(name)
+    assert sorted(refused) == sorted(EXEMPT)
 
 
 @pytest.mark.parametrize("name", SCHEDULABLE)
@@ -128,7 +139,7 @@ def test_every_schedulable_optimizer_and_twin_take_a_callable_learning_rate(x64,
     float64: a Python learning rate is arithmetic in double precision (fromage's
     shrink factor), a schedule's value an array of the default float dtype."""
     spec = lr_schedule.scheduled(optimizers.get(name), {"name": "linear", "warmup_steps": 0, "end_value": 0.0},
-                                 STEPS)  # refuses no registered optimizer but those exempt
+                                 STEPS)
     assert "warmup_steps" in spec.defaults
     base = optimizers.get(name)
     x = {"a": jnp.array([1.0, -2.0, 0.5]), "b": jnp.full((2, 2), 0.7)}
