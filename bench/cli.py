@@ -322,13 +322,12 @@ def _dry_run(suite, out: str) -> None:
     """Prints the cells the suite would run, after checking every configuration of each (a cell whose
     user's optimizer cannot be traced is marked: the run would record it as failed), and an estimate
     of the run time (bench/runs/estimate.py: earlier runs in `out`, else a cost model)."""
-    import optimizers
     from bench.core import cells, protocol
     from bench.runs import estimate, runner
 
     todo = runner.plan(suite)
     for c in todo:  # every configuration of every cell, as prepare checks them
-        spec = optimizers.resolve(c.optimizer)
+        spec = suite.spec_for(c.optimizer)
         for config in suite.configs_for(spec):
             try:
                 spec.make(**{**spec.defaults, **config})
@@ -337,7 +336,7 @@ def _dry_run(suite, out: str) -> None:
     print(f"suite {suite.name} ({suite.source}): {len(suite.problems)} problems, {len(todo)} cells, "
           f"{suite.steps} steps, seeds {list(suite.seeds)}, dtype {suite.dtype}")
     for c in todo:
-        spec = optimizers.resolve(c.optimizer)
+        spec = suite.spec_for(c.optimizer)
         n = len(suite.configs_for(spec)) * len(suite.seeds)
         try:
             protocol.check_traces(c.problem, spec, suite.configs_for(spec)[0], suite.dtype)

@@ -16,7 +16,7 @@ from bench.runs import suite as suites
 
 SWEEP_KEYWORDS = ["problem", "optimizer", "grid", "seeds", "steps", "impl", "dtype", "problem_args",
                   "target_kind", "targets", "target", "record_every", "record_path", "repeats", "device",
-                  "batch_size", "max_memory", "trials", "search", "search_seed"]
+                  "batch_size", "max_memory", "trials", "search", "search_seed", "schedule"]
 
 
 def test_sweep_keeps_its_keyword_api_and_the_spec_has_its_arguments():

@@ -21,7 +21,7 @@ import pandas as pd
 
 import optimizers
 import problems
-from bench.core import chunking, engine, minibatch, protocol, schedule, sweepspec
+from bench.core import chunking, engine, lr_schedule, minibatch, protocol, schedule, sweepspec
 from bench.core.sweepspec import (  # noqa: F401 - a sweep's options and inputs, as cells names them
     DTYPES, IMPLS, MAX_ROUNDS, MINIBATCH_RECORD_EVERY, PRIMARY_TARGET, TARGETS, SweepSpec, check_batch_size, devices_for,
     precision, resolve_optimizer, resolve_problem,
@@ -266,7 +266,7 @@ def prepare(sweep: SweepSpec) -> CellRun:
                     spec.make(**c)
             except ValueError as e:
                 raise ConfigError(f"grid ({spec.name})", str(e)) from None
-        traced = traced_names(configs)
+        traced = [n for n in traced_names(configs) if not (lr_schedule.is_scheduled(spec) and n in lr_schedule.STATIC)]
         by_static: dict[tuple, list[int]] = {}
         for i, c in enumerate(full):
             by_static.setdefault(_static_key(c, traced), []).append(i)
@@ -408,6 +408,7 @@ def tables(cell: CellRun, f_ref: float | None = None, run_id_start: int = 0) -> 
                 seed=cell.seeds[s],
                 **{name: config[name] for name in cell.swept},
                 hyperparams=json.dumps(_jsonable(config), sort_keys=True),
+                schedule=lr_schedule.describe(cell.sweep.schedule, config),  # cell.schedule: the stored steps'
                 steps=cell.steps,
                 initial_loss=f0,
                 final_loss=final,

@@ -21,7 +21,7 @@ import jax
 
 import optimizers
 import problems
-from bench.core import memory, search as searching
+from bench.core import lr_schedule, memory, search as searching
 from bench.errors import ConfigError
 
 TARGETS = tuple(10.0 ** -k for k in range(1, 9))
@@ -306,13 +306,21 @@ class SweepSpec:
                   "grid's.")
     search_seed: int = option(0, check=searching.check_seed,
                               doc="the trials' seed; the same seed gives the same trials.")
+    schedule: Any = option(
+        None, check=lr_schedule.check, suite=True, from_text=lr_schedule.from_text, metavar="NAME[,KEY=VALUE...]",
+        flag_help="a learning-rate schedule peaking at the learning rate, e.g. warmup_cosine,warmup_steps=40,"
+                  "end_value=0 (default: constant)",
+        doc="the learning-rate schedule (`bench.core.lr_schedule`): None (constant), a name, or {name, ...its "
+            "parameters}, e.g. {'name': 'warmup_cosine', 'warmup_steps': 40, 'end_value': 0.0}; the learning "
+            "rate is its peak. Names: constant, cosine, warmup_cosine, linear, wsd; the grid may sweep its "
+            "parameters (warmup_steps, end_value, decay_fraction).")
 
     def validated(self) -> SweepSpec:
         """The same sweep, checked, its inputs resolved; ConfigError naming the first bad field.
 
         In the result the problem is a `problems.Problem` (problem_args None),
-        the optimizer an `OptimizerSpec`, seeds a tuple of integers, targets
-        sorted from the loosest, batch_size one size, and record_every and
+        the optimizer an `OptimizerSpec` (with a schedule, `lr_schedule.scheduled`'s),
+        seeds a tuple of integers, targets sorted from the loosest, batch_size one size, and record_every and
         record_path have their defaults filled in; with `trials`, the grid is
         the list of the search's configurations (`bench.core.search.configs`)
         and trials None. The grid's values are checked when its
@@ -326,7 +334,7 @@ class SweepSpec:
         if batch_size is not None and v["record_every"] is None:
             v["record_every"] = MINIBATCH_RECORD_EVERY
             check_together(v)
-        spec = resolve_optimizer(v["optimizer"])
+        spec = lr_schedule.scheduled(resolve_optimizer(v["optimizer"]), v["schedule"], v["steps"])
         if v["impl"] != "gdbench" and spec.twin is None:
             raise ConfigError("impl", f"{spec.name} has no optax twin")
         devices_for(v["device"])
@@ -362,7 +370,8 @@ def checked(spec: SweepSpec) -> dict[str, Any]:
 
 
 def check_together(values: Mapping[str, Any], where: Callable[[str], str] = str, given=None) -> None:
-    """The checks that relate options (checked ones): the target among the targets, record_every and steps.
+    """The checks that relate options (checked ones): the target among the targets, record_every and steps,
+    the schedule's warm-up and steps.
 
     `where(name)` names an option in an error; `given` holds the names given
     (rather than defaulted), if not all were.
@@ -382,6 +391,7 @@ def check_together(values: Mapping[str, Any], where: Callable[[str], str] = str,
         if given is not None and "target" not in given:
             raise ConfigError(where("target"), f"the default target {target} is not among the targets; set target")
         raise ConfigError(where("target"), f"must be one of the targets {list(targets)}, got {target!r}")
+    lr_schedule.check_steps(values["schedule"], values["steps"], where("schedule"))
     every = values["record_every"]
     if every is not None and values["steps"] // every > MAX_RECORDED:
         raise ConfigError(where("record_every"),

@@ -164,9 +164,7 @@ def _leaves(tree):
 
 
 def _cell_lanes(suite, c) -> int:
-    import optimizers
-
-    return len(suite.configs_for(optimizers.resolve(c.optimizer))) * len(suite.seeds)
+    return len(suite.configs_for(suite.spec_for(c.optimizer))) * len(suite.seeds)
 
 
 def _impls(impl: str) -> tuple[str, ...]:

@@ -200,7 +200,7 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
                                suite.dtype, suite.max_memory, distributed.local(devices))
     untraced: dict[int, dict] = {}  # cells whose (user's) optimizer cannot be traced: failed before they compile
     for k, c in todo_cells:
-        spec = optimizers.resolve(c.optimizer)
+        spec = suite.spec_for(c.optimizer)
         try:
             protocol.check_traces(c.problem, spec, suite.configs_for(spec)[0], suite.dtype)
         except protocol.OptimizerFailed as e:

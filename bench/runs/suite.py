@@ -44,7 +44,7 @@ import numpy as np
 
 import optimizers
 import problems
-from bench.core import cells, search as searching, sweepspec
+from bench.core import cells, lr_schedule, search as searching, sweepspec
 from bench.errors import ConfigError
 
 SUITES_PACKAGE = "bench.suites"
@@ -131,7 +131,15 @@ class Suite:
         Its grid is the list of the optimizer's configurations (`configs_for`).
         """
         return sweepspec.SweepSpec(problem, optimizer, **{**self.options, "batch_size": batch_size}, impl=impl,
-                                   grid=self.configs_for(optimizers.resolve(optimizer)))
+                                   grid=self.configs_for(self.spec_for(optimizer)))
+
+    def spec_for(self, optimizer: str) -> optimizers.OptimizerSpec:
+        """An optimizer of the suite, resolved, with the suite's schedule (`lr_schedule.scheduled`):
+        the spec whose configurations `configs_for` gives."""
+        try:
+            return lr_schedule.scheduled(optimizers.resolve(optimizer), self.schedule, self.steps)
+        except ConfigError as e:
+            raise ConfigError(_where(self.source, e.where), e.message) from None
 
     def configs_for(self, spec: optimizers.OptimizerSpec) -> list[dict[str, Any]]:
         """The configurations one optimizer runs: the grid's product, crossed with the search's trials."""
@@ -354,7 +362,7 @@ def check(suite: Suite) -> None:
                 key = "batch_size" if entry.batch_size is None else f"problems[{i}].batch_size"
                 raise ConfigError(_where(suite.source, key), f"{cells.problem_label(p)}: {e.message}") from None
     for name in suite.optimizers:
-        spec = optimizers.resolve(name)
+        spec = suite.spec_for(name)
         cells.check_hyperparameters(spec, suite.grid, lambda hp: _where(suite.source, f"grid.{hp}"))
         grid = suite.grid_for(spec)
         configs = suite.configs_for(spec)  # the grid's product, crossed with the search's trials
@@ -470,7 +478,8 @@ def override(suite: Suite, **changes: Any) -> Suite:
     if changed.keys() & {"grid", "search", "optimizers"}:
         inherited = {} if "search" in changed else dict(suite.grid)
         if "optimizers" in changed:
-            inherited = {k: v for k, v in inherited.items() if _all_have(changed["optimizers"], k)}
+            reserved = lr_schedule.reserved(data.get("schedule"))  # the schedule's parameters: every optimizer's
+            inherited = {k: v for k, v in inherited.items() if k in reserved or _all_have(changed["optimizers"], k)}
         data["grid"] = {**inherited, **dict(changed.get("grid") or {})}
     if "problems" in changed:
         current = suite.to_dict()["problems"]
