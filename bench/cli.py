@@ -324,10 +324,14 @@ def _dry_run(suite, out: str) -> None:
                 raise _bad(f"{suite.source}: grid ({spec.name})", str(e)) from None
     print(f"suite {suite.name} ({suite.source}): {len(suite.problems)} problems, {len(todo)} cells, "
           f"{suite.steps} steps, seeds {list(suite.seeds)}, dtype {suite.dtype}")
+    held_out = suite.select_seeds
+    if held_out is not None:
+        print(f"  configurations chosen on seeds {list(held_out)}, the chosen one re-run on seeds {list(suite.seeds)}")
     for c in todo:
         spec = optimizers.resolve(c.optimizer)
-        n = len(suite.configs_for(spec)) * len(suite.seeds)
-        print(f"  {cells.problem_label(c.problem, c.batch_size)} / {c.optimizer} ({c.impl}): {n} trajectories")
+        n = len(suite.configs_for(spec)) * len(held_out or suite.seeds)
+        report = "" if held_out is None else f", then the chosen configuration on {len(suite.seeds)} seeds"
+        print(f"  {cells.problem_label(c.problem, c.batch_size)} / {c.optimizer} ({c.impl}): {n} trajectories{report}")
     device = cells.devices_for(suite.device)[0]
     print(estimate.estimate(suite, todo, out, estimate.machine(device)).text())
 

@@ -336,10 +336,10 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
                     f_ref_stored = float(distributed.agree(min(f_refs) if f_refs else np.nan))
                     add = folder.add if suite.tuning is None else _keeping(folder.add, selection)
                     _run_problem(suite, todo, say, phases, add, None if np.isnan(f_ref_stored) else f_ref_stored)
-                if suite.tuning is not None:
-                    reports = [(k, c) for k, c in mine if report_index(len(todo_cells), k) not in stored_cells]
-                    rows = {k: selection[k] if k in selection else _stored_rows(folder, k)
-                            for k, _ in (mine if reports else [])}
+                reports = [(k, c) for k, c in mine
+                           if suite.tuning is not None and report_index(len(todo_cells), k) not in stored_cells]
+                if reports:
+                    rows = {k: selection[k] if k in selection else _stored_rows(folder, k) for k, _ in mine}
                     _report_problem(suite, reports, len(todo_cells), rows, say, phases, folder.add)
     except KeyboardInterrupt as e:
         status = "interrupted"
