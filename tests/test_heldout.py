@@ -271,3 +271,18 @@ def test_interrupted_between_phases_resumes_to_the_uninterrupted_result(referenc
     mine, ref = convergence(resumed["runs"]), convergence(tables["runs"])
     pd.testing.assert_frame_equal(mine, ref)
     assert json.loads((folder / "meta.json").read_text())["tuning"]["select_seeds"] == [5, 6]
+
+
+# --------------------------------------------------------------------------- distributed
+
+
+@pytest.mark.slow  # three fresh processes
+def test_two_processes_give_the_columns_of_one_with_held_out_seeds(tmp_path):
+    """Every process chooses alike (process 0's choice) and runs its lanes of the report programs."""
+    from test_distributed import FAST, _compare_with_one_process
+
+    _compare_with_one_process(tmp_path, FAST.replace("[grid]", "[tuning]\nselect_seeds = 2\n[grid]"))
+    (folder,) = (tmp_path / "two").iterdir()
+    runs = pd.read_parquet(folder / "runs.parquet")
+    assert set(runs.loc[runs["phase"] == "report", "seed"]) == {0, 1}
+    assert set(runs.loc[runs["phase"] == "select", "seed"]) == {2, 3}
