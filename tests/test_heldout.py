@@ -286,3 +286,17 @@ def test_two_processes_give_the_columns_of_one_with_held_out_seeds(tmp_path):
     runs = pd.read_parquet(folder / "runs.parquet")
     assert set(runs.loc[runs["phase"] == "report", "seed"]) == {0, 1}
     assert set(runs.loc[runs["phase"] == "select", "seed"]) == {2, 3}
+
+
+def test_the_gates_compare_like_with_like(reference):
+    """A run chosen on held-out seeds is another suite for compare and history; its baseline keeps `phase`."""
+    from bench.tracking import baseline, gates
+
+    _, tables, meta = reference
+    plain = {**meta, "suite": {k: v for k, v in meta["suite"].items() if k != "tuning"}}
+    assert gates.suite_key(meta) != gates.suite_key(plain)
+    with pytest.raises(ConfigError, match="suite.tuning"):
+        gates.check_same_suite(meta, plain, "A", "B")
+    base, _ = baseline.from_run(tables, meta)
+    assert base["runs"].groupby("phase")["seed"].agg(set).to_dict() == {"report": {0, 1}, "select": {5, 6}}
+    assert not base["runs"].duplicated(gates.KEY).any()  # the phases' keys differ in seed
