@@ -4,7 +4,8 @@
                 [--out DIR] [--dry-run]
         overrides: --problems rosenbrock:dim=50,beale --optimizers adam,sgd --impl gdbench|optax|both
                    --grid learning_rate=1e-3,1e-2 --trials N --select-seeds 5,6 (held-out seeds), and a flag
-                   for each sweep option a suite shares (bench/core/sweepspec.py): --steps N --seeds 3|0,1,2 --dtype float64
+                   for each sweep option a suite shares (bench/core/sweepspec.py): --steps N --seeds 3|0,1,2
+                   --dtype float64
                    --device gpu --repeats N --targets 1e-2,1e-6 --target 1e-6 --record-every K
                    --record-path true|false|all --batch-size 16,full --max-memory 2GB
                    (a bad value is blamed on its flag)
