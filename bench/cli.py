@@ -3,8 +3,9 @@
     gdbench run [--suite quick|standard|full|ci|stochastic|bbob|modern | --config FILE] [overrides]
                 [--out DIR] [--dry-run]
         overrides: --problems rosenbrock:dim=50,beale --optimizers adam,sgd --impl gdbench|optax|both
-                   --grid learning_rate=1e-3,1e-2 --trials N, and a flag for each sweep option a suite
-                   shares (bench/core/sweepspec.py): --steps N --seeds 3|0,1,2 --dtype float64
+                   --grid learning_rate=1e-3,1e-2 --trials N --select-seeds 5,6 (held-out seeds), and a flag
+                   for each sweep option a suite shares (bench/core/sweepspec.py): --steps N --seeds 3|0,1,2
+                   --dtype float64
                    --device gpu --repeats N --targets 1e-2,1e-6 --target 1e-6 --record-every K
                    --record-path true|false|all --batch-size 16,full --max-memory 2GB
                    (a bad value is blamed on its flag)
@@ -217,6 +218,10 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--trials", type=_int, default=None, metavar="N",
                      help="N quasi-random trials over each optimizer's search space instead of the suite's grid "
                           "(bench/core/search.py; --grid values are crossed with them)")
+    run.add_argument("--select-seeds", type=_flag_type(sweepspec.seeds_text), default=None, metavar="N|S1,S2,...",
+                     help="held-out seeds: choose each optimizer's configuration on these seeds (a list, or a count n: "
+                          "the n smallest integers >= 0 not in --seeds), then report it on the suite's seeds "
+                          "(the suite's [tuning] select_seeds; docs/METRICS.md)")
     run.add_argument("--out", default=None, help=f"folder for the results (default: {DEFAULT_OUT})")
     run.add_argument("--resume", default=None, metavar="RUN_DIR",
                      help="go on with an interrupted or killed run: skip its stored cells, run the others")
@@ -281,13 +286,14 @@ def _load_suite(args):
 
     overrides = _overrides()
     given = (args.config or args.suite or args.impl or args.grid or args.trials is not None
-             or any(getattr(args, k) is not None for k in overrides))
+             or args.select_seeds is not None or any(getattr(args, k) is not None for k in overrides))
     if args.resume is not None:
         if args.out is not None:
             raise _bad("--out", "not with --resume (the run goes on in RUN_DIR)")
         if not given:  # the recorded suite (the overrides were applied when it was recorded)
             return resume.recorded_suite(resume.recorded(args.resume))
-    flags = (args.impl or args.grid or args.trials is not None or any(getattr(args, k) is not None for k in overrides))
+    flags = (args.impl or args.grid or args.trials is not None or args.select_seeds is not None
+             or any(getattr(args, k) is not None for k in overrides))
     # A suite file the flags complete (a grid for a hyperparameter without default) is checked once they apply.
     s = suites.load(args.config, checked=not flags) if args.config else suites.builtin(args.suite or "quick")
     impls = {"both": ["gdbench", "optax"], None: None}.get(args.impl, [args.impl])
@@ -295,7 +301,9 @@ def _load_suite(args):
     search = None
     if args.trials is not None:  # the trials replace the suite's grid; --grid values are crossed with them
         grid, search = dict(args.grid or {}), {**(s.search or {}), "trials": args.trials}
-    return suites.override(s, **{k: getattr(args, k) for k in overrides}, impls=impls, grid=grid, search=search)
+    tuning = None if args.select_seeds is None else {"select_seeds": args.select_seeds}
+    return suites.override(s, **{k: getattr(args, k) for k in overrides}, impls=impls, grid=grid, search=search,
+                           tuning=tuning)
 
 
 def _bad(where: str, message: str):
@@ -335,15 +343,20 @@ def _dry_run(suite, out: str) -> None:
                 raise _bad(f"{suite.source}: grid ({spec.name})", str(e)) from None
     print(f"suite {suite.name} ({suite.source}): {len(suite.problems)} problems, {len(todo)} cells, "
           f"{suite.steps} steps, seeds {list(suite.seeds)}, dtype {suite.dtype}")
+    held_out = suite.select_seeds
+    if held_out is not None:
+        print(f"  configurations chosen on seeds {list(held_out)}, the chosen one re-run on seeds {list(suite.seeds)}")
     for c in todo:
         spec = suite.spec_for(c.optimizer)
-        n = len(suite.configs_for(spec)) * len(suite.seeds)
+        n = len(suite.configs_for(spec)) * len(held_out or suite.seeds)
+        report = "" if held_out is None else f", then the chosen configuration on {len(suite.seeds)} seeds"
         try:
             protocol.check_traces(c.problem, spec, suite.configs_for(spec)[0], suite.dtype)
             fails = ""
         except protocol.OptimizerFailed as e:
             fails = f"; would fail: {one_line(str(e))}"
-        print(f"  {cells.problem_label(c.problem, c.batch_size)} / {c.optimizer} ({c.impl}): {n} trajectories{fails}")
+        print(f"  {cells.problem_label(c.problem, c.batch_size)} / {c.optimizer} ({c.impl}): {n} trajectories"
+              f"{report}{fails}")
     device = cells.devices_for(suite.device)[0]
     print(estimate.estimate(suite, todo, out, estimate.machine(device)).text())
 

@@ -371,8 +371,14 @@ def time_ratio(groups: list[Group]) -> float:
     return float(ours / twin)
 
 
-def tables(cell: CellRun, f_ref: float | None = None, run_id_start: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(runs, curves, paths) DataFrames of an executed cell; one runs row per lane."""
+def tables(cell: CellRun, f_ref: float | None = None, run_id_start: int = 0,
+           phase: str = "select") -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(runs, curves, paths) DataFrames of an executed cell; one runs row per lane.
+
+    `phase` fills the runs' `phase` column: "select" (a grid's configurations, the
+    only phase of a sweep or of a suite without [tuning]) or "report" (a chosen
+    configuration run again on held-out seeds: bench/runs/runner.py).
+    """
     f_ref_value = cell.f_ref if cell.f_ref is not None else (f_ref if f_ref is not None else cell.best_reached())
     f_ref_source = "f_star" if cell.f_ref is not None else "best_reached"
     ratio = time_ratio(cell.groups)
@@ -406,6 +412,7 @@ def tables(cell: CellRun, f_ref: float | None = None, run_id_start: int = 0) -> 
                 impl=g.impl,
                 config_id=g.config_ids[c],
                 seed=cell.seeds[s],
+                phase=phase,
                 **{name: config[name] for name in cell.swept},
                 hyperparams=json.dumps(_jsonable(config), sort_keys=True),
                 schedule=lr_schedule.describe(cell.sweep.schedule, config),  # cell.schedule: the stored steps'

@@ -164,7 +164,9 @@ def _leaves(tree):
 
 
 def _cell_lanes(suite, c) -> int:
-    return len(suite.configs_for(suite.spec_for(c.optimizer))) * len(suite.seeds)
+    held_out = getattr(suite, "select_seeds", None)  # [tuning]: the grid on these, the chosen config on seeds
+    configs = len(suite.configs_for(suite.spec_for(c.optimizer)))
+    return configs * len(held_out or suite.seeds) + (len(suite.seeds) if held_out is not None else 0)
 
 
 def _impls(impl: str) -> tuple[str, ...]:

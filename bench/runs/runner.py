@@ -7,6 +7,15 @@ and are kept: the folder's status is then "complete_with_failures" and
 `gdbench run --resume` retries the failed cells. Bad input of the whole run
 (`ConfigError`) still stops it before anything runs; so does a suite whose
 every cell fails its trace check (there is nothing to keep).
+
+With held-out seeds (a suite's [tuning]) each cell runs in two phases: its
+grid (or trials) on the selection seeds, then each implementation's chosen
+configuration (`bench.stats.tuning.best_configs` on those rows) on the suite's
+seeds, a second compiled program (`_report_problem`). The selection phase of
+cell k is stored as part k, its report phase as part n + k (n cells), so a
+resumed run goes on from either; the runs table's `phase` column tells them apart.
+A failed selection phase has no report phase; a failed report phase is
+recorded as its part's failure and retried on resume like any other.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from bench.core import cache, cells, distributed, memory, protocol, search
 from bench.errors import ConfigError
 from bench.runs import results, storage, summary
 from bench.runs.suite import Suite
+from bench.stats import tuning
 from bench.tracking import costs
 
 COMPILE_THREADS = 2
@@ -170,6 +180,152 @@ def _run_problem(suite: Suite, plans: list[tuple[int, CellPlan]], say: Callable[
             finish(index, cell, cost, f_ref)
 
 
+# --------------------------------------------------------------------------- held-out seeds ([tuning])
+
+
+def report_index(n_cells: int, index: int) -> int:
+    """The part that holds cell `index`'s report phase: after every cell's selection phase."""
+    return n_cells + index
+
+
+def _keeping(store: Callable[[int, dict], None], kept: dict[int, pd.DataFrame]) -> Callable[[int, dict], None]:
+    """`store`, keeping each stored cell's runs table in `kept` (every process: the report phase needs them)."""
+    def add(index: int, tables: dict) -> None:
+        kept[index] = tables["runs"]
+        store(index, tables)
+
+    return add
+
+
+def _stored_rows(folder, index: int) -> pd.DataFrame | None:
+    """A cell's stored selection rows; None where this process cannot read them (process 0 can)."""
+    if isinstance(folder, _Follower) or index not in folder.done():
+        return None
+    return folder.read_part(index)
+
+
+def choices(runs: pd.DataFrame | None) -> dict[str, int]:
+    """{impl: config_id} chosen on a cell's selection rows (`tuning.best_configs`): each
+    implementation its own choice, as each would be tuned alone."""
+    if runs is None or runs.empty or "config_id" not in runs.columns:
+        return {}
+    best = tuning.best_configs(runs)
+    return {str(i): int(c) for i, c in zip(best["impl"], best["config_id"])}
+
+
+def report_tables(tables: dict[str, pd.DataFrame], grid_ids: list[int],
+                  chosen: dict[str, int]) -> dict[str, pd.DataFrame]:
+    """A report cell's tables: `config_id` that of the selection phase (`grid_ids[i]` for its
+    grid's i-th configuration), each implementation's rows of its own choice only, run ids from 0.
+
+    Where ours and optax's chose differently, the program ran both configurations
+    under both; the rows of the other's choice are dropped.
+    """
+    runs = tables["runs"].copy()
+    runs["config_id"] = np.asarray(grid_ids, np.int64)[runs["config_id"].to_numpy()]
+    runs = runs[runs["config_id"].to_numpy() == runs["impl"].map(chosen).to_numpy()]
+    renumber = dict(zip(runs["run_id"].tolist(), range(len(runs))))
+    out = {**tables, "runs": runs.assign(run_id=np.arange(len(runs))).reset_index(drop=True)}
+    for name in ("curves", "paths"):
+        df = tables[name]
+        df = df[df["run_id"].isin(renumber)]
+        out[name] = df.assign(run_id=df["run_id"].map(renumber).astype(df["run_id"].dtype)).reset_index(drop=True)
+    return out
+
+
+def _report_problem(suite: Suite, plans: list[tuple[int, CellPlan]], n_cells: int,
+                    selection: dict[int, pd.DataFrame | None], say: Callable[[str, bool], None],
+                    phases: dict[str, float], store: Callable[[int, dict], None],
+                    fail: Callable[[dict, Exception], None] | None = None) -> None:
+    """The report phase of some of one problem's cells: each implementation's configuration
+    chosen on the selection seeds, run on the suite's seeds, stored as part `n_cells + index`.
+    One that fails (`fails_its_cell`) goes to `fail` as that part's failure, as in `_run_problem`.
+
+    `selection` holds the problem's selection rows per cell (None where this
+    process cannot read them: process 0's choices and f_ref are every
+    process's). Without f*, the targets stay relative to the selection phase's
+    f_ref (the best loss of the problem's selection runs): both phases measure
+    against one reference, and what is reported plays no part in choosing it.
+    """
+    if not plans:
+        return
+    impls = list(cells.IMPLS)
+    ids = np.full((len(plans), len(impls)), -1, np.int64)
+    for row, (k, _) in enumerate(plans):
+        for impl, config_id in choices(selection.get(k)).items():
+            ids[row, impls.index(impl)] = config_id
+    ids = distributed.agree(ids)
+    f_ref = None
+    if plans[0][1].problem.f_star is None:
+        refs = [float(r["f_ref"].iloc[0]) for r in selection.values() if r is not None and len(r)]
+        f_ref = float(distributed.agree(np.float64(refs[0] if refs else np.nan)))
+    todo = []
+    for row, (k, c) in enumerate(plans):
+        chosen = {impl: int(ids[row, j]) for j, impl in enumerate(impls) if ids[row, j] >= 0}
+        if chosen:  # a cell without selection rows has nothing to report
+            todo.append((k, c, chosen))
+    if not todo:
+        return
+
+    def attempt(k: int, c: CellPlan, stage: str, work: Callable):
+        """work(), or None where it failed (recorded with `fail` as the report part's failure)."""
+        try:
+            return work()
+        except Exception as e:
+            if fail is None or not fails_its_cell(e):
+                raise
+            fail({**failure(k, c, stage, e), "part": report_index(n_cells, k), "phase": "report"}, e)
+            return None
+
+    def compiled(c: CellPlan, chosen: dict[str, int]) -> tuple[cells.CellRun, list[int]]:
+        grid_ids = sorted(set(chosen.values()))
+        configs = suite.configs_for(suite.spec_for(c.optimizer))
+        impl = "both" if len(chosen) == 2 else next(iter(chosen))
+        sweep = suite.sweep_spec(c.problem, c.optimizer, impl, c.batch_size, phase="report",
+                                 configs=[configs[i] for i in grid_ids])
+        return cells.prepare(sweep), grid_ids
+
+    def prepare(item) -> tuple[cells.CellRun, list[int]] | None:
+        k, c, chosen = item
+        return attempt(k, c, "compile", lambda: compiled(c, chosen))
+
+    label = cells.problem_label(todo[0][1].problem)
+    say(f"{label}: compiling {len(todo)} cells' chosen configurations", False)
+    start = time.perf_counter()
+    pool = ThreadPoolExecutor(max_workers=COMPILE_THREADS)
+    try:
+        prepared = list(pool.map(prepare, todo))
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    phases["compile"] += time.perf_counter() - start
+    for (k, c, chosen), ready in zip(todo, prepared):
+        name = c.optimizer if c.batch_size is None else f"{c.optimizer} (batch {c.batch_size})"
+        say(f"{label} / {name}: held-out seeds", False)
+        start = time.perf_counter()
+
+        def run(cell: cells.CellRun) -> cells.CellRun:
+            cells.run_cell(cell, repeats=suite.repeats, settle_f_ref=False)
+            if f_ref is not None:
+                cell.execute(f_ref)  # the selection phase's reference
+            return cell
+
+        done = ready is not None and attempt(k, c, "run", lambda: run(ready[0])) is not None
+        phases["run"] += time.perf_counter() - start
+        if not done:
+            say(f"{label} / {name}: held-out seeds", True)
+            continue
+        cell, grid_ids = ready
+        start = time.perf_counter()
+        tables = dict(zip(("runs", "curves", "paths"), cells.tables(cell, f_ref=f_ref, phase="report")))
+        tables = report_tables(tables, grid_ids, chosen)
+        tables = storage.compact({**tables, "costs": pd.DataFrame()}, all_paths=suite.record_path == "all")
+        phases["tables"] += time.perf_counter() - start
+        start = time.perf_counter()
+        store(report_index(n_cells, k), tables)  # the step's compiled cost is the selection part's
+        phases["write"] += time.perf_counter() - start
+        say(f"{label} / {name}: held-out seeds", True)
+
+
 def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress: bool = True,
               console=None, resume: str | Path | None = None, report: bool = True) -> Path:
     """Runs every cell of a validated suite and writes its results folder.
@@ -219,6 +375,10 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
     }
     if distributed.process_count() > 1:  # every process and its devices (bench/core/distributed.py)
         meta["distributed"] = distributed.describe()
+    # whether the configurations were chosen on the seeds they are reported on (docs/METRICS.md)
+    meta["tuning"] = {"select_seeds": None if suite.tuning is None else list(suite.select_seeds),
+                      "shared_seeds": suite.tuning is None}
+    n_parts = len(todo_cells) * (1 if suite.tuning is None else 2)  # [tuning]: report phases after the cells
 
     def open_folder() -> results.RunFolder:
         if resume is None:
@@ -231,7 +391,7 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
     # process 0 writes the folder; the others only run their lanes (and learn which cells it holds)
     folder = distributed.on_writer(open_folder, _Follower())
     stored_cells = {int(k) for k in np.flatnonzero(
-        distributed.agree(np.isin(np.arange(len(todo_cells)), sorted(folder.done()))))}
+        distributed.agree(np.isin(np.arange(n_parts), sorted(folder.done()))))}
     # cells that failed in an earlier session (a resume) and are tried again now
     retried = {int(k) for k in np.flatnonzero(distributed.agree(np.isin(
         np.arange(len(todo_cells)), [r["cell"] for r in folder.failures()])))} - untraced.keys() - stored_cells
@@ -239,13 +399,14 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
         if k in retried and c.problem.f_star is None:
             # it may reach a lower loss than its problem's other cells, whose targets are relative to the
             # best of them: those run again with it (they are deterministic), all settled together
-            stored_cells -= {j for j, d in todo_cells if d.problem_index == c.problem_index}
+            again = {j for j, d in todo_cells if d.problem_index == c.problem_index}
+            stored_cells -= again | {report_index(len(todo_cells), j) for j in again}
     for k, record in untraced.items():
         if k not in stored_cells:
             folder.fail(k, record)
 
     def fail(record: dict, error: Exception) -> None:
-        folder.fail(record["cell"], record)
+        folder.fail(record.get("part", record["cell"]), record)
         if not optimizers.custom.is_users(optimizers.resolve(record["optimizer"])):  # a bug: its traceback helps
             console.print("".join(traceback.format_exception(error)).rstrip(), markup=False, highlight=False,
                           style="red")
@@ -262,7 +423,7 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
     wall = time.perf_counter()
     try:
         with progress:
-            task = progress.add_task("starting", total=len(todo_cells), completed=len(stored_cells))
+            task = progress.add_task("starting", total=n_parts, completed=len(stored_cells))
 
             lines = show_progress and not console.is_terminal  # a log, not a bar: one line per step
 
@@ -274,14 +435,20 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
             for i in range(len(suite.problems)):
                 mine = [(k, c) for k, c in todo_cells if c.problem_index == i]
                 todo = [(k, c) for k, c in mine if k not in stored_cells and k not in untraced]
-                if not todo:
-                    continue
-                f_refs = [folder.read_part(k)["f_ref"].iloc[0] for k, c in mine
-                          if k in stored_cells and c.problem.f_star is None]
-                f_refs = [float(f) for f in f_refs if np.isfinite(f)]
-                f_ref_stored = float(distributed.agree(min(f_refs) if f_refs else np.nan))
-                _run_problem(suite, todo, say, phases, folder.add, None if np.isnan(f_ref_stored) else f_ref_stored,
-                             fail)
+                selection: dict[int, pd.DataFrame] = {}  # [tuning]: the selection rows stored now
+                if todo:
+                    f_refs = [folder.read_part(k)["f_ref"].iloc[0] for k, c in mine
+                              if k in stored_cells and c.problem.f_star is None]
+                    f_refs = [float(f) for f in f_refs if np.isfinite(f)]
+                    f_ref_stored = float(distributed.agree(min(f_refs) if f_refs else np.nan))
+                    add = folder.add if suite.tuning is None else _keeping(folder.add, selection)
+                    _run_problem(suite, todo, say, phases, add, None if np.isnan(f_ref_stored) else f_ref_stored,
+                                 fail)
+                reports = [(k, c) for k, c in mine
+                           if suite.tuning is not None and report_index(len(todo_cells), k) not in stored_cells]
+                if reports:  # a cell without selection rows (failed) has no report phase
+                    rows = {k: selection[k] if k in selection else _stored_rows(folder, k) for k, _ in mine}
+                    _report_problem(suite, reports, len(todo_cells), rows, say, phases, folder.add, fail)
     except KeyboardInterrupt as e:
         status = "interrupted"
         if isinstance(folder, _Follower):

@@ -58,8 +58,10 @@ LOSS_RTOL = {"float32": 1e-3, "float64": 1e-8}
 STEPS_RTOL = 0.01
 STEPS_ATOL = 2
 CHANGE_COLUMNS = ["gate", "instance", "optimizer", "impl", "where", "metric", "a", "b", "flagged", "note"]
-#: The suite fields that decide the trajectories: runs that differ in one are runs of different suites.
-SUITE_FIELDS = ("name", "steps", "seeds", "dtype", "targets", "grid", "target_kind")
+#: The suite fields that decide the trajectories: runs that differ in one are runs of different suites
+#: (`tuning`: held-out selection seeds, absent in most suites, so that a run with them is compared only
+#: with runs chosen on the same seeds; its trajectories' keys differ in `seed` between the phases).
+SUITE_FIELDS = ("name", "steps", "seeds", "dtype", "targets", "grid", "target_kind", "tuning")
 #: A suite field that a run's meta.json may lack (written before the field existed): the value it had then.
 SUITE_FIELD_DEFAULTS = {"target_kind": "relative"}
 
