@@ -1,5 +1,9 @@
-"""The end-of-run table: per problem, each optimizer at its best learning rate, with the median relative
-suboptimality at the end of the run (final) and the lowest reached (best) beside steps and time to target."""
+"""The end-of-run table: per problem, each optimizer at its best configuration, with the median relative
+suboptimality at the end of the run (final) and the lowest reached (best) beside steps and time to target.
+
+The configuration column shows every hyperparameter that was tuned (took more than one value among the
+optimizer's runs on that problem): "best lr" when only the learning rate was, else "best configuration",
+e.g. `lr=0.0032, b1=0.93, weight_decay=1e-04`, each `name=value` whole (the cell wraps between them)."""
 
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ def rows(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
         if group.empty:
             continue
         best_lr = [json.loads(h).get("learning_rate") for h in group["hyperparams"]]
+        tuned = [_tuned(runs, instance, o, h) for o, h in zip(group["optimizer"], group["hyperparams"])]
         table = pd.DataFrame({
             "optimizer": group["optimizer"],
             "best lr": best_lr,
@@ -36,9 +41,38 @@ def rows(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
             "final": group["median_subopt"],
             "best": group["median_best_subopt"],
             "ratio": [ratio.get((instance, o), float("nan")) for o in group["optimizer"]],
+            "tuned": tuned,
         }).sort_values(["time", "steps"], kind="stable")
         out[instance] = table
     return out
+
+
+def _tuned(runs: pd.DataFrame, instance: str, optimizer: str, chosen: str) -> dict:
+    """The chosen configuration's values of the hyperparameters other than the learning rate that took
+    more than one value among our runs of `optimizer` on `instance` (grid or search), in name order."""
+    mine = runs[(runs["instance"] == instance) & (runs["optimizer"] == optimizer) & (runs["impl"] == "gdbench")]
+    configs = [json.loads(h) for h in mine["hyperparams"].unique()]
+    names = sorted({k for c in configs for k in c} - {"learning_rate"})
+    varied = [k for k in names if len({json.dumps(c.get(k)) for c in configs}) > 1]
+    best = json.loads(chosen)
+    return {k: best.get(k) for k in varied}
+
+
+def _value(v) -> str:
+    """A hyperparameter's value, short: floats to 3 significant digits."""
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    return str(v)
+
+
+def _configuration(lr, edge: bool, tuned: dict, with_names: bool) -> str:
+    """The configuration cell: the learning rate (starred at the edge), then the other tuned values."""
+    lr = None if lr is None or (isinstance(lr, float) and math.isnan(lr)) else float(lr)  # pandas: None -> NaN
+    lr_text = "-" if lr is None else _value(lr) + ("*" if edge else "")
+    if not with_names:
+        return lr_text
+    parts = ([] if lr is None else [f"lr={lr_text}"]) + [f"{k}={_value(v)}" for k, v in tuned.items()]
+    return ", ".join(parts) or "-"
 
 
 def _at_edge(runs: pd.DataFrame, instance: str, optimizer: str, lr) -> bool:
@@ -56,18 +90,23 @@ def _render(runs: pd.DataFrame, suite, status: str, console) -> None:
     for instance, table in rows(runs).items():
         t = Table(title=f"{instance}: relative suboptimality {target}, median over {len(suite.seeds)} seeds",
                   title_justify="left")
-        for col, justify in [("optimizer", "left"), ("best lr", "right"), ("steps", "right"), ("time", "right"),
+        with_names = any(bool(d) for d in table["tuned"])  # more than the learning rate was tuned
+        cells = [_configuration(r[1], r.edge, r.tuned, with_names) for r in table.itertuples(index=False)]
+        # the longest `name=value` of a cell: the column wraps between them, never inside one
+        longest = max((len(part) for c in cells for part in c.split(", ")), default=1)
+        for col, justify in [("optimizer", "left"), ("best configuration" if with_names else "best lr", "right"),
+                             ("steps", "right"), ("time", "right"),
                              ("seeds hit", "right"), ("final", "right"), ("best", "right"),
                              ("time/step vs optax", "right")]:
             # the optimizer's name is never cut (a custom "file.py:attribute" is long); the numbers wrap instead
             names = col == "optimizer"
-            t.add_column(col, justify=justify, no_wrap=names,
-                         min_width=max(map(len, table["optimizer"])) if names else None)
+            config = col.startswith("best ")
+            t.add_column(col, justify="left" if config and with_names else justify, no_wrap=names,
+                         min_width=max(map(len, table["optimizer"])) if names else (longest + 1 if config else None))
         edges = False
-        for r in table.itertuples(index=False):
-            lr = "-" if r[1] is None else f"{r[1]:.3g}" + ("*" if r.edge else "")
+        for r, config in zip(table.itertuples(index=False), cells):
             edges |= bool(r.edge)
-            t.add_row(r.optimizer, lr, fmt.steps(r.steps), fmt.seconds(r.time), f"{r.hit:.0%}",
+            t.add_row(r.optimizer, config, fmt.steps(r.steps), fmt.seconds(r.time), f"{r.hit:.0%}",
                       _subopt(r.final), _subopt(r.best), "-" if not math.isfinite(r.ratio) else f"{r.ratio:.2f}x")
         if edges:
             t.caption = "* the best learning rate is at the edge of the range tried: a better one may lie beyond it"
