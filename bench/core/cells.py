@@ -297,6 +297,7 @@ def prepare(sweep: SweepSpec) -> CellRun:
                 minibatch=mb,
                 eval_params=eval_params,
             )
+            protocol.check_layout(spec, cell, starts[0], hp, p.data)  # a plain factory marked elementwise
             with protocol.guarded(spec):
                 program = chunking.compile_program(
                     cell, x0, hp, p.data, np.asarray(sweep.targets), 0.0 if f_ref is None else f_ref, devices,
@@ -429,6 +430,7 @@ def tables(cell: CellRun, f_ref: float | None = None, run_id_start: int = 0) -> 
                 time_ratio_vs_optax=ratio,
                 lanes=n_lanes,
                 chunks=getattr(g.program, "chunks", 1),
+                layout=layout(cell.spec),
                 dtype=cell.dtype,
                 device=cell.device_kind,
             )
@@ -450,6 +452,12 @@ def tables(cell: CellRun, f_ref: float | None = None, run_id_start: int = 0) -> 
                 else pd.DataFrame({"run_id": pd.Series(dtype="int64"), "step": pd.Series(dtype="int64"),
                                    "coord": pd.Series(dtype="int64"), "value": pd.Series(dtype="float64")}))
     return runs, curves_df, paths_df
+
+
+def layout(spec: optimizers.OptimizerSpec) -> str:
+    """How a cell's lanes ran (the runs table's `layout`): "lanes_last" (an elementwise optimizer, all lanes
+    at once, hyperparameters broadcast) or "vmap" (lane by lane); the layout is part of the measured time."""
+    return "lanes_last" if spec.elementwise else "vmap"
 
 
 def problem_label(p: problems.Problem, batch_size: int | None = None) -> str:
