@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import numbers
 from typing import Any, Callable, Iterator, Mapping
 
 import jax
@@ -99,7 +100,9 @@ def check_layout(spec: OptimizerSpec, cell: engine.Cell, start: Any, hp: Mapping
     rng = np.random.default_rng(0)
     n = len(next(iter(hp.values()))) if hp else 1
     pick = np.linspace(0, n - 1, PROBE_LANES).round().astype(int)
-    with jax.enable_x64(True), guarded(spec, "probed for its layout (it is marked elementwise)"):
+    # hyperparameters of shape (lanes,) broadcast along the trailing lanes axis, as in the engine's program
+    with jax.enable_x64(True), jax.numpy_rank_promotion("allow"), \
+            guarded(spec, "probed for its layout (it is marked elementwise)"):
         hp64 = {k: jnp.asarray(np.asarray(v, np.float64)[pick]) for k, v in hp.items()}
         data64 = jax.tree.map(np.array, data)  # fresh arrays: JAX caches a NumPy array's conversion per object
         x = jax.tree.map(lambda a: np.asarray(a, np.float64)[..., None] + rng.standard_normal(np.shape(a) + (PROBE_LANES,)),
@@ -157,8 +160,9 @@ def check_traces(problem, spec: OptimizerSpec, config: Mapping[str, Any], dtype:
 
     `config`: one configuration of its grid (the other hyperparameters keep
     their defaults). Only traced (`jax.eval_shape`), not compiled: cheap
-    enough to run for every cell before a suite starts. Registered
-    optimizers are not checked.
+    enough to run for every cell before a suite starts; a factory marked
+    elementwise is probed too (`check_layout`: one small compiled program).
+    Registered optimizers are not checked.
     """
     if not custom.is_users(spec):
         return
@@ -183,3 +187,9 @@ def check_traces(problem, spec: OptimizerSpec, config: Mapping[str, Any], dtype:
             return loss(x if evaluate is None else evaluate(state, x), data)
 
         jax.eval_shape(step, x0, problem.data)
+    if spec.elementwise:  # a plain factory marked elementwise: its probe too, before a suite writes anything
+        traced = {k: np.asarray([v], np.float64) for k, v in dict(config).items()
+                  if isinstance(v, numbers.Real) and not isinstance(v, (bool, numbers.Integral))}
+        static = {k: v for k, v in hp.items() if k not in traced}
+        cell = engine.Cell(loss_fn=loss, make_txs=(lambda h: spec.make(**static, **h),), needs=needs, schedule=None)
+        check_layout(spec, cell, x0, traced, problem.data)

@@ -23,6 +23,7 @@ def rows(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
         return {}
     best = tuning.best_configs(runs)
     ratio = runs.groupby(["instance", "optimizer"])["time_ratio_vs_optax"].first()
+    layouts = runs.groupby(["instance", "optimizer"])["layout"].first() if "layout" in runs else {}
     out = {}
     ours = best[best["impl"] == "gdbench"]
     for instance in runs["instance"].unique():
@@ -42,6 +43,7 @@ def rows(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
             "best": group["median_best_subopt"],
             "ratio": [ratio.get((instance, o), float("nan")) for o in group["optimizer"]],
             "tuned": tuned,
+            "layout": [layouts.get((instance, o)) for o in group["optimizer"]],
         }).sort_values(["time", "steps"], kind="stable")
         out[instance] = table
     return out
@@ -108,12 +110,26 @@ def _render(runs: pd.DataFrame, suite, status: str, console) -> None:
             edges |= bool(r.edge)
             t.add_row(r.optimizer, config, fmt.steps(r.steps), fmt.seconds(r.time), f"{r.hit:.0%}",
                       _subopt(r.final), _subopt(r.best), "-" if not math.isfinite(r.ratio) else f"{r.ratio:.2f}x")
-        if edges:
-            t.caption = "* the best learning rate is at the edge of the range tried: a better one may lie beyond it"
+        notes = ["* the best learning rate is at the edge of the range tried: a better one may lie beyond it"] if edges else []
+        notes += _layout_note(table)
+        if notes:
+            t.caption = "\n".join(notes)
             t.caption_justify = "left"
         console.print(t)
     if status != "complete":
         console.print(f"[bold red]run {status}: the tables hold the cells finished before it stopped[/]")
+
+
+def _layout_note(table: pd.DataFrame) -> list[str]:
+    """A footnote when the optimizers compared ran in different layouts (the runs table's `layout`), whose
+    cost their times include: lane by lane (vmap) against lanes-last with broadcast hyperparameters."""
+    by = {layout: list(table.loc[table["layout"] == layout, "optimizer"]) for layout in ("vmap", "lanes_last")}
+    if not (by["vmap"] and by["lanes_last"]):
+        return []
+    fewer = min(by, key=lambda k: len(by[k]))
+    said = {k: ", ".join(v) if k == fewer or len(v) <= 3 else f"the other {len(v)}" for k, v in by.items()}
+    return [f"{said['vmap']} ran lane by lane (vmap), {said['lanes_last']} lanes-last: their times include "
+            "the layout (mark an elementwise factory with optimizers.elementwise)"]
 
 
 def _subopt(value: float) -> str:
