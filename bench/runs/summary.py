@@ -90,7 +90,7 @@ def _render(runs: pd.DataFrame, suite, status: str, console) -> None:
 
     target = f"{suite.target:.0e}"
     for instance, table in rows(runs).items():
-        t = Table(title=f"{instance}: relative suboptimality {target}, median over {len(suite.seeds)} seeds",
+        t = Table(title=f"{instance}: relative suboptimality {target}, {_seeds(runs, instance, suite)}",
                   title_justify="left")
         with_names = any(bool(d) for d in table["tuned"])  # more than the learning rate was tuned
         cells = [_configuration(r[1], r.edge, r.tuned, with_names) for r in table.itertuples(index=False)]
@@ -118,6 +118,16 @@ def _render(runs: pd.DataFrame, suite, status: str, console) -> None:
         console.print(t)
     if status != "complete":
         console.print(f"[bold red]run {status}: the tables hold the cells finished before it stopped[/]")
+
+
+def _seeds(runs: pd.DataFrame, instance: str, suite) -> str:
+    """What the medians are over: the seeds that ran, or one seed where the problem's start does not depend
+    on it (`fixed_start`: the other seeds asked would have run the same trajectory)."""
+    mine = runs[runs["instance"] == instance]
+    if "fixed_start" in mine and mine["fixed_start"].all():
+        return "1 seed: the start does not depend on the seed"
+    n = mine["seed"].nunique() if "seed" in mine else len(suite.seeds)
+    return f"median over {n} seeds"
 
 
 def _layout_note(table: pd.DataFrame) -> list[str]:
