@@ -13,6 +13,8 @@ import math
 
 import pandas as pd
 
+import optimizers
+
 from bench.reporting import fmt
 from bench.stats import tuning
 
@@ -131,10 +133,13 @@ def _seeds(runs: pd.DataFrame, instance: str, suite) -> str:
 
 
 def _layout_note(table: pd.DataFrame) -> list[str]:
-    """A footnote when the optimizers compared ran in different layouts (the runs table's `layout`), whose
-    cost their times include: lane by lane (vmap) against lanes-last with broadcast hyperparameters."""
+    """A footnote when a user's optimizer ran lane by lane (vmap) beside others run lanes-last with
+    broadcast hyperparameters (the runs table's `layout`): their times include the layout's cost, and a
+    plain factory could have been marked elementwise. A registered optimizer's layout is its own (those
+    that reduce over the parameters must run lane by lane): no footnote for it alone."""
     by = {layout: list(table.loc[table["layout"] == layout, "optimizer"]) for layout in ("vmap", "lanes_last")}
-    if not (by["vmap"] and by["lanes_last"]):
+    registered = set(optimizers.names())
+    if not (by["lanes_last"] and any(name not in registered for name in by["vmap"])):
         return []
     fewer = min(by, key=lambda k: len(by[k]))
     said = {k: ", ".join(v) if k == fewer or len(v) <= 3 else f"the other {len(v)}" for k, v in by.items()}
