@@ -92,8 +92,9 @@ def _render(runs: pd.DataFrame, suite, status: str, console) -> None:
 
     target = f"{suite.target:.0e}"
     for instance, table in rows(runs).items():
-        t = Table(title=f"{instance}: relative suboptimality {target}, {_seeds(runs, instance, suite)}",
-                  title_justify="left")
+        fixed = _fixed_start(runs, instance)
+        seeds = "1 seed" if fixed else f"median over {_seed_count(runs, instance, suite)} seeds"
+        t = Table(title=f"{instance}: relative suboptimality {target}, {seeds}", title_justify="left")
         with_names = any(bool(d) for d in table["tuned"])  # more than the learning rate was tuned
         cells = [_configuration(r[1], r.edge, r.tuned, with_names) for r in table.itertuples(index=False)]
         # the longest `name=value` of a cell: the column wraps between them, never inside one
@@ -106,13 +107,16 @@ def _render(runs: pd.DataFrame, suite, status: str, console) -> None:
             names = col == "optimizer"
             config = col.startswith("best ")
             t.add_column(col, justify="left" if config and with_names else justify, no_wrap=names,
-                         min_width=max(map(len, table["optimizer"])) if names else (longest + 1 if config else None))
+                         min_width=max(map(len, table["optimizer"])) if names else (
+                             longest + 1 if config and with_names else None))
         edges = False
         for r, config in zip(table.itertuples(index=False), cells):
             edges |= bool(r.edge)
             t.add_row(r.optimizer, config, fmt.steps(r.steps), fmt.seconds(r.time), f"{r.hit:.0%}",
                       _subopt(r.final), _subopt(r.best), "-" if not math.isfinite(r.ratio) else f"{r.ratio:.2f}x")
         notes = ["* the best learning rate is at the edge of the range tried: a better one may lie beyond it"] if edges else []
+        notes += ["1 seed: the start does not depend on the seed (every seed asked would run the same trajectory)"
+                  ] if fixed else []
         notes += _layout_note(table)
         if notes:
             t.caption = "\n".join(notes)
@@ -122,14 +126,17 @@ def _render(runs: pd.DataFrame, suite, status: str, console) -> None:
         console.print(f"[bold red]run {status}: the tables hold the cells finished before it stopped[/]")
 
 
-def _seeds(runs: pd.DataFrame, instance: str, suite) -> str:
-    """What the medians are over: the seeds that ran, or one seed where the problem's start does not depend
-    on it (`fixed_start`: the other seeds asked would have run the same trajectory)."""
+def _fixed_start(runs: pd.DataFrame, instance: str) -> bool:
+    """Whether one seed ran on `instance` because its start does not depend on the seed (`fixed_start`:
+    the other seeds asked would have run the same trajectory)."""
     mine = runs[runs["instance"] == instance]
-    if "fixed_start" in mine and mine["fixed_start"].all():
-        return "1 seed: the start does not depend on the seed"
-    n = mine["seed"].nunique() if "seed" in mine else len(suite.seeds)
-    return f"median over {n} seeds"
+    return "fixed_start" in mine and bool(mine["fixed_start"].all())
+
+
+def _seed_count(runs: pd.DataFrame, instance: str, suite) -> int:
+    """The seeds the medians are over: those that ran on `instance`."""
+    mine = runs[runs["instance"] == instance]
+    return int(mine["seed"].nunique()) if "seed" in mine else len(suite.seeds)
 
 
 def _layout_note(table: pd.DataFrame) -> list[str]:
