@@ -1,6 +1,7 @@
 """The `gdbench` command (also `python -m bench`).
 
-    gdbench run [--suite quick|standard|full|ci|stochastic | --config FILE] [overrides] [--out DIR] [--dry-run]
+    gdbench run [--suite quick|standard|full|ci|stochastic|bbob|modern | --config FILE] [overrides]
+                [--out DIR] [--dry-run]
         overrides: --problems rosenbrock:dim=50,beale --optimizers adam,sgd --impl gdbench|optax|both
                    --grid learning_rate=1e-3,1e-2 --trials N, and a flag for each sweep option a suite
                    shares (bench/core/sweepspec.py): --steps N --seeds 3|0,1,2 --dtype float64
@@ -11,7 +12,7 @@
     gdbench run --distributed [--coordinator HOST:PORT --num-processes N --process-id I] [run flags]
                    (every process runs the suite, process 0 writes the results: docs/SCALING.md)
     gdbench list
-    gdbench report RESULTS_DIR [--out DIR] [--formats png,svg]
+    gdbench report RESULTS_DIR [--out DIR] [--formats png,svg,pdf,csv,tex]
     gdbench compare RUN_A RUN_B [--fail-above RATIO] [--on time|steps|both] [--impl gdbench|optax]
     gdbench compare A.json B.json [--fail-above RATIO]   (pytest-benchmark JSON: bench/tracking/benchjson.py)
     gdbench history [RUNS_DIR] [--out DIR]
@@ -33,7 +34,9 @@ on with an interrupted or killed run (`<name>.partial`): its recorded suite,
 code version, libraries and devices must be this run's (else exit 2); the
 cells it stored are skipped, and the folder ends as an uninterrupted run's
 would, the same convergence columns included. `run --dry-run` validates
-everything and prints the plan, writing nothing.
+everything and prints the plan and an estimate of its run time (from earlier
+runs of the same cells in --out's folder, else a cost model: bench/runs/estimate.py),
+writing nothing.
 """
 
 from __future__ import annotations
@@ -137,11 +140,11 @@ def _int(text: str) -> int:
 
 
 def _formats(text: str) -> tuple[str, ...]:
-    from bench.reporting import plots
+    from bench.reporting import report
 
     names = _names(text)
-    if not names or any(n not in plots.FORMATS for n in names):
-        raise argparse.ArgumentTypeError(f"must be one or more of {', '.join(plots.FORMATS)}, "
+    if not names or any(n not in report.FORMATS for n in names):
+        raise argparse.ArgumentTypeError(f"must be one or more of {', '.join(report.FORMATS)}, "
                                          f"comma-separated, got {text!r}")
     return tuple(names)
 
@@ -220,7 +223,8 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("results_dir", help="a results folder written by gdbench run")
     rep.add_argument("--out", default=None, help="folder for the report (default: the results folder)")
     rep.add_argument("--formats", type=_formats, default=None,
-                     help="figure formats, comma-separated: png (default), svg; report.html embeds the first")
+                     help="comma-separated: figure formats png (default), svg, pdf (report.html embeds png or "
+                          "svg), and csv, tex: the summary table as summary.csv, summary.tex")
     cmp = sub.add_parser(
         "compare", help="compare two results folders side by side",
         epilog="exit codes: 0 no regression, 1 a flagged change of convergence or compiled cost, or a ratio B/A "
@@ -296,11 +300,12 @@ def _check_out(out: str) -> None:
         raise _bad("--out", f"{out!r} cannot be created ({existing}: {e.strerror or e})") from None
 
 
-def _dry_run(suite) -> None:
-    """Prints the cells the suite would run, after checking every configuration of each."""
+def _dry_run(suite, out: str) -> None:
+    """Prints the cells the suite would run, after checking every configuration of each, and an
+    estimate of the run time (bench/runs/estimate.py: earlier runs in `out`, else a cost model)."""
     import optimizers
     from bench.core import cells
-    from bench.runs import runner
+    from bench.runs import estimate, runner
 
     todo = runner.plan(suite)
     for c in todo:  # every configuration of every cell, as prepare checks them
@@ -316,6 +321,8 @@ def _dry_run(suite) -> None:
         spec = optimizers.resolve(c.optimizer)
         n = len(suite.configs_for(spec)) * len(suite.seeds)
         print(f"  {cells.problem_label(c.problem, c.batch_size)} / {c.optimizer} ({c.impl}): {n} trajectories")
+    device = cells.devices_for(suite.device)[0]
+    print(estimate.estimate(suite, todo, out, estimate.machine(device)).text())
 
 
 def engine_busy() -> bool:
@@ -413,7 +420,9 @@ def _main(argv: list[str] | None) -> int:
             from bench.reporting import report
 
             written = report.write(args.results_dir, args.out, args.formats or report.DEFAULT_FORMATS)
-            print(f"report: {written['html']}\nreport: {written['md']}")
+            print(f"report: {written.pop('html')}\nreport: {written.pop('md')}")
+            for path in written.values():  # the summary tables asked for
+                print(f"summary: {path}")
             return 0
         if args.command == "history":
             from bench.tracking import history
@@ -451,7 +460,7 @@ def _main(argv: list[str] | None) -> int:
         if args.resume is None:
             distributed.on_writer(lambda: _check_out(out), None)  # process 0's folder (an error stops every process)
         if args.dry_run:
-            _dry_run(suite)
+            _dry_run(suite, out)
             return 0
         cache.enable(warn=lambda message: print(f"gdbench: warning: {message}", file=sys.stderr))
         main_thread = threading.current_thread() is threading.main_thread()  # where signals can be handled

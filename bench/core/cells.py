@@ -55,9 +55,10 @@ WARMUP_S = 0.025
 LONG_RUN_S = 1.0
 
 
-def target_column(target: float) -> str:
-    """`steps_to_1e-6` for 1e-6."""
-    return f"steps_to_{target:.0e}".replace("e-0", "e-").replace("e+0", "e+")
+def target_column(target: float, kind: str = "relative") -> str:
+    """`steps_to_1e-6` for the relative target 1e-6; `steps_to_df_1e+2` for the absolute 100
+    (`sweepspec.target_column`)."""
+    return sweepspec.target_column(target, kind)
 
 
 # --------------------------------------------------------------------------- grids
@@ -303,6 +304,7 @@ def prepare(sweep: SweepSpec) -> CellRun:
                 one_pass=len(ids) * len(seeds) * sweep.steps >= ONE_PASS_MIN_LANE_STEPS,
                 minibatch=mb,
                 eval_params=eval_params,
+                absolute_targets=sweep.target_kind == "absolute",
             )
             protocol.check_layout(spec, cell, starts[0], hp, p.data)  # a plain factory marked elementwise
             with protocol.guarded(spec):
@@ -437,14 +439,16 @@ def tables(cell: CellRun, f_ref: float | None = None, run_id_start: int = 0) -> 
                 final_loss=final,
                 best_loss=float(out["best_loss"][lane]),
                 final_subopt=(final - f_ref_value) / gap0 if gap0 > 0 else float("nan"),
+                final_df=final - cell.f_ref if cell.f_ref is not None else float("nan"),  # Delta f, f* known
                 grad_norm=float(out["grad_norm"][lane]),
                 f_ref=f_ref_value,
                 f_ref_source=f_ref_source,
                 target=cell.target,
+                target_kind=cell.target_kind,
                 steps_to_target=first[cell.target],
                 lane_time_to_target_s=first[cell.target] * lane_step,
                 program_time_to_target_s=first[cell.target] * program_step,
-                **{target_column(t): first[t] for t in cell.targets},
+                **{target_column(t, cell.target_kind): first[t] for t in cell.targets},
                 diverged=bool(out["diverged_step"][lane] >= 0),
                 diverged_step=int(out["diverged_step"][lane]),
                 lane_step_s=lane_step,

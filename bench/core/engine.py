@@ -99,6 +99,9 @@ class Cell:
         one entry per `make_txs`: None, or `eval_params(state, params) ->
         params` on one lane's state and parameters (on all lanes at once, as
         the update, for an elementwise cell), the point it is measured at.
+      absolute_targets: the targets are absolute, Delta f levels (COCO's): a
+        lane reaches t at loss <= f_ref + t (f_ref then f*), not at
+        f_ref + t (f(x_0) - f_ref).
     """
 
     loss_fn: Callable[[PyTree, PyTree], jax.Array]
@@ -111,6 +114,7 @@ class Cell:
     one_pass: bool = True
     minibatch: minibatch.Minibatch | None = None
     eval_params: tuple[Callable | None, ...] | None = None
+    absolute_targets: bool = False
 
     @property
     def evaluated_elsewhere(self) -> bool:
@@ -490,7 +494,8 @@ def _program(cell: Cell, x0, hp, data, targets, f_ref, init, which, path) -> dic
     states0 = tuple(init_all(x0, hp) for init_all, _ in steps_of)
     points_of = tuple(evaluation_point(cell, k) for k in range(len(cell.make_txs)))
     f0 = loss_all(measured_point(cell, points_of, which, states0, x0), data)
-    thresholds = f_ref + targets[:, None] * (f0 - f_ref)[None, :]
+    scale = jnp.ones_like(f0) if cell.absolute_targets else f0 - f_ref  # absolute: Delta f levels
+    thresholds = f_ref + targets[:, None] * scale[None, :]
     # A lane whose start is not finite is diverged at step 0 (level -1).
     div_level = jnp.where(jnp.isfinite(f0), DIVERGENCE_FACTOR * jnp.abs(f0), -1)
     loop = Loop(cell, n_lanes, hp, data, which, keys, Levels(div_level, thresholds), loss_all, value_and_grad,
@@ -541,7 +546,8 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
     """The lanes-last program `run(x0, hp, data, targets, f_ref, init, which, path) -> outputs`.
 
     x0 and hp hold the lanes on their last axis; `targets` (K,) are relative
-    suboptimality levels (decreasing), `f_ref` the optimum they are relative to;
+    suboptimality levels (decreasing), `f_ref` the optimum they are relative to
+    (with `cell.absolute_targets`: Delta f levels above f_ref = f*);
     `init` the constant starting values (`initial_buffers`); `which` the index
     of the implementation in `cell.make_txs` to run; `path` the buffer the
     parameter path is written into (`path_buffer`; `()` without a path), which

@@ -276,5 +276,20 @@ def read_run(path: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]
     return {name: read_table(path, name) for name in TABLES}, meta
 
 
+def latest(folder: str | Path = "results/runs", suite: str | None = None) -> Path:
+    """The latest finished results folder in `folder` (of `suite` if given): its `<UTC stamp>-<suite>`
+    name sorts last. ResultsError naming `folder` when it holds none (or does not exist)."""
+    folder = Path(folder)
+    stamped = re.compile(r"\d{8}T\d{6}Z-(.+)")
+    found = sorted(p for p in (folder.iterdir() if folder.is_dir() else ())
+                   if (m := stamped.fullmatch(p.name)) and not p.name.endswith(PARTIAL)
+                   and (suite is None or m.group(1) == suite) and (p / "meta.json").is_file())
+    if not found:
+        what = f"no finished results folder of suite {suite!r}" if suite else "no finished results folder"
+        where = "no such directory" if not folder.is_dir() else "gdbench run writes them there"
+        raise ResultsError(f"{folder}: {what} ({where})")
+    return found[-1]
+
+
 def command_line() -> str:
     return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])

@@ -346,6 +346,7 @@ def check(suite: Suite) -> None:
         except ValueError as e:
             where = "grad_noise" if entry.grad_noise and "grad_noise" in str(e) else "args"
             raise ConfigError(_where(suite.source, f"problems[{i}].{where}"), str(e)) from None
+        sweepspec.check_f_star(p, suite.target_kind, _where(suite.source, "target_kind"))
         for b in suite.batch_sizes_for(entry):
             try:
                 cells.check_batch_size(p, b)
@@ -512,9 +513,11 @@ def override(suite: Suite, **changes: Any) -> Suite:
 
 
 #: A suite key that an override of another key can make bad: a grid for other optimizers, the target for
-#: other targets, record_every for more steps, a batch size for other problems.
+#: other targets, record_every for more steps, a batch size for other problems, absolute targets for a
+#: problem without f*, absolute levels for relative targets.
 MADE_BAD_BY = {"grid": "optimizers", "search": "optimizers", "impls": "optimizers", "target": "targets",
-               "record_every": "steps", "batch_size": "problems"}
+               "record_every": "steps", "batch_size": "problems", "target_kind": "problems",
+               "targets": "target_kind"}
 
 
 def _all_have(names, hyperparameter: str) -> bool:

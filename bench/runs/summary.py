@@ -1,9 +1,15 @@
-"""The end-of-run table: per problem, each optimizer at its best configuration, with the median relative
-suboptimality at the end of the run (final) and the lowest reached (best) beside steps and time to target.
+"""The end-of-run table: per problem, each optimizer at its best learning rate, with the median relative
+suboptimality at the end of the run (final) and the lowest reached (best) beside steps and time to target,
+and the result at its default hyperparameters (default) beside the tuned one.
+
+The configuration is chosen on the selection seeds and its medians are over the report seeds where the
+run has held-out ones (`tuning.report_rows`); otherwise the two share seeds, and the summary says so.
 
 The configuration column shows every hyperparameter that was tuned (took more than one value among the
 optimizer's runs on that problem): "best lr" when only the learning rate was, else "best configuration",
-e.g. `lr=0.0032, b1=0.93, weight_decay=1e-04`, each `name=value` whole (the cell wraps between them)."""
+e.g. `lr=0.0032, b1=0.93, weight_decay=1e-04`, each `name=value` whole (the cell wraps between them).
+Footnotes say when a problem ran one seed because its start does not depend on the seed (`fixed_start`),
+and when a user's optimizer ran lane by lane beside others run lanes-last (`layout`)."""
 
 from __future__ import annotations
 
@@ -23,11 +29,12 @@ def rows(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Per instance: our implementations' best configurations, fastest first."""
     if runs.empty:
         return {}
-    best = tuning.best_configs(runs)
+    best = tuning.reported(runs)
     ratio = runs.groupby(["instance", "optimizer"])["time_ratio_vs_optax"].first()
     layouts = runs.groupby(["instance", "optimizer"])["layout"].first() if "layout" in runs else {}
     out = {}
     ours = best[best["impl"] == "gdbench"]
+    defaults = _defaults(runs[runs["impl"] == "gdbench"])
     for instance in runs["instance"].unique():
         group = ours[ours["instance"] == instance]
         if group.empty:
@@ -44,11 +51,22 @@ def rows(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
             "final": group["median_subopt"],
             "best": group["median_best_subopt"],
             "ratio": [ratio.get((instance, o), float("nan")) for o in group["optimizer"]],
+            "default": [defaults.get((instance, o), "-") for o in group["optimizer"]],
+            "seeds": group["seeds"],
+            "phase": group[tuning.PHASE],
             "tuned": tuned,
             "layout": [layouts.get((instance, o)) for o in group["optimizer"]],
         }).sort_values(["time", "steps"], kind="stable")
         out[instance] = table
     return out
+
+
+def _defaults(runs: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """{(instance, optimizer): 'steps / final'} at the default hyperparameters (`tuning.one_shot`), or
+    'not in grid' where the grid did not hold them."""
+    one = tuning.one_shot(runs, n_boot=1)  # the medians only: the intervals are not shown
+    return {(r.instance, r.optimizer): f"{fmt.steps(r.steps)} / {_subopt(r.subopt)}" if r.in_grid else "not in grid"
+            for r in one.itertuples(index=False)}
 
 
 def _tuned(runs: pd.DataFrame, instance: str, optimizer: str, chosen: str) -> dict:
@@ -79,64 +97,11 @@ def _configuration(lr, edge: bool, tuned: dict, with_names: bool) -> str:
     return ", ".join(parts) or "-"
 
 
-def _at_edge(runs: pd.DataFrame, instance: str, optimizer: str, lr) -> bool:
-    """Whether the chosen learning rate is the lowest or highest of three or more tried: the best may lie beyond."""
-    if lr is None or "learning_rate" not in runs:
-        return False
-    tried = runs.loc[(runs["instance"] == instance) & (runs["optimizer"] == optimizer), "learning_rate"].dropna()
-    return tried.nunique() > 2 and lr in (tried.min(), tried.max())
-
-
-def _render(runs: pd.DataFrame, suite, status: str, console) -> None:
-    from rich.table import Table
-
-    target = f"{suite.target:.0e}"
-    for instance, table in rows(runs).items():
-        fixed = _fixed_start(runs, instance)
-        seeds = "1 seed" if fixed else f"median over {_seed_count(runs, instance, suite)} seeds"
-        t = Table(title=f"{instance}: relative suboptimality {target}, {seeds}", title_justify="left")
-        with_names = any(bool(d) for d in table["tuned"])  # more than the learning rate was tuned
-        cells = [_configuration(r[1], r.edge, r.tuned, with_names) for r in table.itertuples(index=False)]
-        # the longest `name=value` of a cell: the column wraps between them, never inside one
-        longest = max((len(part) for c in cells for part in c.split(", ")), default=1)
-        for col, justify in [("optimizer", "left"), ("best configuration" if with_names else "best lr", "right"),
-                             ("steps", "right"), ("time", "right"),
-                             ("seeds hit", "right"), ("final", "right"), ("best", "right"),
-                             ("time/step vs optax", "right")]:
-            # the optimizer's name is never cut (a custom "file.py:attribute" is long); the numbers wrap instead
-            names = col == "optimizer"
-            config = col.startswith("best ")
-            t.add_column(col, justify="left" if config and with_names else justify, no_wrap=names,
-                         min_width=max(map(len, table["optimizer"])) if names else (
-                             longest + 1 if config and with_names else None))
-        edges = False
-        for r, config in zip(table.itertuples(index=False), cells):
-            edges |= bool(r.edge)
-            t.add_row(r.optimizer, config, fmt.steps(r.steps), fmt.seconds(r.time), f"{r.hit:.0%}",
-                      _subopt(r.final), _subopt(r.best), "-" if not math.isfinite(r.ratio) else f"{r.ratio:.2f}x")
-        notes = ["* the best learning rate is at the edge of the range tried: a better one may lie beyond it"] if edges else []
-        notes += ["1 seed: the start does not depend on the seed (every seed asked would run the same trajectory)"
-                  ] if fixed else []
-        notes += _layout_note(table)
-        if notes:
-            t.caption = "\n".join(notes)
-            t.caption_justify = "left"
-        console.print(t)
-    if status != "complete":
-        console.print(f"[bold red]run {status}: the tables hold the cells finished before it stopped[/]")
-
-
 def _fixed_start(runs: pd.DataFrame, instance: str) -> bool:
     """Whether one seed ran on `instance` because its start does not depend on the seed (`fixed_start`:
     the other seeds asked would have run the same trajectory)."""
     mine = runs[runs["instance"] == instance]
     return "fixed_start" in mine and bool(mine["fixed_start"].all())
-
-
-def _seed_count(runs: pd.DataFrame, instance: str, suite) -> int:
-    """The seeds the medians are over: those that ran on `instance`."""
-    mine = runs[runs["instance"] == instance]
-    return int(mine["seed"].nunique()) if "seed" in mine else len(suite.seeds)
 
 
 def _layout_note(table: pd.DataFrame) -> list[str]:
@@ -154,6 +119,64 @@ def _layout_note(table: pd.DataFrame) -> list[str]:
             "the layout (mark an elementwise factory with optimizers.elementwise)"]
 
 
+def _at_edge(runs: pd.DataFrame, instance: str, optimizer: str, lr) -> bool:
+    """Whether the chosen learning rate is the lowest or highest of three or more tried: the best may lie beyond."""
+    if lr is None or "learning_rate" not in runs:
+        return False
+    tried = runs.loc[(runs["instance"] == instance) & (runs["optimizer"] == optimizer), "learning_rate"].dropna()
+    return tried.nunique() > 2 and lr in (tried.min(), tried.max())
+
+
+def _render(runs: pd.DataFrame, suite, status: str, console) -> None:
+    from rich.table import Table
+
+    target = f"{suite.target:.0e}"
+    absolute = getattr(suite, "target_kind", "relative") == "absolute"
+    kind = "Delta f = f - f* <=" if absolute else "relative suboptimality"
+    shared = None  # None: no table
+    for instance, table in rows(runs).items():
+        held = bool((table["phase"] == tuning.REPORT).all())
+        shared = bool(shared) or not held
+        seeds = int(table["seeds"].max())
+        fixed = _fixed_start(runs, instance)
+        over = "1 seed" if fixed else f"median over {seeds} {'held-out ' if held else ''}seeds"
+        t = Table(title=f"{instance}: {kind} {target}, {over}", title_justify="left")
+        with_names = any(bool(d) for d in table["tuned"])  # more than the learning rate was tuned
+        cells = [_configuration(r[1], r.edge, r.tuned, with_names) for r in table.itertuples(index=False)]
+        # the longest `name=value` of a cell: the column wraps between them, never inside one
+        longest = max((len(part) for c in cells for part in c.split(", ")), default=1)
+        for col, justify in [("optimizer", "left"), ("best configuration" if with_names else "best lr", "right"),
+                             ("steps", "right"), ("time", "right"),
+                             ("seeds hit", "right"), ("final", "right"), ("best", "right"),
+                             ("time/step vs optax", "right"), ("default", "right")]:
+            # the optimizer's name is never cut (a custom "file.py:attribute" is long); the numbers wrap instead
+            names = col == "optimizer"
+            config = col.startswith("best ")
+            t.add_column(col, justify="left" if config and with_names else justify, no_wrap=names,
+                         min_width=max(map(len, table["optimizer"])) if names else (
+                             longest + 1 if config and with_names else None))
+        edges = False
+        for r, config in zip(table.itertuples(index=False), cells):
+            edges |= bool(r.edge)
+            t.add_row(r.optimizer, config, fmt.steps(r.steps), fmt.seconds(r.time), f"{r.hit:.0%}",
+                      _subopt(r.final), _subopt(r.best), "-" if not math.isfinite(r.ratio) else f"{r.ratio:.2f}x",
+                      r.default)
+        notes = ["* the best learning rate is at the edge of the range tried: a better one may lie beyond it"] if edges else []
+        notes += ["1 seed: the start does not depend on the seed (every seed asked would run the same trajectory)"
+                  ] if fixed else []
+        notes += _layout_note(table)
+        if notes:
+            t.caption = "\n".join(notes)
+            t.caption_justify = "left"
+        console.print(t)
+    if shared is not None:
+        console.print("default: steps / final at the optimizer's default hyperparameters ('not in grid': not run)")
+    if shared:
+        console.print("selection and report share seeds: a tuned result is measured on the seeds it was chosen on")
+    if status != "complete":
+        console.print(f"[bold red]run {status}: the tables hold the cells finished before it stopped[/]")
+
+
 def _subopt(value: float) -> str:
     """A median relative suboptimality (final or best of the run), e.g. 3.7e-03; a miss or NaN: '-'."""
     return f"{value:.1e}" if math.isfinite(value) else "-"
@@ -169,7 +192,7 @@ def text(runs: pd.DataFrame, suite, status: str) -> str:
     from rich.console import Console
 
     buf = io.StringIO()
-    console = Console(file=buf, width=110, color_system=None, force_terminal=False)
+    console = Console(file=buf, width=130, color_system=None, force_terminal=False)
     console.print(f"suite {suite.name}: {len(runs)} trajectories, {suite.steps} steps, dtype {suite.dtype}")
     _render(runs, suite, status, console)
     return buf.getvalue()
