@@ -72,8 +72,8 @@ def test_a_chunked_cells_time_is_the_sum_of_its_chunks(monkeypatch):
 
     def run(max_memory):
         # a seeded start (perturb): with Rosenbrock's fixed one, the seeds would collapse to one lane each
-        return bench.sweep("rosenbrock", "gd", problem_args={"perturb": 0.1}, grid={"learning_rate": [1e-4, 1e-3, 1e-2]},
-                           seeds=2 * D, steps=50,
+        return bench.sweep("rosenbrock", "gd", problem_args={"perturb": 0.1},
+                           grid={"learning_rate": [1e-4, 1e-3, 1e-2]}, seeds=2 * D, steps=50,
                            repeats=1, max_memory=max_memory)
 
     _, budget = _budget_for(monkeypatch, run, 2 * D)

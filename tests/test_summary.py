@@ -40,7 +40,8 @@ def test_a_best_learning_rate_at_the_edge_of_three_or_more_is_flagged():
 def _search_runs():
     """adamw tuned over learning rate, b1 and weight_decay (quasi-random trials), and adam over the
     learning rate alone, on one instance, two seeds each: the second trial of adamw is the fastest."""
-    trials = [dict(learning_rate=1e-2, b1=0.8, weight_decay=1e-3), dict(learning_rate=3.2e-3, b1=0.93, weight_decay=1e-4),
+    trials = [dict(learning_rate=1e-2, b1=0.8, weight_decay=1e-3),
+              dict(learning_rate=3.2e-3, b1=0.93, weight_decay=1e-4),
               dict(learning_rate=1e-3, b1=0.95, weight_decay=1e-2)]
     rows = []
     for c, (trial, steps) in enumerate(zip(trials, [300.0, 120.0, 200.0])):

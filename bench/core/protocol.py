@@ -105,8 +105,8 @@ def check_layout(spec: OptimizerSpec, cell: engine.Cell, start: Any, hp: Mapping
             guarded(spec, "probed for its layout (it is marked elementwise)"):
         hp64 = {k: jnp.asarray(np.asarray(v, np.float64)[pick]) for k, v in hp.items()}
         data64 = jax.tree.map(np.array, data)  # fresh arrays: JAX caches a NumPy array's conversion per object
-        x = jax.tree.map(lambda a: np.asarray(a, np.float64)[..., None] + rng.standard_normal(np.shape(a) + (PROBE_LANES,)),
-                         start)
+        x = jax.tree.map(
+            lambda a: np.asarray(a, np.float64)[..., None] + rng.standard_normal(np.shape(a) + (PROBE_LANES,)), start)
         grads = [jax.tree.map(lambda a: rng.standard_normal(a.shape), x) for _ in range(PROBE_STEPS)]
         lane_loss = jax.vmap(cell.loss_fn, in_axes=(-1, None))
         for make_tx in cell.make_txs:

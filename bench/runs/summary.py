@@ -161,7 +161,8 @@ def _render(runs: pd.DataFrame, suite, status: str, console) -> None:
             t.add_row(r.optimizer, config, fmt.steps(r.steps), fmt.seconds(r.time), f"{r.hit:.0%}",
                       _subopt(r.final), _subopt(r.best), "-" if not math.isfinite(r.ratio) else f"{r.ratio:.2f}x",
                       r.default)
-        notes = ["* the best learning rate is at the edge of the range tried: a better one may lie beyond it"] if edges else []
+        edge_note = "* the best learning rate is at the edge of the range tried: a better one may lie beyond it"
+        notes = [edge_note] if edges else []
         notes += ["1 seed: the start does not depend on the seed (every seed asked would run the same trajectory)"
                   ] if fixed else []
         notes += _layout_note(table)
