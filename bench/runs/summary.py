@@ -3,7 +3,13 @@ suboptimality at the end of the run (final) and the lowest reached (best) beside
 and the result at its default hyperparameters (default) beside the tuned one.
 
 The configuration is chosen on the selection seeds and its medians are over the report seeds where the
-run has held-out ones (`tuning.report_rows`); otherwise the two share seeds, and the summary says so."""
+run has held-out ones (`tuning.report_rows`); otherwise the two share seeds, and the summary says so.
+
+The configuration column shows every hyperparameter that was tuned (took more than one value among the
+optimizer's runs on that problem): "best lr" when only the learning rate was, else "best configuration",
+e.g. `lr=0.0032, b1=0.93, weight_decay=1e-04`, each `name=value` whole (the cell wraps between them).
+Footnotes say when a problem ran one seed because its start does not depend on the seed (`fixed_start`),
+and when a user's optimizer ran lane by lane beside others run lanes-last (`layout`)."""
 
 from __future__ import annotations
 
@@ -12,6 +18,8 @@ import json
 import math
 
 import pandas as pd
+
+import optimizers
 
 from bench.reporting import fmt
 from bench.stats import tuning
@@ -23,6 +31,7 @@ def rows(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
         return {}
     best = tuning.reported(runs)
     ratio = runs.groupby(["instance", "optimizer"])["time_ratio_vs_optax"].first()
+    layouts = runs.groupby(["instance", "optimizer"])["layout"].first() if "layout" in runs else {}
     out = {}
     ours = best[best["impl"] == "gdbench"]
     defaults = _defaults(runs[runs["impl"] == "gdbench"])
@@ -31,6 +40,7 @@ def rows(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
         if group.empty:
             continue
         best_lr = [json.loads(h).get("learning_rate") for h in group["hyperparams"]]
+        tuned = [_tuned(runs, instance, o, h) for o, h in zip(group["optimizer"], group["hyperparams"])]
         table = pd.DataFrame({
             "optimizer": group["optimizer"],
             "best lr": best_lr,
@@ -44,6 +54,8 @@ def rows(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
             "default": [defaults.get((instance, o), "-") for o in group["optimizer"]],
             "seeds": group["seeds"],
             "phase": group[tuning.PHASE],
+            "tuned": tuned,
+            "layout": [layouts.get((instance, o)) for o in group["optimizer"]],
         }).sort_values(["time", "steps"], kind="stable")
         out[instance] = table
     return out
@@ -55,6 +67,56 @@ def _defaults(runs: pd.DataFrame) -> dict[tuple[str, str], str]:
     one = tuning.one_shot(runs, n_boot=1)  # the medians only: the intervals are not shown
     return {(r.instance, r.optimizer): f"{fmt.steps(r.steps)} / {_subopt(r.subopt)}" if r.in_grid else "not in grid"
             for r in one.itertuples(index=False)}
+
+
+def _tuned(runs: pd.DataFrame, instance: str, optimizer: str, chosen: str) -> dict:
+    """The chosen configuration's values of the hyperparameters other than the learning rate that took
+    more than one value among our runs of `optimizer` on `instance` (grid or search), in name order."""
+    mine = runs[(runs["instance"] == instance) & (runs["optimizer"] == optimizer) & (runs["impl"] == "gdbench")]
+    configs = [json.loads(h) for h in mine["hyperparams"].unique()]
+    names = sorted({k for c in configs for k in c} - {"learning_rate"})
+    varied = [k for k in names if len({json.dumps(c.get(k)) for c in configs}) > 1]
+    best = json.loads(chosen)
+    return {k: best.get(k) for k in varied}
+
+
+def _value(v) -> str:
+    """A hyperparameter's value, short: floats to 3 significant digits."""
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    return str(v)
+
+
+def _configuration(lr, edge: bool, tuned: dict, with_names: bool) -> str:
+    """The configuration cell: the learning rate (starred at the edge), then the other tuned values."""
+    lr = None if lr is None or (isinstance(lr, float) and math.isnan(lr)) else float(lr)  # pandas: None -> NaN
+    lr_text = "-" if lr is None else _value(lr) + ("*" if edge else "")
+    if not with_names:
+        return lr_text
+    parts = ([] if lr is None else [f"lr={lr_text}"]) + [f"{k}={_value(v)}" for k, v in tuned.items()]
+    return ", ".join(parts) or "-"
+
+
+def _fixed_start(runs: pd.DataFrame, instance: str) -> bool:
+    """Whether one seed ran on `instance` because its start does not depend on the seed (`fixed_start`:
+    the other seeds asked would have run the same trajectory)."""
+    mine = runs[runs["instance"] == instance]
+    return "fixed_start" in mine and bool(mine["fixed_start"].all())
+
+
+def _layout_note(table: pd.DataFrame) -> list[str]:
+    """A footnote when a user's optimizer ran lane by lane (vmap) beside others run lanes-last with
+    broadcast hyperparameters (the runs table's `layout`): their times include the layout's cost, and a
+    plain factory could have been marked elementwise. A registered optimizer's layout is its own (those
+    that reduce over the parameters must run lane by lane): no footnote for it alone."""
+    by = {layout: list(table.loc[table["layout"] == layout, "optimizer"]) for layout in ("vmap", "lanes_last")}
+    registered = set(optimizers.names())
+    if not (by["lanes_last"] and any(name not in registered for name in by["vmap"])):
+        return []
+    fewer = min(by, key=lambda k: len(by[k]))
+    said = {k: ", ".join(v) if k == fewer or len(v) <= 3 else f"the other {len(v)}" for k, v in by.items()}
+    return [f"{said['vmap']} ran lane by lane (vmap), {said['lanes_last']} lanes-last: their times include "
+            "the layout (mark an elementwise factory with optimizers.elementwise)"]
 
 
 def _at_edge(runs: pd.DataFrame, instance: str, optimizer: str, lr) -> bool:
@@ -81,24 +143,36 @@ def _render(runs: pd.DataFrame, suite, status: str, console, failures=()) -> Non
         held = bool((table["phase"] == tuning.REPORT).all())
         shared = bool(shared) or not held
         seeds = int(table["seeds"].max())
-        t = Table(title=f"{instance}: {kind} {target}, median over {seeds} "
-                        f"{'held-out ' if held else ''}seeds", title_justify="left")
-        for col, justify in [("optimizer", "left"), ("best lr", "right"), ("steps", "right"), ("time", "right"),
+        fixed = _fixed_start(runs, instance)
+        over = "1 seed" if fixed else f"median over {seeds} {'held-out ' if held else ''}seeds"
+        t = Table(title=f"{instance}: {kind} {target}, {over}", title_justify="left")
+        with_names = any(bool(d) for d in table["tuned"])  # more than the learning rate was tuned
+        cells = [_configuration(r[1], r.edge, r.tuned, with_names) for r in table.itertuples(index=False)]
+        # the longest `name=value` of a cell: the column wraps between them, never inside one
+        longest = max((len(part) for c in cells for part in c.split(", ")), default=1)
+        for col, justify in [("optimizer", "left"), ("best configuration" if with_names else "best lr", "right"),
+                             ("steps", "right"), ("time", "right"),
                              ("seeds hit", "right"), ("final", "right"), ("best", "right"),
                              ("time/step vs optax", "right"), ("default", "right")]:
             # the optimizer's name is never cut (a custom "file.py:attribute" is long); the numbers wrap instead
             names = col == "optimizer"
-            t.add_column(col, justify=justify, no_wrap=names,
-                         min_width=max(map(len, table["optimizer"])) if names else None)
+            config = col.startswith("best ")
+            t.add_column(col, justify="left" if config and with_names else justify, no_wrap=names,
+                         min_width=max(map(len, table["optimizer"])) if names else (
+                             longest + 1 if config and with_names else None))
         edges = False
-        for r in table.itertuples(index=False):
-            lr = "-" if r[1] is None else f"{r[1]:.3g}" + ("*" if r.edge else "")
+        for r, config in zip(table.itertuples(index=False), cells):
             edges |= bool(r.edge)
-            t.add_row(r.optimizer, lr, fmt.steps(r.steps), fmt.seconds(r.time), f"{r.hit:.0%}",
+            t.add_row(r.optimizer, config, fmt.steps(r.steps), fmt.seconds(r.time), f"{r.hit:.0%}",
                       _subopt(r.final), _subopt(r.best), "-" if not math.isfinite(r.ratio) else f"{r.ratio:.2f}x",
                       r.default)
-        if edges:
-            t.caption = "* the best learning rate is at the edge of the range tried: a better one may lie beyond it"
+        edge_note = "* the best learning rate is at the edge of the range tried: a better one may lie beyond it"
+        notes = [edge_note] if edges else []
+        notes += ["1 seed: the start does not depend on the seed (every seed asked would run the same trajectory)"
+                  ] if fixed else []
+        notes += _layout_note(table)
+        if notes:
+            t.caption = "\n".join(notes)
             t.caption_justify = "left"
         console.print(t)
     if shared is not None:
