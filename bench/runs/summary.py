@@ -132,6 +132,23 @@ def failure_line(record: dict) -> str:
     return f"{record['problem']} / {record['optimizer']} ({record['impl']}): {record['error']}"
 
 
+def cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """One instance's table (`rows`) as the terminal prints it: the headers, and each row's cells.
+
+    The configuration's column is "best lr" where only the learning rate was
+    tuned, else "best configuration" (`name=value, ...`). summary.tex
+    (`bench.reporting.export`) prints the same cells.
+    """
+    with_names = any(bool(d) for d in table["tuned"])  # more than the learning rate was tuned
+    headers = ["optimizer", "best configuration" if with_names else "best lr", "steps", "time", "seeds hit",
+               "final", "best", "time/step vs optax", "default"]
+    body = [[r.optimizer, _configuration(r[1], r.edge, r.tuned, with_names), fmt.steps(r.steps), fmt.seconds(r.time),
+             f"{r.hit:.0%}", _subopt(r.final), _subopt(r.best),
+             "-" if not math.isfinite(r.ratio) else f"{r.ratio:.2f}x", r.default]
+            for r in table.itertuples(index=False)]
+    return headers, body
+
+
 def _render(runs: pd.DataFrame, suite, status: str, console, failures=()) -> None:
     from rich.table import Table
 
@@ -146,26 +163,19 @@ def _render(runs: pd.DataFrame, suite, status: str, console, failures=()) -> Non
         fixed = _fixed_start(runs, instance)
         over = "1 seed" if fixed else f"median over {seeds} {'held-out ' if held else ''}seeds"
         t = Table(title=f"{instance}: {kind} {target}, {over}", title_justify="left")
-        with_names = any(bool(d) for d in table["tuned"])  # more than the learning rate was tuned
-        cells = [_configuration(r[1], r.edge, r.tuned, with_names) for r in table.itertuples(index=False)]
-        # the longest `name=value` of a cell: the column wraps between them, never inside one
-        longest = max((len(part) for c in cells for part in c.split(", ")), default=1)
-        for col, justify in [("optimizer", "left"), ("best configuration" if with_names else "best lr", "right"),
-                             ("steps", "right"), ("time", "right"),
-                             ("seeds hit", "right"), ("final", "right"), ("best", "right"),
-                             ("time/step vs optax", "right"), ("default", "right")]:
+        headers, body = cells(table)
+        with_names = headers[1] == "best configuration"
+        # the longest `name=value` of a configuration: the column wraps between them, never inside one
+        longest = max((len(part) for row in body for part in row[1].split(", ")), default=1)
+        for col in headers:
             # the optimizer's name is never cut (a custom "file.py:attribute" is long); the numbers wrap instead
             names = col == "optimizer"
-            config = col.startswith("best ")
-            t.add_column(col, justify="left" if config and with_names else justify, no_wrap=names,
-                         min_width=max(map(len, table["optimizer"])) if names else (
-                             longest + 1 if config and with_names else None))
-        edges = False
-        for r, config in zip(table.itertuples(index=False), cells):
-            edges |= bool(r.edge)
-            t.add_row(r.optimizer, config, fmt.steps(r.steps), fmt.seconds(r.time), f"{r.hit:.0%}",
-                      _subopt(r.final), _subopt(r.best), "-" if not math.isfinite(r.ratio) else f"{r.ratio:.2f}x",
-                      r.default)
+            config = col.startswith("best ") and with_names
+            t.add_column(col, justify="left" if names or config else "right", no_wrap=names,
+                         min_width=max(map(len, table["optimizer"])) if names else (longest + 1 if config else None))
+        for row in body:
+            t.add_row(*row)
+        edges = bool(table["edge"].any())
         edge_note = "* the best learning rate is at the edge of the range tried: a better one may lie beyond it"
         notes = [edge_note] if edges else []
         notes += ["1 seed: the start does not depend on the seed (every seed asked would run the same trajectory)"
