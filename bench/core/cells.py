@@ -441,7 +441,7 @@ def tables(cell: CellRun, f_ref: float | None = None, run_id_start: int = 0,
                 phase=phase,
                 **{name: config[name] for name in cell.swept},
                 hyperparams=json.dumps(_jsonable(config), sort_keys=True),
-                schedule=lr_schedule.describe(cell.sweep.schedule, config),  # cell.schedule: the stored steps'
+                schedule=lr_schedule.describe(cell.sweep.schedule, config, lr_schedule.exempt_reason(cell.spec)),  # cell.schedule: the stored steps'
                 steps=cell.steps,
                 initial_loss=f0,
                 final_loss=final,

@@ -27,8 +27,11 @@ same name cannot be scheduled (the name would be ambiguous).
 Exempt: schedule-free methods (an evaluation point other than the iterate:
 they average in place of a schedule) and an optimizer whose declared
 learning_rate rule takes no schedule (rprop: its learning_rate is each
-coordinate's initial step size) are refused with one line, as is an optimizer
-without a learning_rate.
+coordinate's initial step size) run as they are, beside the scheduled ones
+(`Exempt`): the runs table's `schedule` says `exempt: <why>`, and a suite's
+grid gives them only those of the schedule's parameters they have themselves
+(schedule-free's own warmup_steps). An optimizer without a learning_rate is
+refused with one line.
 """
 
 from __future__ import annotations
@@ -148,10 +151,14 @@ def from_text(text: str) -> dict[str, Any]:
     return out
 
 
-def describe(schedule: Mapping[str, Any] | None, config: Mapping[str, Any] | None = None) -> str:
-    """The runs table's `schedule`: 'constant', or its name and parameters (a configuration's values) as JSON."""
+def describe(schedule: Mapping[str, Any] | None, config: Mapping[str, Any] | None = None,
+             exempt: str | None = None) -> str:
+    """The runs table's `schedule`: 'constant', its name and parameters (a configuration's values) as
+    JSON, or 'exempt: <why>' for an optimizer the schedule does not apply to (`exempt`)."""
     if schedule is None:
         return CONSTANT
+    if exempt is not None:
+        return f"exempt: {exempt}"
     config = config or {}
     return json.dumps({"name": schedule["name"], **{k: config.get(k, v) for k, v in parameters(schedule).items()}})
 
@@ -231,25 +238,45 @@ class Scheduled:
         return self.base(**{**hyperparams, "learning_rate": make(self.name, peak, self.steps, **values)})
 
 
+@dataclasses.dataclass(frozen=True)
+class Exempt:
+    """A factory that a run's schedule does not apply to, called as it is; `reason` says why."""
+
+    base: Any
+    reason: str
+
+    def __call__(self, **hyperparams):
+        return self.base(**hyperparams)
+
+
+def exemption(spec: OptimizerSpec) -> str | None:
+    """Why a schedule does not apply to `spec` (see the module's docstring), or None."""
+    spec = unscheduled(spec)
+    if spec.eval_params is not None:
+        return "schedule-free"
+    rule = getattr(spec.factory, "rules", {}).get("learning_rate")
+    if rule is not None and not getattr(rule, "schedule", True):
+        return "its learning_rate takes no schedule"
+    return None
+
+
 def scheduled(spec: OptimizerSpec, schedule: Mapping[str, Any] | None, steps: int) -> OptimizerSpec:
     """`spec` with its learning rate following `schedule` over `steps` (None: `spec` itself).
 
     The schedule's parameters become hyperparameters (their defaults the
-    schedule's values). ConfigError("schedule", ...) for an optimizer that
-    cannot be scheduled (see the module's docstring).
+    schedule's values). An exempt optimizer (`exemption`) is returned as it is,
+    its factories marked `Exempt`. ConfigError("schedule", ...) for one
+    without a learning_rate, or with a hyperparameter named as a schedule's parameter.
     """
     spec = unscheduled(spec)
     if schedule is None:
         return spec
     if "learning_rate" not in spec.defaults:
         raise ConfigError("schedule", f"{spec.name} has no learning_rate to schedule; run it without schedule")
-    if spec.eval_params is not None:
-        raise ConfigError("schedule", f"{spec.name} is schedule-free (it averages its iterates in place of a "
-                                      "schedule); run it without schedule")
-    rule = getattr(spec.factory, "rules", {}).get("learning_rate")
-    if rule is not None and not getattr(rule, "schedule", True):
-        raise ConfigError("schedule", f"{spec.name}'s learning_rate takes no schedule (its rule is {rule}); "
-                                      "run it without schedule")
+    reason = exemption(spec)
+    if reason is not None:
+        return dataclasses.replace(spec, factory=Exempt(spec.factory, reason),
+                                   twin=None if spec.twin is None else Exempt(spec.twin, reason))
     values = parameters(schedule)
     clash = [k for k in values if k in spec.defaults]
     if clash:
@@ -269,8 +296,16 @@ def is_scheduled(spec: OptimizerSpec) -> bool:
     return isinstance(spec.factory, Scheduled)
 
 
+def exempt_reason(spec: OptimizerSpec) -> str | None:
+    """Why `spec` (a `scheduled` one) runs without the schedule it was given, or None."""
+    return spec.factory.reason if isinstance(spec.factory, Exempt) else None
+
+
 def unscheduled(spec: OptimizerSpec) -> OptimizerSpec:
     """The optimizer a `scheduled` spec schedules (`spec` itself if it is not one)."""
+    if isinstance(spec.factory, Exempt):
+        return dataclasses.replace(spec, factory=spec.factory.base,
+                                   twin=None if spec.twin is None else spec.twin.base)
     if not is_scheduled(spec):
         return spec
     names = spec.factory.names

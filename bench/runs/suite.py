@@ -115,10 +115,18 @@ class Suite:
             return self.options[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
+    def grid_of(self, spec: optimizers.OptimizerSpec) -> dict[str, Any]:
+        """The grid's entries that apply to one optimizer: all, but for one the schedule does not apply to
+        (`lr_schedule.exemption`), which takes only those of the schedule's parameters it has itself."""
+        if not lr_schedule.exempt_reason(spec):
+            return dict(self.grid)
+        skip = set(lr_schedule.reserved(self.schedule)) - set(spec.defaults)
+        return {k: v for k, v in self.grid.items() if k not in skip}
+
     def grid_for(self, spec: optimizers.OptimizerSpec) -> dict[str, list[Any]]:
         """The grid's values for one optimizer (ranges resolved on its search space)."""
         out = {}
-        for name, value in self.grid.items():
+        for name, value in self.grid_of(spec).items():
             if isinstance(value, list):
                 out[name] = value
                 continue
@@ -419,7 +427,7 @@ def check(suite: Suite) -> None:
                 raise ConfigError(_where(suite.source, key), f"{cells.problem_label(p)}: {e.message}") from None
     for name in suite.optimizers:
         spec = suite.spec_for(name)
-        cells.check_hyperparameters(spec, suite.grid, lambda hp: _where(suite.source, f"grid.{hp}"))
+        cells.check_hyperparameters(spec, suite.grid_of(spec), lambda hp: _where(suite.source, f"grid.{hp}"))
         grid = suite.grid_for(spec)
         configs = suite.configs_for(spec)  # the grid's product, crossed with the search's trials
         base = configs[0]  # a whole configuration: a factory may need all of its hyperparameters at once
