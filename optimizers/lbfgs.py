@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import optax
 
 from optimizers import validation as check
+from optimizers.custom import linesearch_evaluations
 from optimizers.learning_rate import LearningRate, scale_by_learning_rate
 from optimizers.registry import OptimizerSpec, register
 
@@ -336,8 +337,9 @@ def lbfgs(
     )
 
 
-def linesearch_evaluations(state) -> jax.Array:
-    """The value-and-gradient calls of `lbfgs`'s last update: its line search's trials, and the one at x."""
+def evaluations(state, hyperparams=None) -> jax.Array:
+    """The value-and-gradient calls of the `lbfgs` update that returned `state`: the one at x, and its trials."""
+    del hyperparams
     return 1 + state[2].linesearch_steps
 
 
@@ -356,6 +358,8 @@ register(OptimizerSpec.declared(
     twin_call="optax.lbfgs(lr, memory_size, linesearch=optax.scale_by_zoom_linesearch(max_linesearch_steps, "
               "initial_guess_strategy='one'))",
     needs=frozenset({"value", "grad", "value_fn"}),
+    evals=evaluations,
+    twin_evals=linesearch_evaluations,
     rule="d = -lr H g (two-loop recursion, last m pairs); t: strong Wolfe zoom from t = 1; x += t d",
     paper="Nocedal 1980 (Math. Comp. 35); Nocedal & Wright 2006, Alg. 3.5/3.6",
     notes="H0 = min(1, 1/|g|) I on the first step, then <y,s>/|y|^2 I; approximate Wolfe (Hager-Zhang) accepted; "
