@@ -15,12 +15,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pandas as pd
 import pytest
 
 import bench
 import optimizers
 import problems
 from bench.core import cells
+from bench.runs import summary
+from bench.stats import profiles
 
 TARGETS = (1e-1, 1e-2, 1e-4, 1e-6)
 
@@ -115,3 +118,30 @@ def test_plain_factory_line_search_is_detected(x64):
     assert row.evals == evals[-1] > 40
     assert row.evals_to_target == evals[int(row.steps_to_target)]
     assert cells.target_column(1e-4) in res.runs
+
+
+def _two_optimizers(x64_runs=("gd", "lbfgs")):
+    """gd and lbfgs on Rosenbrock-2D (float64): one runs and curves table, run ids renumbered."""
+    p = problems.get("rosenbrock", dim=2)
+    runs, curves = [], []
+    for opt, lrs in zip(x64_runs, ([1e-3, 2e-3], [1.0])):
+        res = bench.run_sweep(bench.SweepSpec(p, opt, grid={"learning_rate": lrs}, seeds=[0, 1], steps=200,
+                                              dtype="float64", targets=TARGETS, target=1e-1), repeats=1)
+        offset = sum(len(r) for r in runs)
+        runs.append(res.runs.assign(run_id=res.runs.run_id + offset))
+        curves.append(res.curves.assign(run_id=res.curves.run_id + offset))
+    return pd.concat(runs, ignore_index=True), pd.concat(curves, ignore_index=True)
+
+
+def test_summary_and_data_profile_count_evaluations(x64):
+    runs, curves = _two_optimizers()
+    table = summary.rows(runs)[runs.instance.iloc[0]].set_index("optimizer")
+    lbfgs = runs[runs.optimizer == "lbfgs"]
+    assert table.loc["lbfgs", "evals"] == lbfgs.evals_to_target.median() > table.loc["lbfgs", "steps"]
+    assert table.loc["gd", "evals"] == table.loc["gd", "steps"]
+    assert "evals" not in summary.rows(runs[runs.optimizer == "gd"])[runs.instance.iloc[0]]
+    costs = profiles.convergence_costs(runs, curves, taus=(1e-1,)).set_index("solver")
+    steps = profiles.convergence_costs(runs, curves, taus=(1e-1,), measure="steps").set_index("solver")
+    assert costs.loc["lbfgs", "cost"] == lbfgs[cells.evals_column(1e-1)].median() + 1
+    assert steps.loc["lbfgs", "cost"] == lbfgs[cells.target_column(1e-1)].median() + 1 < costs.loc["lbfgs", "cost"]
+    assert costs.loc["gd", "cost"] == steps.loc["gd", "cost"]

@@ -60,6 +60,11 @@ def target_column(target: float) -> str:
     return f"steps_to_{target:.0e}".replace("e-0", "e-").replace("e+0", "e+")
 
 
+def evals_column(target: float) -> str:
+    """`evals_to_1e-6` for 1e-6: the optimizer's evaluations up to that target's first hit."""
+    return "evals" + target_column(target)[len("steps"):]
+
+
 # --------------------------------------------------------------------------- grids
 
 
@@ -432,6 +437,7 @@ def tables(cell: CellRun, f_ref: float | None = None, run_id_start: int = 0) -> 
                 evals_to_target=first_evals[cell.target],
                 evals=int(out["evals"][lane]),
                 **{target_column(t): first[t] for t in cell.targets},
+                **{evals_column(t): first_evals[t] for t in cell.targets},
                 diverged=bool(out["diverged_step"][lane] >= 0),
                 diverged_step=int(out["diverged_step"][lane]),
                 lane_step_s=lane_step,

@@ -1,5 +1,6 @@
 """The end-of-run table: per problem, each optimizer at its best learning rate, with the median relative
-suboptimality at the end of the run (final) and the lowest reached (best) beside steps and time to target."""
+suboptimality at the end of the run (final) and the lowest reached (best) beside steps and time to target,
+and evaluations to target where some optimizer of the problem makes other than one evaluation per step."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ def rows(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
         return {}
     best = tuning.best_configs(runs)
     ratio = runs.groupby(["instance", "optimizer"])["time_ratio_vs_optax"].first()
+    evals = (runs.groupby(["instance", "optimizer", "impl", "config_id"])["evals_to_target"].median()
+             if "evals_to_target" in runs else None)
     out = {}
     ours = best[best["impl"] == "gdbench"]
     for instance in runs["instance"].unique():
@@ -36,8 +39,13 @@ def rows(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
             "final": group["median_subopt"],
             "best": group["median_best_subopt"],
             "ratio": [ratio.get((instance, o), float("nan")) for o in group["optimizer"]],
-        }).sort_values(["time", "steps"], kind="stable")
-        out[instance] = table
+        })
+        if evals is not None:
+            keys = zip(group["instance"], group["optimizer"], group["impl"], group["config_id"])
+            table["evals"] = [evals.get(k, float("nan")) for k in keys]
+            if table["evals"].equals(table["steps"]):  # one evaluation per step: the column would repeat steps
+                table = table.drop(columns="evals")
+        out[instance] = table.sort_values(["time", "steps"], kind="stable")
     return out
 
 
@@ -56,9 +64,12 @@ def _render(runs: pd.DataFrame, suite, status: str, console) -> None:
     for instance, table in rows(runs).items():
         t = Table(title=f"{instance}: relative suboptimality {target}, median over {len(suite.seeds)} seeds",
                   title_justify="left")
-        for col, justify in [("optimizer", "left"), ("best lr", "right"), ("steps", "right"), ("time", "right"),
-                             ("seeds hit", "right"), ("final", "right"), ("best", "right"),
-                             ("time/step vs optax", "right")]:
+        counted = "evals" in table
+        columns = [("optimizer", "left"), ("best lr", "right"), ("steps", "right"), ("time", "right"),
+                   ("seeds hit", "right"), ("final", "right"), ("best", "right"), ("time/step vs optax", "right")]
+        if counted:  # evaluations to target beside steps (line searches: several per step)
+            columns.insert(3, ("evals", "right"))
+        for col, justify in columns:
             # the optimizer's name is never cut (a custom "file.py:attribute" is long); the numbers wrap instead
             names = col == "optimizer"
             t.add_column(col, justify=justify, no_wrap=names,
@@ -67,8 +78,11 @@ def _render(runs: pd.DataFrame, suite, status: str, console) -> None:
         for r in table.itertuples(index=False):
             lr = "-" if r[1] is None else f"{r[1]:.3g}" + ("*" if r.edge else "")
             edges |= bool(r.edge)
-            t.add_row(r.optimizer, lr, fmt.steps(r.steps), fmt.seconds(r.time), f"{r.hit:.0%}",
-                      _subopt(r.final), _subopt(r.best), "-" if not math.isfinite(r.ratio) else f"{r.ratio:.2f}x")
+            cells = [r.optimizer, lr, fmt.steps(r.steps), fmt.seconds(r.time), f"{r.hit:.0%}",
+                     _subopt(r.final), _subopt(r.best), "-" if not math.isfinite(r.ratio) else f"{r.ratio:.2f}x"]
+            if counted:
+                cells.insert(3, fmt.steps(r.evals))
+            t.add_row(*cells)
         if edges:
             t.caption = "* the best learning rate is at the edge of the range tried: a better one may lie beyond it"
             t.caption_justify = "left"
