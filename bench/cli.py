@@ -1,9 +1,11 @@
 """The `gdbench` command (also `python -m bench`).
 
-    gdbench run [--suite quick|standard|full|ci|stochastic | --config FILE] [overrides] [--out DIR] [--dry-run]
+    gdbench run [--suite quick|standard|full|ci|stochastic|bbob|modern | --config FILE] [overrides]
+                [--out DIR] [--dry-run]
         overrides: --problems rosenbrock:dim=50,beale --optimizers adam,sgd --impl gdbench|optax|both
-                   --grid learning_rate=1e-3,1e-2 --trials N, and a flag for each sweep option a suite
-                   shares (bench/core/sweepspec.py): --steps N --seeds 3|0,1,2 --dtype float64
+                   --grid learning_rate=1e-3,1e-2 --trials N --select-seeds 5,6 (held-out seeds), and a flag
+                   for each sweep option a suite shares (bench/core/sweepspec.py): --steps N --seeds 3|0,1,2
+                   --dtype float64
                    --device gpu --repeats N --targets 1e-2,1e-6 --target 1e-6 --record-every K
                    --record-path true|false|all --batch-size 16,full --max-memory 2GB
                    (a bad value is blamed on its flag)
@@ -11,11 +13,12 @@
     gdbench run --distributed [--coordinator HOST:PORT --num-processes N --process-id I] [run flags]
                    (every process runs the suite, process 0 writes the results: docs/SCALING.md)
     gdbench list
-    gdbench report RESULTS_DIR [--out DIR] [--formats png,svg]
+    gdbench report RESULTS_DIR [--out DIR] [--formats png,svg,pdf,csv,tex]
     gdbench compare RUN_A RUN_B [--fail-above RATIO] [--on time|steps|both] [--impl gdbench|optax]
     gdbench compare A.json B.json [--fail-above RATIO]   (pytest-benchmark JSON: bench/tracking/benchjson.py)
     gdbench history [RUNS_DIR] [--out DIR]
     gdbench compare RUN_A RUN_B [--fail-above RATIO] [--alpha 0.01] [--on time|steps|both] [--impl gdbench|optax]
+                   [--absolute-above RATIO]   (time without optax's twin: not gated unless given)
     gdbench baseline RUN [--out results/baseline]
 
 Bad input gets one line on stderr naming the field and what is allowed, exit
@@ -33,7 +36,17 @@ on with an interrupted or killed run (`<name>.partial`): its recorded suite,
 code version, libraries and devices must be this run's (else exit 2); the
 cells it stored are skipped, and the folder ends as an uninterrupted run's
 would, the same convergence columns included. `run --dry-run` validates
-everything and prints the plan, writing nothing.
+everything and prints the plan and an estimate of its run time (from earlier
+runs of the same cells in --out's folder, else a cost model: bench/runs/estimate.py),
+writing nothing (a cell whose optimizer cannot be traced is marked "would fail").
+
+A cell that fails while it is traced, compiled or run (a user's optimizer
+raising, an error of XLA) does not stop `run`: it is recorded in meta.json's
+`failures` with its error in one line, the other cells run and are kept, the
+summary ends with a line per failed cell, the folder's status is
+"complete_with_failures", and `run` exits with 1; `run --resume RUN_DIR`
+retries the failed cells (after the optimizer is fixed). A suite none of whose
+cells can be traced is bad input (exit 2, nothing written).
 """
 
 from __future__ import annotations
@@ -50,6 +63,7 @@ from pathlib import Path
 from bench.core import xla
 
 EXIT_REGRESSION = 1  # compare: a flagged change or a regression
+EXIT_CELLS_FAILED = 1  # run: some cells failed, the others are kept (status "complete_with_failures")
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
 EXIT_TERMINATED = 143  # 128 + SIGTERM
@@ -137,11 +151,11 @@ def _int(text: str) -> int:
 
 
 def _formats(text: str) -> tuple[str, ...]:
-    from bench.reporting import plots
+    from bench.reporting import report
 
     names = _names(text)
-    if not names or any(n not in plots.FORMATS for n in names):
-        raise argparse.ArgumentTypeError(f"must be one or more of {', '.join(plots.FORMATS)}, "
+    if not names or any(n not in report.FORMATS for n in names):
+        raise argparse.ArgumentTypeError(f"must be one or more of {', '.join(report.FORMATS)}, "
                                          f"comma-separated, got {text!r}")
     return tuple(names)
 
@@ -180,7 +194,10 @@ def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="gdbench", description="Benchmark gradient-descent optimizers in JAX.")
     p.add_argument("--version", action="version", version=f"gdbench {_version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    run = sub.add_parser("run", help="run a benchmark suite (default: quick)")
+    run = sub.add_parser("run", help="run a benchmark suite (default: quick)",
+                         epilog="exit codes: 0 every cell ran; 1 some cells failed (meta.json's failures; the "
+                                "others are kept, --resume retries them); 2 bad input, nothing run; "
+                                "130/143 interrupted (--resume goes on)")
     src = run.add_mutually_exclusive_group()
     known = ", ".join(n + " (default)" if n == "quick" else n for n in suites.builtin_names())
     src.add_argument("--suite", default=None, help=f"a built-in suite: {known}")
@@ -201,6 +218,10 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--trials", type=_int, default=None, metavar="N",
                      help="N quasi-random trials over each optimizer's search space instead of the suite's grid "
                           "(bench/core/search.py; --grid values are crossed with them)")
+    run.add_argument("--select-seeds", type=_flag_type(sweepspec.seeds_text), default=None, metavar="N|S1,S2,...",
+                     help="held-out seeds: choose each optimizer's configuration on these seeds (a list, or a count n: "
+                          "the n smallest integers >= 0 not in --seeds), then report it on the suite's seeds "
+                          "(the suite's [tuning] select_seeds; docs/METRICS.md)")
     run.add_argument("--out", default=None, help=f"folder for the results (default: {DEFAULT_OUT})")
     run.add_argument("--resume", default=None, metavar="RUN_DIR",
                      help="go on with an interrupted or killed run: skip its stored cells, run the others")
@@ -220,11 +241,13 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("results_dir", help="a results folder written by gdbench run")
     rep.add_argument("--out", default=None, help="folder for the report (default: the results folder)")
     rep.add_argument("--formats", type=_formats, default=None,
-                     help="figure formats, comma-separated: png (default), svg; report.html embeds the first")
+                     help="comma-separated: figure formats png (default), svg, pdf (report.html embeds png or "
+                          "svg), and csv, tex: the summary table as summary.csv, summary.tex")
     cmp = sub.add_parser(
         "compare", help="compare two results folders side by side",
         epilog="exit codes: 0 no regression, 1 a flagged change of convergence or compiled cost, or a ratio B/A "
-               "above --fail-above (time: also significant at --alpha), 2 bad input",
+               "above --fail-above (time: also significant at --alpha, on the basis of optax's twin timed in the "
+               "same process; a cell without it is not gated unless --absolute-above), 2 bad input",
     )
     cmp.add_argument("run_a", help="the reference results folder (A)")
     cmp.add_argument("run_b", help="the results folder compared with it (B)")
@@ -232,6 +255,10 @@ def parser() -> argparse.ArgumentParser:
                      help="exit with code 1 when a ratio B/A exceeds this, e.g. 1.10 (time: and is significant)")
     cmp.add_argument("--alpha", type=_alpha, default=0.01,
                      help="significance level of the time test, Holm-corrected over the rows (default 0.01)")
+    cmp.add_argument("--absolute-above", type=_threshold, default=None,
+                     help="also gate the time of cells without optax's twin (absolute basis): a regression when "
+                          "their ratio of medians B/A exceeds this; its false alarms are the back-to-back runs of "
+                          "unchanged code that differ by more on your machine (docs/CI.md). Default: not gated")
     cmp.add_argument("--on", choices=["time", "steps", "both"], default="both",
                      help="which ratios --fail-above checks: time per step, steps to target, or both (default)")
     cmp.add_argument("--impl", choices=["gdbench", "optax"], default="gdbench", help="which implementation's rows")
@@ -259,13 +286,14 @@ def _load_suite(args):
 
     overrides = _overrides()
     given = (args.config or args.suite or args.impl or args.grid or args.trials is not None
-             or any(getattr(args, k) is not None for k in overrides))
+             or args.select_seeds is not None or any(getattr(args, k) is not None for k in overrides))
     if args.resume is not None:
         if args.out is not None:
             raise _bad("--out", "not with --resume (the run goes on in RUN_DIR)")
         if not given:  # the recorded suite (the overrides were applied when it was recorded)
             return resume.recorded_suite(resume.recorded(args.resume))
-    flags = (args.impl or args.grid or args.trials is not None or any(getattr(args, k) is not None for k in overrides))
+    flags = (args.impl or args.grid or args.trials is not None or args.select_seeds is not None
+             or any(getattr(args, k) is not None for k in overrides))
     # A suite file the flags complete (a grid for a hyperparameter without default) is checked once they apply.
     s = suites.load(args.config, checked=not flags) if args.config else suites.builtin(args.suite or "quick")
     impls = {"both": ["gdbench", "optax"], None: None}.get(args.impl, [args.impl])
@@ -273,7 +301,9 @@ def _load_suite(args):
     search = None
     if args.trials is not None:  # the trials replace the suite's grid; --grid values are crossed with them
         grid, search = dict(args.grid or {}), {**(s.search or {}), "trials": args.trials}
-    return suites.override(s, **{k: getattr(args, k) for k in overrides}, impls=impls, grid=grid, search=search)
+    tuning = None if args.select_seeds is None else {"select_seeds": args.select_seeds}
+    return suites.override(s, **{k: getattr(args, k) for k in overrides}, impls=impls, grid=grid, search=search,
+                           tuning=tuning)
 
 
 def _bad(where: str, message: str):
@@ -296,15 +326,16 @@ def _check_out(out: str) -> None:
         raise _bad("--out", f"{out!r} cannot be created ({existing}: {e.strerror or e})") from None
 
 
-def _dry_run(suite) -> None:
-    """Prints the cells the suite would run, after checking every configuration of each."""
-    import optimizers
-    from bench.core import cells
-    from bench.runs import runner
+def _dry_run(suite, out: str) -> None:
+    """Prints the cells the suite would run, after checking every configuration of each (a cell whose
+    user's optimizer cannot be traced is marked: the run would record it as failed), and an estimate
+    of the run time (bench/runs/estimate.py: earlier runs in `out`, else a cost model)."""
+    from bench.core import cells, protocol
+    from bench.runs import estimate, runner
 
     todo = runner.plan(suite)
     for c in todo:  # every configuration of every cell, as prepare checks them
-        spec = optimizers.resolve(c.optimizer)
+        spec = suite.spec_for(c.optimizer)
         for config in suite.configs_for(spec):
             try:
                 spec.make(**{**spec.defaults, **config})
@@ -312,10 +343,22 @@ def _dry_run(suite) -> None:
                 raise _bad(f"{suite.source}: grid ({spec.name})", str(e)) from None
     print(f"suite {suite.name} ({suite.source}): {len(suite.problems)} problems, {len(todo)} cells, "
           f"{suite.steps} steps, seeds {list(suite.seeds)}, dtype {suite.dtype}")
+    held_out = suite.select_seeds
+    if held_out is not None:
+        print(f"  configurations chosen on seeds {list(held_out)}, the chosen one re-run on seeds {list(suite.seeds)}")
     for c in todo:
-        spec = optimizers.resolve(c.optimizer)
-        n = len(suite.configs_for(spec)) * len(suite.seeds)
-        print(f"  {cells.problem_label(c.problem, c.batch_size)} / {c.optimizer} ({c.impl}): {n} trajectories")
+        spec = suite.spec_for(c.optimizer)
+        n = len(suite.configs_for(spec)) * len(held_out or suite.seeds)
+        report = "" if held_out is None else f", then the chosen configuration on {len(suite.seeds)} seeds"
+        try:
+            protocol.check_traces(c.problem, spec, suite.configs_for(spec)[0], suite.dtype)
+            fails = ""
+        except protocol.OptimizerFailed as e:
+            fails = f"; would fail: {one_line(str(e))}"
+        print(f"  {cells.problem_label(c.problem, c.batch_size)} / {c.optimizer} ({c.impl}): {n} trajectories"
+              f"{report}{fails}")
+    device = cells.devices_for(suite.device)[0]
+    print(estimate.estimate(suite, todo, out, estimate.machine(device)).text())
 
 
 def engine_busy() -> bool:
@@ -403,7 +446,7 @@ def _main(argv: list[str] | None) -> int:
     xla.apply()
     from bench.core import distributed
     from bench.errors import ConfigError
-    from bench.runs.results import ResultsError
+    from bench.runs.results import ResultsError, read_meta
 
     try:
         if args.command == "list":
@@ -413,7 +456,9 @@ def _main(argv: list[str] | None) -> int:
             from bench.reporting import report
 
             written = report.write(args.results_dir, args.out, args.formats or report.DEFAULT_FORMATS)
-            print(f"report: {written['html']}\nreport: {written['md']}")
+            print(f"report: {written.pop('html')}\nreport: {written.pop('md')}")
+            for path in written.values():  # the summary tables asked for
+                print(f"summary: {path}")
             return 0
         if args.command == "history":
             from bench.tracking import history
@@ -429,7 +474,8 @@ def _main(argv: list[str] | None) -> int:
             if benchjson.is_json_path(args.run_a) or benchjson.is_json_path(args.run_b):
                 result = benchjson.run(args.run_a, args.run_b, args.fail_above)
             else:
-                result = compare.run(args.run_a, args.run_b, args.fail_above, args.on, args.impl, args.alpha)
+                result = compare.run(args.run_a, args.run_b, args.fail_above, args.on, args.impl, args.alpha,
+                                     args.absolute_above)
             print(result.text(), end="")
             for line in result.problems():
                 print(line, file=sys.stderr)
@@ -451,17 +497,21 @@ def _main(argv: list[str] | None) -> int:
         if args.resume is None:
             distributed.on_writer(lambda: _check_out(out), None)  # process 0's folder (an error stops every process)
         if args.dry_run:
-            _dry_run(suite)
+            _dry_run(suite, out)
             return 0
         cache.enable(warn=lambda message: print(f"gdbench: warning: {message}", file=sys.stderr))
         main_thread = threading.current_thread() is threading.main_thread()  # where signals can be handled
         previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
         try:
-            runner.run_suite(suite, out_root=out, show_progress=not args.no_progress and distributed.is_writer(),
-                             resume=args.resume, report=not args.no_report)
+            path = runner.run_suite(suite, out_root=out, show_progress=not args.no_progress and distributed.is_writer(),
+                                    resume=args.resume, report=not args.no_report)
         finally:
             if main_thread:
                 signal.signal(signal.SIGTERM, previous)
+        if path is not None and (failed := read_meta(path).get("failures")):
+            print(f"gdbench: {len(failed)} cell(s) failed, the others are kept; retry them with: "
+                  f"gdbench run --resume {shlex.quote(str(path))}", file=sys.stderr)
+            return EXIT_CELLS_FAILED
         return 0
     except (ConfigError, ResultsError) as e:
         print(f"gdbench: error: {one_line(str(e))}", file=sys.stderr)

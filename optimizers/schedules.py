@@ -148,3 +148,100 @@ def warmup_cosine_decay_schedule(
         return jnp.where(count < warmup_steps, warmup(count), decay(count - warmup_steps))
 
     return schedule
+
+
+@check.hyperparameters(
+    init_value=check.FINITE, end_value=check.FINITE, transition_steps=STEPS, transition_begin=check.COUNT
+)
+def linear_schedule(
+    init_value: jax.typing.ArrayLike,
+    end_value: jax.typing.ArrayLike,
+    transition_steps: int,
+    transition_begin: int = 0,
+) -> Schedule:
+    """lr(t) = init_value + (end_value - init_value) min(max(t - transition_begin, 0), T) / T, T = transition_steps.
+
+    Constant at init_value before transition_begin and at end_value from
+    transition_begin + T on.
+    """
+
+    def schedule(count):
+        done = jnp.clip(count - transition_begin, 0, transition_steps)
+        return (init_value - end_value) * (1 - done / transition_steps) + end_value
+
+    return schedule
+
+
+def _warmup_then(init_value, peak_value, warmup_steps: int, after: Schedule) -> Schedule:
+    """Linear from init_value to peak_value over warmup_steps, then `after(t - warmup_steps)`."""
+    if warmup_steps == 0:
+        return after
+    rise = linear_schedule(init_value, peak_value, warmup_steps)
+    return lambda count: jnp.where(count < warmup_steps, rise(count), after(count - warmup_steps))
+
+
+@check.hyperparameters(
+    init_value=check.FINITE,
+    peak_value=check.FINITE,
+    warmup_steps=check.COUNT,
+    decay_steps=STEPS,
+    end_value=check.FINITE,
+)
+def warmup_linear_decay_schedule(
+    init_value: jax.typing.ArrayLike,
+    peak_value: jax.typing.ArrayLike,
+    warmup_steps: int,
+    decay_steps: int,
+    end_value: jax.typing.ArrayLike = 0.0,
+) -> Schedule:
+    """Linear warm-up from init_value to peak_value, then linear decay to end_value at decay_steps.
+
+    decay_steps counts the warm-up (as in `warmup_cosine_decay_schedule`):
+    the decay takes decay_steps - warmup_steps steps, and the value stays at
+    end_value after them.
+    """
+    if decay_steps <= warmup_steps:
+        raise ValueError(
+            f"warmup_linear_decay_schedule: decay_steps must be > warmup_steps = {warmup_steps}, got {decay_steps}"
+        )
+    return _warmup_then(init_value, peak_value, warmup_steps,
+                        linear_schedule(peak_value, end_value, decay_steps - warmup_steps))
+
+
+@check.hyperparameters(
+    init_value=check.FINITE,
+    peak_value=check.FINITE,
+    warmup_steps=check.COUNT,
+    total_steps=STEPS,
+    decay_steps=STEPS,
+    end_value=check.FINITE,
+)
+def warmup_stable_decay_schedule(
+    init_value: jax.typing.ArrayLike,
+    peak_value: jax.typing.ArrayLike,
+    warmup_steps: int,
+    total_steps: int,
+    decay_steps: int,
+    end_value: jax.typing.ArrayLike = 0.0,
+) -> Schedule:
+    """Warmup-stable-decay: linear warm-up to peak_value, constant at it, then linear decay to end_value.
+
+    lr(t) rises linearly from init_value over [0, warmup_steps), stays at
+    peak_value until total_steps - decay_steps, then falls linearly to
+    end_value at total_steps (and stays there). The decay may not begin
+    before the warm-up ends: warmup_steps + decay_steps <= total_steps.
+
+    References:
+      Hu et al., "MiniCPM: unveiling the potential of small language models
+      with scalable training strategies", arXiv:2404.06395, 2024 (WSD);
+      Hägele et al., "Scaling laws and compute-optimal training beyond fixed
+      training durations", NeurIPS 2024, arXiv:2405.18392 (linear cool-down).
+    """
+    if warmup_steps + decay_steps > total_steps:
+        raise ValueError(
+            f"warmup_stable_decay_schedule: warmup_steps + decay_steps must be <= total_steps = {total_steps}, "
+            f"got {warmup_steps} + {decay_steps}"
+        )
+    stable = total_steps - decay_steps - warmup_steps
+    decay = linear_schedule(peak_value, end_value, decay_steps, transition_begin=stable)
+    return _warmup_then(init_value, peak_value, warmup_steps, decay)

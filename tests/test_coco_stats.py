@@ -57,3 +57,72 @@ def test_f_opt_per_run_and_nan_losses():
 def test_coco_targets():
     assert len(coco.TARGETS) == 51 and coco.TARGETS[0] == 100.0 and coco.TARGETS[-1] == 1e-8
     np.testing.assert_allclose(np.diff(np.log10(coco.TARGETS)), -0.2, atol=1e-12)
+
+
+def ladder_runs() -> pd.DataFrame:
+    """A runs table of absolute targets, by hand: Delta f 10, 1, 0.1; budgets 100 steps."""
+    rows = [  # run_id, instance, optimizer, first hits of 10, 1, 0.1
+        (0, "bbob(function=1, instance=1, dim=2)", "gd", 5, 20, INF),
+        (1, "bbob(function=1, instance=2, dim=2)", "gd", 10, INF, INF),
+        (2, "bbob(function=2, instance=1, dim=2)", "gd", 0, 50, 90),
+        (3, "bbob(function=1, instance=1, dim=2)", "adam", 1, 2, 3),
+        (4, "bbob(function=1, instance=1, dim=10)", "gd", INF, INF, INF),
+    ]
+    runs = pd.DataFrame(rows, columns=["run_id", "instance", "optimizer", "steps_to_df_1e+1", "steps_to_df_1e+0",
+                                       "steps_to_df_1e-1"])
+    return runs.assign(dim=[2, 2, 2, 2, 10], steps=100, target_kind="absolute",
+                       steps_to_target=runs["steps_to_df_1e+0"])
+
+
+def pick(table: pd.DataFrame, **values) -> pd.DataFrame:
+    return table[np.logical_and.reduce([table[k] == v for k, v in values.items()])]
+
+
+def test_art_per_function_dimension_and_target_from_the_runs_table():
+    art = coco.art_table(ladder_runs())
+    f1 = pick(art, function="bbob(function=1, dim=2)", dim=2, optimizer="gd")
+    assert list(f1["target"]) == [10.0, 1.0, 0.1]
+    # 10: both runs hit, (5 + 10) / 2; 1: one hit, (20 + the miss's budget 100) / 1; 0.1: no hit.
+    np.testing.assert_array_equal(f1["art"].to_numpy(), [7.5, 120.0, INF])
+    np.testing.assert_array_equal(f1["successes"].to_numpy(), [2, 1, 0])
+    assert (f1["trials"] == 2).all()
+    np.testing.assert_array_equal(pick(art, function="bbob(function=2, dim=2)", optimizer="gd")["art"], [0, 50, 90])
+    np.testing.assert_array_equal(pick(art, function="bbob(function=1, dim=2)", optimizer="adam")["art"], [1, 2, 3])
+    assert np.isinf(pick(art, function="bbob(function=1, dim=10)", dim=10)["art"]).all()
+    one = coco.art_table(ladder_runs(), targets=[1.0])
+    assert list(one["target"].unique()) == [1.0] and len(one) == 4
+    with pytest.raises(ValueError, match="no target 0.003"):
+        coco.art_table(ladder_runs(), targets=[3e-3])
+
+
+def test_ecdf_per_dimension_over_function_instance_and_target_pairs():
+    ecdf = coco.ecdf_table(ladder_runs(), [0, 1, 10, 100])
+    # dim 2, gd: runtimes {5, 20, inf, 10, inf, inf, 0, 50, 90} over 9 pairs, at budgets 0, 1, 10, 100.
+    gd = pick(ecdf, dim=2, optimizer="gd")
+    assert list(gd["budget"]) == [0, 1, 10, 100]
+    np.testing.assert_allclose(gd["ecdf"], np.array([1, 1, 3, 6]) / 9)
+    np.testing.assert_allclose(pick(ecdf, dim=2, optimizer="adam")["ecdf"], np.array([0, 1, 3, 3]) / 3)
+    np.testing.assert_array_equal(pick(ecdf, dim=10, optimizer="gd")["ecdf"], [0, 0, 0, 0])
+    whole = pick(coco.ecdf_table(ladder_runs()), dim=2, optimizer="gd")  # at every runtime reached: exact steps
+    assert list(whole["budget"]) == [0, 1, 2, 3, 5, 10, 20, 50, 90, 100]
+    np.testing.assert_allclose(whole["ecdf"], np.array([1, 1, 1, 1, 2, 3, 4, 5, 6, 6]) / 9)
+
+
+def test_ladder_runtimes_prefer_evaluations_where_the_table_counts_them():
+    runs = ladder_runs()
+    hits, budgets, unit = coco.ladder_runtimes(runs)
+    assert unit == "steps" and list(hits.columns) == [10.0, 1.0, 0.1] and (budgets == 100).all()
+    counted = runs.assign(**{f"evals_to_df_{t}": 2 * runs[f"steps_to_df_{t}"] for t in ("1e+1", "1e+0", "1e-1")},
+                          evals=200)
+    hits2, budgets2, unit2 = coco.ladder_runtimes(counted)
+    assert unit2 == "evaluations" and (budgets2 == 200).all()
+    np.testing.assert_array_equal(hits2.to_numpy(), 2 * hits.to_numpy())
+    assert coco.is_absolute(runs) and not coco.is_absolute(runs.assign(target_kind="relative"))
+    with pytest.raises(ValueError, match="steps_to_df_"):
+        coco.ladder_runtimes(runs.drop(columns=["steps_to_df_1e+1", "steps_to_df_1e+0", "steps_to_df_1e-1"]))
+
+
+def test_function_of_drops_the_instance():
+    assert coco.function_of("bbob(function=3, instance=2, dim=10)") == "bbob(function=3, dim=10)"
+    assert coco.function_of("bbob(instance=2, dim=5) batch=8") == "bbob(dim=5) batch=8"
+    assert coco.function_of("rosenbrock(dim=2)") == "rosenbrock(dim=2)"

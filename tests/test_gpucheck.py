@@ -68,7 +68,7 @@ def test_steps_end_within_the_time_limit_and_those_out_of_time_are_skipped(monke
     outcomes, header = gpucheck.check("cpu", True, limit, "results/runs", install=True, say=lambda _: None,
                                       clock=lambda: now[0])
     assert [limits[s.key] for s in plan[:3]] == [plan[0].budget_s, plan[1].budget_s, 30.0]
-    assert [o.status for o in outcomes] == ["passed"] * 3 + ["skipped"] * 3
+    assert [o.status for o in outcomes] == ["passed"] * 3 + ["skipped"] * 4
     assert all(o.note == "out of time" for o in outcomes[3:]) and header["wall_s"] == limit
 
 
@@ -187,9 +187,10 @@ def test_the_whole_check_on_the_cpu_with_small_sizes(tmp_path):
     (report,) = (tmp_path / "report").iterdir()
     text = report.read_text()
     assert proc.returncode == 0, text
-    assert report.name.endswith("-cpu.md") and "6 of 6 steps passed" in text
+    assert report.name.endswith("-cpu.md") and "7 of 7 steps passed" in text
     for heading in ["## Device", "## Engine tests", "### Sweep throughput", "### Large problems",
-                    "MB per step | copy GB/s", "## The quick suite", "Results folder:", "## The other tests"]:
+                    "MB per step | copy GB/s", "## The transformer problem's sweep cost",
+                    "attention's share", "## The quick suite", "Results folder:", "## The other tests"]:
         assert heading in text
     assert text.count("JAX default device: cpu") == 2
     assert "Bit-identical to (b): (c)'s losses at its recorded steps True" in text

@@ -67,3 +67,12 @@ def test_the_metrics_page_example_runs_on_a_results_folder(tmp_path, monkeypatch
     namespace: dict = {"__name__": "metrics"}
     exec(compile(block.replace("<stamp>", "20260101T000000Z"), "docs/METRICS.md python block", "exec"), namespace)
     assert len(namespace["runs"]) > 0 and len(namespace["ratios"]) > 0
+
+
+def test_the_readmes_counts_are_the_registries():
+    import optimizers
+    import problems
+
+    text = README.read_text()
+    assert f"our own JAX implementations of {len(optimizers.names())} optimizers" in " ".join(text.split())
+    assert f"`problems/`: {len(problems.names())} problem families" in text

@@ -14,9 +14,9 @@ from bench.core import cells, sweepspec
 from bench.runs import runner
 from bench.runs import suite as suites
 
-SWEEP_KEYWORDS = ["problem", "optimizer", "grid", "seeds", "steps", "impl", "dtype", "problem_args", "targets",
-                  "target", "record_every", "record_path", "repeats", "device", "batch_size", "max_memory", "trials",
-                  "search", "search_seed"]
+SWEEP_KEYWORDS = ["problem", "optimizer", "grid", "seeds", "steps", "impl", "dtype", "problem_args",
+                  "target_kind", "targets", "target", "record_every", "record_path", "repeats", "device",
+                  "batch_size", "max_memory", "trials", "search", "search_seed", "schedule"]
 
 
 def test_sweep_keeps_its_keyword_api_and_the_spec_has_its_arguments():
@@ -44,7 +44,8 @@ def test_the_spec_is_frozen():
     ({"steps": True}, "steps: must be an integer >= 1, got True"),
     ({"seeds": 0}, "seeds: a count of seeds must be >= 1, got 0"),
     ({"seeds": [0, -1]}, "seeds: must be a non-empty list of integers >= 0, got [0, -1]"),
-    ({"targets": (0.1, 2.0)}, "targets: must be a list of numbers in (0, 1), got (0.1, 2.0)"),
+    ({"targets": (0.1, 2.0)}, "targets: must be a list of numbers in (0, 1) with target_kind 'relative', got "
+                              "[2.0, 0.1]; target_kind 'absolute' takes any positive Delta f"),
     ({"target": 0.5}, "target: must be one of the targets"),
     ({"record_every": 0}, "record_every: "),
     ({"device": "tpu"}, "device: must be 'cpu' or 'gpu', got 'tpu'"),

@@ -21,7 +21,7 @@ import pandas as pd
 
 import optimizers
 import problems
-from bench.core import chunking, engine, minibatch, protocol, schedule, sweepspec
+from bench.core import chunking, engine, lr_schedule, minibatch, protocol, schedule, sweepspec
 from bench.core.sweepspec import (  # noqa: F401 - a sweep's options and inputs, as cells names them
     DTYPES, IMPLS, MAX_ROUNDS, MINIBATCH_RECORD_EVERY, PRIMARY_TARGET, TARGETS, SweepSpec, check_batch_size, devices_for,
     precision, resolve_optimizer, resolve_problem,
@@ -55,14 +55,15 @@ WARMUP_S = 0.025
 LONG_RUN_S = 1.0
 
 
-def target_column(target: float) -> str:
-    """`steps_to_1e-6` for 1e-6."""
-    return f"steps_to_{target:.0e}".replace("e-0", "e-").replace("e+0", "e+")
+def target_column(target: float, kind: str = "relative") -> str:
+    """`steps_to_1e-6` for the relative target 1e-6; `steps_to_df_1e+2` for the absolute 100
+    (`sweepspec.target_column`)."""
+    return sweepspec.target_column(target, kind)
 
 
-def evals_column(target: float) -> str:
-    """`evals_to_1e-6` for 1e-6: the optimizer's evaluations up to that target's first hit."""
-    return "evals" + target_column(target)[len("steps"):]
+def evals_column(target: float, kind: str = "relative") -> str:
+    """`evals_to_1e-6` for 1e-6 (`evals_to_df_...` absolute): the optimizer's evaluations up to its first hit."""
+    return "evals" + target_column(target, kind)[len("steps"):]
 
 
 # --------------------------------------------------------------------------- grids
@@ -270,7 +271,7 @@ def prepare(sweep: SweepSpec) -> CellRun:
                     spec.make(**c)
             except ValueError as e:
                 raise ConfigError(f"grid ({spec.name})", str(e)) from None
-        traced = traced_names(configs)
+        traced = [n for n in traced_names(configs) if not (lr_schedule.is_scheduled(spec) and n in lr_schedule.STATIC)]
         by_static: dict[tuple, list[int]] = {}
         for i, c in enumerate(full):
             by_static.setdefault(_static_key(c, traced), []).append(i)
@@ -302,6 +303,7 @@ def prepare(sweep: SweepSpec) -> CellRun:
                 minibatch=mb,
                 eval_params=eval_params,
                 evals=_counters(protocol.counters(spec, impls, full[ids[0]], starts[0]), static),
+                absolute_targets=sweep.target_kind == "absolute",
             )
             with protocol.guarded(spec):
                 program = chunking.compile_program(
@@ -383,8 +385,14 @@ def time_ratio(groups: list[Group]) -> float:
     return float(ours / twin)
 
 
-def tables(cell: CellRun, f_ref: float | None = None, run_id_start: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(runs, curves, paths) DataFrames of an executed cell; one runs row per lane."""
+def tables(cell: CellRun, f_ref: float | None = None, run_id_start: int = 0,
+           phase: str = "select") -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(runs, curves, paths) DataFrames of an executed cell; one runs row per lane.
+
+    `phase` fills the runs' `phase` column: "select" (a grid's configurations, the
+    only phase of a sweep or of a suite without [tuning]) or "report" (a chosen
+    configuration run again on held-out seeds: bench/runs/runner.py).
+    """
     f_ref_value = cell.f_ref if cell.f_ref is not None else (f_ref if f_ref is not None else cell.best_reached())
     f_ref_source = "f_star" if cell.f_ref is not None else "best_reached"
     ratio = time_ratio(cell.groups)
@@ -420,24 +428,28 @@ def tables(cell: CellRun, f_ref: float | None = None, run_id_start: int = 0) -> 
                 impl=g.impl,
                 config_id=g.config_ids[c],
                 seed=cell.seeds[s],
+                phase=phase,
                 **{name: config[name] for name in cell.swept},
                 hyperparams=json.dumps(_jsonable(config), sort_keys=True),
+                schedule=lr_schedule.describe(cell.sweep.schedule, config),  # cell.schedule: the stored steps'
                 steps=cell.steps,
                 initial_loss=f0,
                 final_loss=final,
                 best_loss=float(out["best_loss"][lane]),
                 final_subopt=(final - f_ref_value) / gap0 if gap0 > 0 else float("nan"),
+                final_df=final - cell.f_ref if cell.f_ref is not None else float("nan"),  # Delta f, f* known
                 grad_norm=float(out["grad_norm"][lane]),
                 f_ref=f_ref_value,
                 f_ref_source=f_ref_source,
                 target=cell.target,
+                target_kind=cell.target_kind,
                 steps_to_target=first[cell.target],
                 lane_time_to_target_s=first[cell.target] * lane_step,
                 program_time_to_target_s=first[cell.target] * program_step,
                 evals_to_target=first_evals[cell.target],
                 evals=int(out["evals"][lane]),
-                **{target_column(t): first[t] for t in cell.targets},
-                **{evals_column(t): first_evals[t] for t in cell.targets},
+                **{target_column(t, cell.target_kind): first[t] for t in cell.targets},
+                **{evals_column(t, cell.target_kind): first_evals[t] for t in cell.targets},
                 diverged=bool(out["diverged_step"][lane] >= 0),
                 diverged_step=int(out["diverged_step"][lane]),
                 lane_step_s=lane_step,

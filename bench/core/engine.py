@@ -117,6 +117,9 @@ class Cell:
         int` on one lane's state after an update and its hyperparameters (all
         lanes at once for an elementwise cell): the loss evaluations that
         update made (`OptimizerSpec.evals`).
+      absolute_targets: the targets are absolute, Delta f levels (COCO's): a
+        lane reaches t at loss <= f_ref + t (f_ref then f*), not at
+        f_ref + t (f(x_0) - f_ref).
     """
 
     loss_fn: Callable[[PyTree, PyTree], jax.Array]
@@ -130,6 +133,7 @@ class Cell:
     minibatch: minibatch.Minibatch | None = None
     eval_params: tuple[Callable | None, ...] | None = None
     evals: tuple[Callable | None, ...] | None = None
+    absolute_targets: bool = False
 
     @property
     def counted(self) -> bool:
@@ -569,7 +573,8 @@ def _program(cell: Cell, x0, hp, data, targets, f_ref, init, which, path) -> dic
     points_of = tuple(evaluation_point(cell, k) for k in range(len(cell.make_txs)))
     counts_of = tuple(evaluation_counter(cell, k, n_lanes) for k in range(len(cell.make_txs)))
     f0 = loss_all(measured_point(cell, points_of, which, states0, x0), data)
-    thresholds = f_ref + targets[:, None] * (f0 - f_ref)[None, :]
+    scale = jnp.ones_like(f0) if cell.absolute_targets else f0 - f_ref  # absolute: Delta f levels
+    thresholds = f_ref + targets[:, None] * scale[None, :]
     # A lane whose start is not finite is diverged at step 0 (level -1).
     div_level = jnp.where(jnp.isfinite(f0), DIVERGENCE_FACTOR * jnp.abs(f0), -1)
     loop = Loop(cell, n_lanes, hp, data, which, keys, Levels(div_level, thresholds), loss_all, value_and_grad,
@@ -624,7 +629,8 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
     """The lanes-last program `run(x0, hp, data, targets, f_ref, init, which, path) -> outputs`.
 
     x0 and hp hold the lanes on their last axis; `targets` (K,) are relative
-    suboptimality levels (decreasing), `f_ref` the optimum they are relative to;
+    suboptimality levels (decreasing), `f_ref` the optimum they are relative to
+    (with `cell.absolute_targets`: Delta f levels above f_ref = f*);
     `init` the constant starting values (`initial_buffers`); `which` the index
     of the implementation in `cell.make_txs` to run; `path` the buffer the
     parameter path is written into (`path_buffer`; `()` without a path), which

@@ -5,10 +5,11 @@ An optimizer may need extra update arguments (`value`, `grad`, `value_fn`,
 methods). A registered optimizer declares both in its spec; a plain factory's
 are read from the transformation it builds (`optimizers.custom.protocol`).
 A user's optimizer (not one of the registry's) that fails while it is built,
-traced or compiled is bad input: `guarded` turns the failure into a
-ConfigError naming it (one line, exit 2 from the CLI), before anything runs;
-`check_traces` traces one step of it, so that a suite can fail before it
-writes anything.
+traced or compiled is bad input: `guarded` turns the failure into an
+`OptimizerFailed` naming it (a ConfigError: one line). `bench.sweep` raises it
+(exit 2 from the CLI); a suite records that cell as failed and runs the others
+(bench/runs/runner.py). `check_traces` traces one step of it, so that a suite
+knows such cells before it compiles anything.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ from optimizers import custom
 from optimizers.registry import OptimizerSpec
 
 MESSAGE_CHARS = 300  # an error's first line is cut here: the line must stay one line
+
+
+class OptimizerFailed(ConfigError):
+    """A user's optimizer failed while built, traced or compiled (`guarded`): bad input, of one cell."""
 
 
 def of_cell(spec: OptimizerSpec, impls: tuple[str, ...], hyperparams: Mapping[str, Any],
@@ -60,7 +65,7 @@ def counters(spec: OptimizerSpec, impls: tuple[str, ...], hyperparams: Mapping[s
 
 @contextlib.contextmanager
 def guarded(spec: OptimizerSpec, doing: str = "traced or compiled") -> Iterator[None]:
-    """For a user's optimizer, any failure inside becomes ConfigError("optimizer", one line).
+    """For a user's optimizer, any failure inside becomes OptimizerFailed("optimizer", one line).
 
     ConfigError passes as it is; a registered optimizer's failures too (they are bugs, with their traceback).
     """
@@ -72,18 +77,25 @@ def guarded(spec: OptimizerSpec, doing: str = "traced or compiled") -> Iterator[
     except ConfigError:
         raise
     except Exception as e:  # noqa: BLE001 - the user's code: any failure is bad input
-        raise ConfigError("optimizer", f"{spec.name} failed while {doing}: {one_line(e)}") from None
+        raise OptimizerFailed("optimizer", f"{spec.name} failed while {doing}: {one_line(e)}") from None
 
 
 def one_line(error: BaseException) -> str:
-    """`Type: first line of the message`, at most MESSAGE_CHARS characters."""
+    """`Type: first line of the message`, at most MESSAGE_CHARS characters.
+
+    A message quoting a traceback (XLA's, of an error raised in a host
+    callback) ends with the error that caused it: its last line is added.
+    """
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    text = f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+    first = lines[0] if lines else ""
+    if first.endswith("Traceback (most recent call last):") and len(lines) > 1:
+        first = f"{first[: -len('Traceback (most recent call last):')].rstrip()} {lines[-1]}"
+    text = f"{type(error).__name__}: {first}".rstrip(": ")
     return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 3] + "..."
 
 
 def check_traces(problem, spec: OptimizerSpec, config: Mapping[str, Any], dtype: str) -> None:
-    """ConfigError (see `guarded`) unless a user's optimizer builds and traces one step on `problem`.
+    """OptimizerFailed (see `guarded`) unless a user's optimizer builds and traces one step on `problem`.
 
     `config`: one configuration of its grid (the other hyperparameters keep
     their defaults). Only traced (`jax.eval_shape`), not compiled: cheap

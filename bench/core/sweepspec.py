@@ -21,11 +21,14 @@ import jax
 
 import optimizers
 import problems
-from bench.core import memory, search as searching
+from bench.core import lr_schedule, memory, search as searching
 from bench.errors import ConfigError
 
 TARGETS = tuple(10.0 ** -k for k in range(1, 9))
 PRIMARY_TARGET = 1e-6
+#: COCO's absolute ladder (`targets = "coco"`): Delta f = 10^2 down to 10^-8, five per decade (51 levels).
+COCO_TARGETS = tuple(float(10.0 ** (k / 5)) for k in range(10, -41, -1))
+TARGET_KINDS = ("relative", "absolute")
 IMPLS = ("gdbench", "optax")
 DTYPES = ("float32", "float64")
 #: In minibatch mode the full loss is computed (and stored, and checked against
@@ -103,17 +106,20 @@ def check_seeds(value, where: str) -> tuple[int, ...]:
 
 
 def check_targets(value, where: str) -> tuple[float, ...]:
-    """Relative suboptimality levels, sorted from the loosest."""
+    """Positive levels, sorted from the loosest ('coco': COCO_TARGETS); relative ones are
+    also checked to lie in (0, 1), with the target kind (`check_together`)."""
+    if isinstance(value, str) and value == "coco":
+        return COCO_TARGETS
     targets = _listed(value)
-    if (not targets or any(isinstance(t, bool) or not isinstance(t, numbers.Real) or not 0 < t < 1
+    if (not targets or any(isinstance(t, bool) or not isinstance(t, numbers.Real) or not 0 < t < float("inf")
                            for t in targets)):
-        raise ConfigError(where, f"must be a list of numbers in (0, 1), got {value!r}")
+        raise ConfigError(where, f"must be a list of positive numbers or 'coco', got {value!r}")
     return tuple(sorted((float(t) for t in targets), reverse=True))
 
 
 def check_target(value, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
-        raise ConfigError(where, f"must be one of the targets, a number in (0, 1), got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < float("inf"):
+        raise ConfigError(where, f"must be one of the targets, a positive number, got {value!r}")
     return float(value)
 
 
@@ -169,6 +175,11 @@ def float_text(text: str) -> float:
 
 def floats_text(text: str) -> list[float]:
     return [float_text(t.strip()) for t in text.split(",") if t.strip()]
+
+
+def targets_text(text: str) -> list[float] | str:
+    """'coco' (COCO's ladder) or comma-separated numbers."""
+    return "coco" if text.strip() == "coco" else floats_text(text)
 
 
 def seeds_text(text: str) -> list[int] | int:
@@ -246,9 +257,16 @@ class SweepSpec:
     dtype: str = option("float32", check=choice(*DTYPES), suite=True, doc="float32 or float64.")
     problem_args: Mapping[str, Any] | None = option(None, check=optional(check_table),
                                                     doc="the problem's arguments, with a problem name.")
+    target_kind: str = option(
+        "relative", check=choice(*TARGET_KINDS), suite=True, metavar="relative|absolute",
+        flag_help="what the targets are: relative suboptimality levels (default) or absolute Delta f = f - f*",
+        doc="'relative': a target t is reached at f <= f_ref + t (f(x_0) - f_ref), t in (0, 1); 'absolute' "
+            "(COCO's): at f - f* <= t, t any positive Delta f, for problems with a known f* only.")
     targets: Sequence[float] = option(
-        TARGETS, check=check_targets, suite=True, from_text=floats_text, metavar="T1,T2,...",
-        doc="relative suboptimality levels whose first-hit steps are recorded.")
+        TARGETS, check=check_targets, suite=True, from_text=targets_text, metavar="T1,T2,...|coco",
+        flag_help="the target levels, comma-separated, or coco (COCO's absolute ladder 1e2..1e-8)",
+        doc="the levels whose first-hit steps are recorded: relative suboptimality levels, or with target_kind "
+            "'absolute' Delta f levels; 'coco': COCO's ladder 10^2 .. 10^-8, five per decade (51 levels).")
     target: float = option(PRIMARY_TARGET, check=check_target, suite=True, from_text=float_text,
                            flag_help="the primary target, one of the targets (e.g. 1e-6)",
                            doc="the primary target, one of the targets (steps_to_target, lane_time_to_target_s).")
@@ -288,13 +306,21 @@ class SweepSpec:
                   "grid's.")
     search_seed: int = option(0, check=searching.check_seed,
                               doc="the trials' seed; the same seed gives the same trials.")
+    schedule: Any = option(
+        None, check=lr_schedule.check, suite=True, from_text=lr_schedule.from_text, metavar="NAME[,KEY=VALUE...]",
+        flag_help="a learning-rate schedule peaking at the learning rate, e.g. warmup_cosine,warmup_steps=40,"
+                  "end_value=0 (default: constant)",
+        doc="the learning-rate schedule (`bench.core.lr_schedule`): None (constant), a name, or {name, ...its "
+            "parameters}, e.g. {'name': 'warmup_cosine', 'warmup_steps': 40, 'end_value': 0.0}; the learning "
+            "rate is its peak. Names: constant, cosine, warmup_cosine, linear, wsd; the grid may sweep its "
+            "parameters (warmup_steps, end_value, decay_fraction).")
 
     def validated(self) -> SweepSpec:
         """The same sweep, checked, its inputs resolved; ConfigError naming the first bad field.
 
         In the result the problem is a `problems.Problem` (problem_args None),
-        the optimizer an `OptimizerSpec`, seeds a tuple of integers, targets
-        sorted from the loosest, batch_size one size, and record_every and
+        the optimizer an `OptimizerSpec` (with a schedule, `lr_schedule.scheduled`'s),
+        seeds a tuple of integers, targets sorted from the loosest, batch_size one size, and record_every and
         record_path have their defaults filled in; with `trials`, the grid is
         the list of the search's configurations (`bench.core.search.configs`)
         and trials None. The grid's values are checked when its
@@ -303,11 +329,12 @@ class SweepSpec:
         v = checked(self)
         check_together(v)
         p = resolve_problem(v["problem"], v["problem_args"])
+        check_f_star(p, v["target_kind"])
         batch_size = check_batch_size(p, v["batch_size"])
         if batch_size is not None and v["record_every"] is None:
             v["record_every"] = MINIBATCH_RECORD_EVERY
             check_together(v)
-        spec = resolve_optimizer(v["optimizer"])
+        spec = lr_schedule.scheduled(resolve_optimizer(v["optimizer"]), v["schedule"], v["steps"])
         if v["impl"] != "gdbench" and spec.twin is None:
             raise ConfigError("impl", f"{spec.name} has no optax twin")
         devices_for(v["device"])
@@ -343,20 +370,49 @@ def checked(spec: SweepSpec) -> dict[str, Any]:
 
 
 def check_together(values: Mapping[str, Any], where: Callable[[str], str] = str, given=None) -> None:
-    """The checks that relate options (checked ones): the target among the targets, record_every and steps.
+    """The checks that relate options (checked ones): the target among the targets, record_every and steps,
+    the schedule's warm-up and steps.
 
     `where(name)` names an option in an error; `given` holds the names given
     (rather than defaulted), if not all were.
     """
     targets, target = values["targets"], values["target"]
+    if values["target_kind"] == "relative" and targets[0] >= 1:
+        got = "COCO's absolute ladder ('coco')" if targets == COCO_TARGETS else str(list(targets))
+        raise ConfigError(where("targets"), f"must be a list of numbers in (0, 1) with target_kind 'relative', "
+                                            f"got {got}; target_kind 'absolute' takes any positive Delta f")
+    columns = {}
+    for t in targets:  # each target's first hits are a column of the runs table, named by it
+        name = target_column(t, values["target_kind"])
+        if name in columns:
+            raise ConfigError(where("targets"), f"{columns[name]} and {t} are too close: both would be {name}")
+        columns[name] = t
     if target not in targets:
         if given is not None and "target" not in given:
             raise ConfigError(where("target"), f"the default target {target} is not among the targets; set target")
         raise ConfigError(where("target"), f"must be one of the targets {list(targets)}, got {target!r}")
+    lr_schedule.check_steps(values["schedule"], values["steps"], where("schedule"))
     every = values["record_every"]
     if every is not None and values["steps"] // every > MAX_RECORDED:
         raise ConfigError(where("record_every"),
                           f"stores more than {MAX_RECORDED} steps per trajectory; must be >= steps / {MAX_RECORDED}")
+
+
+def target_column(target: float, kind: str = "relative") -> str:
+    """The runs table's column of a target's first hits: `steps_to_1e-6` (relative 1e-6),
+    `steps_to_df_1e+2` and `steps_to_df_1.58e+1` (absolute Delta f 100 and 10^1.2, three digits)."""
+    if kind == "relative":
+        return f"steps_to_{target:.0e}".replace("e-0", "e-").replace("e+0", "e+")
+    mantissa, exponent = f"{target:.2e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"steps_to_df_{mantissa}e{exponent[0]}{int(exponent[1:])}"
+
+
+def check_f_star(p: problems.Problem, kind: str, where: str = "target_kind") -> None:
+    """Absolute targets are Delta f = f - f*: ConfigError unless `p` knows its f*."""
+    if kind == "absolute" and p.f_star is None:
+        raise ConfigError(where, f"'absolute' needs a known optimum f*, and {p.name} has none; use 'relative' "
+                                 "(targets relative to the best loss reached)")
 
 
 def suite_options() -> list[str]:

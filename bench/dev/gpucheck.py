@@ -10,6 +10,7 @@ fails or runs out of time is recorded as such, and the next one runs):
   engine tests tests/test_engine.py and tests/test_engine_bookkeeping.py (the exact first hits)
   sweep        python -m bench.dev.perf sweep --rounds 3
   large        python -m bench.dev.perf large --repeats 5 --dims 1e6 1e7 1e8 --bandwidth
+  transformer  python -m bench.dev.perf_transformer --steps 200 --rounds 3 (its sweep cost, attention's share)
   quick suite  python -m bench run --device gpu --no-progress
   other tests  the rest of the fast test suite, in the time left
 
@@ -106,22 +107,25 @@ def steps(device: str, quick: bool, runs_out: str) -> list[Step]:
                         "10", "--bandwidth")
         suite = ("--problems", "quadratic", "--optimizers", "adam", "--steps", "200", "--seeds", "1",
                  "--repeats", "1")
-        budgets = (60, 90, 60, 90, 30)  # generous: a busy 2-core machine takes 4x its idle time
+        transformer = _python("-m", "bench.dev.perf_transformer", "--steps", "10", "--rounds", "1")
+        budgets = (60, 90, 60, 60, 90, 30)  # generous: a busy 2-core machine takes 4x its idle time
     else:
         engine = (*pytest, *ENGINE_TESTS)
         others = (*pytest, "tests", *(f"--ignore={t}" for t in ENGINE_TESTS))
         sweep = _python("-m", "bench.dev.perf", "sweep", "--rounds", "3")
         large = _python("-m", "bench.dev.perf", "large", "--repeats", "5", "--dims", "1e6", "1e7", "1e8",
                         "--bandwidth")
+        transformer = _python("-m", "bench.dev.perf_transformer", "--steps", "200", "--rounds", "3")
         suite = ()
-        budgets = (80, 160, 60, 100, 40)  # with the device's 40 s: the 8 minutes
+        budgets = (80, 140, 50, 40, 90, 40)  # with the device's 40 s: the 8 minutes
     run = _python("-m", "bench", "run", "--device", device, "--no-progress", "--out", runs_out, *suite)
     return [
         Step("engine-tests", "Engine tests (exact first hits)", engine, budgets[0], "pytest"),
         Step("sweep", "Sweep throughput", sweep, budgets[1], "perf"),
         Step("large", "Large problems and memory bandwidth", large, budgets[2], "perf"),
-        Step("quick-suite", "The quick suite", run, budgets[3], "suite"),
-        Step("other-tests", "The other tests", others, budgets[4], "pytest"),
+        Step("transformer", "The transformer problem's sweep cost", transformer, budgets[3], "perf"),
+        Step("quick-suite", "The quick suite", run, budgets[4], "suite"),
+        Step("other-tests", "The other tests", others, budgets[5], "pytest"),
     ]
 
 

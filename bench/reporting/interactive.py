@@ -416,6 +416,30 @@ def data_profiles(profile: pd.DataFrame, styles: dict, order: list) -> Plot:
                 shown)
 
 
+def runtime_ecdf(ecdf: pd.DataFrame, unit: str, styles: dict, order: list) -> Plot:
+    """COCO's runtime ECDF (`bench.stats.coco.ecdf_table`), one panel per dimension, log x axis."""
+    dims = sorted(ecdf["dim"].unique())
+    drawn = ecdf[ecdf["budget"] >= 1]
+    hi = max(float(drawn["budget"].max()) if len(drawn) else 10.0, 10.0)
+    data, axes = [], {}
+    for i, (dim, dom) in enumerate(zip(dims, panels(max(1, len(dims)), 0.05)), start=1):
+        for optimizer, rows in drawn[drawn["dim"] == dim].groupby("optimizer", sort=False):
+            rows = rows.sort_values("budget")
+            hover = (f"<b>{html.escape(optimizer)}</b><br>dimension {dim}<br>budget: %{{x:.4~g}} {unit}<br>"
+                     "share of (function, instance, seed, target): %{y:.3f}<extra></extra>")
+            data.append(_step_trace(rows["budget"].to_numpy(dtype=float), rows["ecdf"].to_numpy(dtype=float),
+                                    styles[optimizer], optimizer, i, hover))
+        xa, ya = axis_names(i)
+        axes[xa] = {"domain": dom, "type": "log", "range": [0, math.log10(hi)],
+                    "title": axis_title(f"dimension {dim}: budget ({unit})")}
+        axes[ya] = {"range": [-0.02, 1.02], "title": axis_title("share of pairs reached") if i == 1 else None}
+        if i > 1:
+            axes[xa]["anchor"], axes[ya]["anchor"] = f"y{i}", f"x{i}"
+    groups, shown = legend_groups(order, ecdf["optimizer"].unique())
+    return Plot(data, base_layout("Runtime ECDF over (function, instance, seed, target), per dimension", **axes), {},
+                groups, shown)
+
+
 # --------------------------------------------------------------------------- stochastic problems
 
 

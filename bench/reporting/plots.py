@@ -1,16 +1,17 @@
-"""Figures of a results folder (matplotlib, Agg; saved as PNG, SVG on request).
+"""Figures of a results folder (matplotlib, Agg; saved as PNG, SVG and PDF on request).
 
 Each function takes the analysis DataFrames (`bench.stats.analysis`) and returns a
 `matplotlib.figure.Figure` without pyplot (no global state, no GUI backend:
-PNGs are drawn by Agg, SVGs by matplotlib's SVG writer); `save` writes it in
-the formats asked for.
+PNGs are drawn by Agg, SVGs and PDFs by matplotlib's writers); `save` writes it
+in the formats asked for. A PDF embeds its fonts as TrueType (Type 42), which
+journals' checks accept and editors can change, not as Type 3.
 
 Every optimizer keeps one style in every figure of a report: `style_map(names)`
 gives the run's optimizers, sorted, a colour of the Okabe-Ito palette
 (colour-blind safe; its yellow left out, too pale on white) and, past 7
 optimizers, a line style and marker as well (21 distinct styles). Pass the
 same `styles` to each figure; by default a figure styles the optimizers it
-shows. Legends sit outside the axes, so they hide no data.
+shows. Legends sit below the axes, so they hide no data and no title.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import math
 import textwrap
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -35,7 +37,7 @@ MARKERS = ("o", "s", "^")
 FLOOR = 1e-10  # relative suboptimality drawn at the bottom of log axes
 DPI = 110
 PNG_COLORS = 256
-FORMATS = ("png", "svg")
+FORMATS = ("png", "svg", "pdf")
 
 
 def style_map(names) -> dict[str, dict]:
@@ -53,13 +55,25 @@ def _handles(st: dict, names, markers: bool) -> list[Line2D]:
 
 
 def _legend(fig: Figure, st: dict, names, extra: list | None = None, markers: bool = False) -> None:
+    """The figure's legend below its axes, in as many columns as its width holds: a legend in the
+    right margin spans the figure's height, so a long title ran into it."""
     handles = _handles(st, names, markers) + (extra or [])
     if handles:
-        fig.legend(handles=handles, loc="outside right upper", fontsize="small", frameon=False)
+        fig.legend(handles=handles, loc="outside lower center", ncols=legend_columns(fig, handles),
+                   fontsize="small", frameon=False)
+
+
+def legend_columns(fig: Figure, handles) -> int:
+    """Columns of a legend as wide as the figure at most (labels at ~0.065 in per character in the
+    legend's small font, plus the line sample and the spacing), the rows balanced."""
+    longest = max(len(h.get_label()) for h in handles)
+    fit = max(1, int(0.95 * fig.get_figwidth() // (0.065 * longest + 0.75)))
+    rows = math.ceil(len(handles) / fit)
+    return math.ceil(len(handles) / rows)
 
 
 def _figure(rows: int, cols: int, width: float = 4.8, height: float = 3.9, **kw) -> tuple[Figure, np.ndarray]:
-    fig = Figure(figsize=(width * cols + 1.6, height * rows), layout="constrained")
+    fig = Figure(figsize=(width * cols + 0.4, height * rows + 0.5), layout="constrained")  # + the legend
     axes = np.atleast_2d(fig.subplots(rows, cols, squeeze=False, **kw))
     return fig, axes
 
@@ -79,6 +93,9 @@ def save(fig: Figure, folder: str | Path, name: str, formats=("png",)) -> dict[s
                 fig.set_layout_engine("none")
             if fmt == "png":
                 _save_png(fig, path)
+            elif fmt == "pdf":
+                with matplotlib.rc_context({"pdf.fonttype": 42}):  # no creation date: the same figure, the same file
+                    fig.savefig(path, metadata={"CreationDate": None})
             else:
                 fig.savefig(path, metadata={"Date": None})
     finally:
@@ -418,6 +435,31 @@ def data_profiles(profile: pd.DataFrame, styles: dict | None = None) -> Figure:
     return fig
 
 
+def runtime_ecdf(ecdf: pd.DataFrame, unit: str = "steps", styles: dict | None = None) -> Figure:
+    """COCO's runtime ECDF (`bench.stats.coco.ecdf_table`): one panel per dimension, one line per
+    optimizer, the share of (function, instance, seed, target) pairs reached within each budget, log x axis."""
+    st = styles or style_map(ecdf["optimizer"])
+    dims = sorted(ecdf["dim"].unique())
+    fig, axes = _figure(1, max(1, len(dims)), width=3.8, sharey=True)
+    names = []
+    for ax, dim in zip(axes[0], dims):
+        part = ecdf[(ecdf["dim"] == dim) & (ecdf["budget"] >= 1)]
+        for optimizer, rows in part.groupby("optimizer", sort=False):
+            rows = rows.sort_values("budget")
+            _steps_post(ax, rows["budget"].to_numpy(dtype=float), rows["ecdf"].to_numpy(dtype=float),
+                        st[optimizer])
+            if optimizer not in names:
+                names.append(optimizer)
+        ax.set_xscale("log")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel(f"budget ({unit})")
+        ax.set_ylabel("share of (function, instance, seed, target)")
+        ax.set_title(f"dimension {dim}", fontsize="medium")
+        ax.grid(True, alpha=0.3)
+    _legend(fig, st, names)
+    return fig
+
+
 # --------------------------------------------------------------------------- 2-D paths
 
 
@@ -468,7 +510,7 @@ def paths(problem, chosen: pd.DataFrame, path_table: pd.DataFrame, instance: str
     n = len(chosen)
     cols = min(6, max(1, n))
     rows = max(1, math.ceil(n / cols))
-    fig = Figure(figsize=(2.7 * cols + 1.6, 2.5 * rows + 0.5), layout="constrained")
+    fig = Figure(figsize=(2.7 * cols + 0.4, 2.5 * rows + 0.9), layout="constrained")
     axes = np.atleast_2d(fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True))
     star = None if problem.x_star is None else np.asarray(problem.x_star, dtype=float).ravel()
     (x0, x1), (y0, y1) = problem.bounds

@@ -4,18 +4,23 @@
 
 Everything is computed from the stored tables (runs, curves, paths, meta), so
 a report can be redrawn at any time. The figures are written to `figures/` in
-the formats asked for (PNG by default; `formats=("png", "svg")` adds SVG);
+the formats asked for (PNG by default; `formats=("png", "svg", "pdf")` adds SVG and PDF;
+"csv" and "tex" add the summary table as summary.csv and summary.tex, bench/reporting/export.py);
 report.html embeds the first format's files as data URIs, once, and loads
 nothing from the network (its Content-Security-Policy forbids it), report.md
 links them.
 
 Layout: a summary (winner per problem, the performance profiles and AlgoPerf
-scores, parity with optax, data profiles), one section per problem (the tuned
-results with confidence intervals, the default-hyperparameter result,
-learning-rate sensitivity, convergence, and the paths of 2-D problems), for
+scores, rankings at a fixed budget and where they disagree with those to the
+target, budgets and attempts to success, parity with optax, data profiles),
+one section per problem (the tuned results with confidence intervals, the
+default-hyperparameter result beside them, the rankings, learning-rate
+sensitivity, convergence, and the paths of 2-D problems), for
 a run with minibatches the stochastic problems (the full-batch loss over
 seeds, steps to target against batch size, the critical batch size, the
-learning-rate x batch-size grid), then the run's metadata.
+learning-rate x batch-size grid), then the run's metadata. A run of absolute
+targets (COCO's Delta f) has COCO's section after the summary: the runtime
+ECDF per dimension and the aRT table.
 """
 
 from __future__ import annotations
@@ -34,13 +39,15 @@ import numpy as np
 import pandas as pd
 
 from bench.errors import ConfigError
-from bench.reporting import fmt, interactive, plots
+from bench.reporting import export, fmt, interactive, plots
 from bench.runs.results import read_run
-from bench.stats import analysis, batchsize, bootstrap, profiles, tuning
+from bench.stats import analysis, batchsize, bootstrap, coco, profiles, rankings, tuning
 
 FIGURES = "figures"
 DEFAULT_FORMATS = ("png",)
 MIME = {"png": "image/png", "svg": "image/svg+xml"}
+EMBEDDED = tuple(MIME)  # the figure formats a page shows; PDF is linked only
+FORMATS = (*plots.FORMATS, *export.FORMATS)  # figures, then the summary's tables (bench/reporting/export.py)
 
 
 # --------------------------------------------------------------------------- formatting
@@ -246,6 +253,9 @@ def _problem_table(instance: str, tuned: pd.DataFrame, one: pd.DataFrame, sens: 
         o = one.loc[r.optimizer] if r.optimizer in one.index else None
         default = ("-" if o is None else
                    with_ci(o["steps"], o["steps_low"], o["steps_high"], fmt.steps) if o["in_grid"] else "not in grid")
+        default_final = ("-" if o is None else
+                         with_ci(o["subopt"], o["subopt_low"], o["subopt_high"], fmt_sci) if o["in_grid"]
+                         else "not in grid")
         s = sens.loc[r.optimizer] if r.optimizer in sens.index else None
         if s is None:
             reach = "-"
@@ -255,11 +265,14 @@ def _problem_table(instance: str, tuned: pd.DataFrame, one: pd.DataFrame, sens: 
             reach = f"{s['reaching']}/{s['configs']} (lr {s['reach_lr_min']:.3g} to {s['reach_lr_max']:.3g})"
         rows.append([r.optimizer, lr, with_ci(r.steps, r.steps_low, r.steps_high, fmt.steps),
                      with_ci(r.time_s, r.time_s_low, r.time_s_high, fmt.seconds),
-                     with_ci(r.subopt, r.subopt_low, r.subopt_high, fmt_sci), f"{r.hit_share:.0%}", default, reach])
+                     with_ci(r.subopt, r.subopt_low, r.subopt_high, fmt_sci), f"{r.hit_share:.0%}", default,
+                     default_final, reach])
     return Table(["optimizer", "best lr", "steps to target", "time to target", "final rel. subopt.", "seeds hit",
-                  "steps at defaults", "grid reaching target"], rows,
+                  "steps at defaults", "final at defaults", "grid reaching target"], rows,
                  caption="Tuned configuration per optimizer, fastest first; median over seeds [95% bootstrap CI]. "
-                         "Time to target per trajectory (lane_time_to_target_s). 'inf': the bound is a miss.")
+                         "Time to target per trajectory (lane_time_to_target_s). 'inf': the bound is a miss. "
+                         "At defaults: the optimizer's default hyperparameters, on the selection seeds, where the "
+                         "grid holds them.")
 
 
 def _scores_table(scores: dict[str, pd.DataFrame]) -> Table:
@@ -314,6 +327,12 @@ class _Context:
     styles: dict
     figures: Path
     formats: tuple[str, ...] = DEFAULT_FORMATS
+    absolute: bool = False  # absolute targets (COCO's Delta f): the COCO section, no target line on relative axes
+
+    @property
+    def line(self) -> float | None:
+        """The primary target as a level of relative suboptimality (None for an absolute one)."""
+        return None if self.absolute else self.target
 
     def figure(self, fig, name: str, alt: str, caption: str, plot: interactive.Plot | None = None) -> Figure:
         return Figure(plots.save(fig, self.figures, name, self.formats), alt, caption, plot)
@@ -324,11 +343,12 @@ def _summary(c: _Context, meta: dict[str, Any], tuned: pd.DataFrame, curves: pd.
     intro = (f"{meta.get('status', '?')} run of {len(runs):,} trajectories: {len(c.instances)} problems, "
              f"{c.ours['optimizer'].nunique()} optimizers ({', '.join(sorted(runs['impl'].unique()))}), "
              f"{int(runs['steps'].max()):,} steps, {runs['seed'].nunique()} seeds, {meta.get('dtype')} on "
-             f"{(meta.get('device') or {}).get('device_kind', '?')}. Target: relative suboptimality "
-             f"{c.target:.0e}. Each optimizer is tuned on its grid by the median over seeds of steps to the target "
+             f"{(meta.get('device') or {}).get('device_kind', '?')}. Target: "
+             f"{'Delta f = f - f* <= ' if c.absolute else 'relative suboptimality '}{c.target:.0e}. "
+             f"Each optimizer is tuned on its grid by the median over seeds of steps to the target "
              f"(ties and misses: median final suboptimality), then reported as the median over seeds with a "
              f"{bootstrap.LEVEL:.0%} bootstrap confidence interval. Tables and figures show the {impl} "
-             f"implementation; docs/METRICS.md defines every measure.")
+             f"implementation; docs/METRICS.md defines every measure. {_seeds_text(c)}")
     sec = Section("Summary", id="summary", blocks=[Paragraph(intro), Heading("Winner per problem")])
     sec.blocks.append(Table(["problem", "winner", "time to target", "steps to target", "next fastest"],
                             _winner_rows(tuned, c.instances), id="summary-table",
@@ -348,6 +368,8 @@ def _summary(c: _Context, meta: dict[str, Any], tuned: pd.DataFrame, curves: pd.
         "within a factor tau of the best (a miss never counts).",
         interactive.performance_profiles(prof, profiles.R_MAX, c.styles, order)))
     sec.blocks.append(_scores_table(scores))
+    sec.blocks += _rankings_blocks(c, tuned)
+    sec.blocks += _budget_blocks(c, meta)
 
     sec.blocks.append(Heading("Parity with optax"))
     if {"gdbench", "optax"} <= set(runs["impl"]):
@@ -370,6 +392,178 @@ def _summary(c: _Context, meta: dict[str, Any], tuned: pd.DataFrame, curves: pd.
     return sec
 
 
+# --------------------------------------------------------------------------- rankings, budgets, attempts
+
+
+def _seeds_text(c: _Context) -> str:
+    """Which seeds the configurations are chosen on and which the results are reported on."""
+    select, report = tuning.select_rows(c.ours), tuning.report_rows(c.ours)
+    held = report[report[tuning.PHASE] == tuning.REPORT]
+    if held.empty:
+        return (f"Selection and report share seeds: each tuned result is measured on the {select['seed'].nunique()} "
+                "seeds its configuration was chosen on.")
+    text = (f"Configurations are chosen on {select['seed'].nunique()} selection seeds and reported on "
+            f"{held['seed'].nunique()} held-out seeds.")
+    if (report[tuning.PHASE] == tuning.SELECT).any():
+        text += " Where a problem has no held-out runs, selection and report share seeds."
+    return text
+
+
+def _rank_tables(c: _Context, tuned: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The rankings per problem: to the target (time) and at the fixed budget (final and best suboptimality)."""
+    return {"target": rankings.to_target(c.ours, "time", impl=c.impl, tuned=tuned),
+            "final": rankings.fixed_budget(c.ours, "final", impl=c.impl),
+            "best": rankings.fixed_budget(c.ours, "best", impl=c.impl)}
+
+
+def _names(solvers: tuple) -> str:
+    return " = ".join(solvers) if solvers else "-"
+
+
+def _rank_text(rank: float) -> str:
+    return f"{rank:g}"
+
+
+def _rankings_blocks(c: _Context, tuned: pd.DataFrame) -> list[Block]:
+    ranks = _rank_tables(c, tuned)
+    final = ranks["final"].set_index(["problem", "solver"])
+    best_by = rankings.winners(ranks["best"])
+    dis = rankings.disagreements(ranks["target"], ranks["final"])
+    dis = dis.set_index("problem").reindex([i for i in c.instances if i in set(dis["problem"])]).reset_index()
+    rows = []
+    for r in dis.itertuples(index=False):
+        def first(table, won):
+            return "; ".join(f"{w} {with_ci(*table.loc[(r.problem, w), ['median', 'low', 'high']], fmt_sci)}"
+                             for w in won) or "-"
+        if not r.reached:
+            verdict = "none reached the target"
+        elif r.differ:
+            verdict = "differ" + ("" if r.budget_clear else " (CIs of the final values overlap)")
+        else:
+            verdict = "agree"
+        rows.append([r.problem, _names(r.target_winners) if r.reached else "none reached the target",
+                     first(final, r.budget_winners), _names(best_by.get(r.problem, ())), verdict])
+    differ = list(dis.loc[dis["differ"], "problem"])
+    blocks: list[Block] = [Heading("Rankings at a fixed budget"), Paragraph(
+        "Besides the time to the target, each problem's optimizers are ranked by the relative suboptimality at the "
+        "end of the run (final) and by the lowest reached (best): medians over the report seeds of the tuned "
+        "configuration, with 95% bootstrap CIs. "
+        + (f"The winner to the target is not the winner at the end of the run on {len(differ)} of "
+           f"{len(dis)} problems: {', '.join(differ)}." if differ else
+           "On every problem where an optimizer reached the target, its winner is also first at the end of the run."))]
+    blocks.append(Table(["problem", "first to target (time)", "first at the end: final rel. subopt. [95% CI]",
+                         "first by best rel. subopt.", "to target vs at the end"], rows, id="rankings",
+                        caption="'differ': no optimizer wins both rankings; ' = ': tied."))
+    means = {k: rankings.mean_ranks(t).set_index("solver") for k, t in ranks.items()}
+    mean_rows = []
+    for solver in means["target"].index:
+        mean_rows.append([solver, *[f"{means[k].loc[solver, 'mean_rank']:.2f} ({means[k].loc[solver, 'first']})"
+                                    for k in ("target", "final", "best")]])
+    mean_rows.sort(key=lambda row: (float(row[2].split()[0]), row[0]))
+    blocks.append(Table(["optimizer", "mean rank to target (time)", "mean rank at the end (final)",
+                         "mean rank by best"], mean_rows, id="mean-ranks",
+                        caption="Across problems: the mean over problems of each optimizer's rank (1 = first on "
+                                "every problem; ties share the average place; a miss to the target ties with the "
+                                "other misses), in brackets the problems it ranks first on; at-the-end order."))
+    return blocks
+
+
+def _problem_ranks_table(instance: str, ranks: dict[str, pd.DataFrame]) -> Table:
+    tables = {k: t[t["problem"] == instance].set_index("solver") for k, t in ranks.items()}
+    rows = []
+    for solver, r in tables["final"].sort_values(["rank", "median"], kind="stable").iterrows():
+        t = tables["target"].loc[solver] if solver in tables["target"].index else None
+        b = tables["best"].loc[solver] if solver in tables["best"].index else None
+        rows.append([solver, "-" if t is None else _rank_text(t["rank"]), _rank_text(r["rank"]),
+                     with_ci(r["median"], r["low"], r["high"], fmt_sci),
+                     "-" if b is None else _rank_text(b["rank"]),
+                     "-" if b is None else with_ci(b["median"], b["low"], b["high"], fmt_sci)])
+    return Table(["optimizer", "rank to target (time)", "rank at the end", "final rel. subopt.", "rank by best",
+                  "best rel. subopt."], rows,
+                 caption="Rankings at the tuned configuration: to the target by median time, at the fixed budget by "
+                         "the median final and the median lowest relative suboptimality over the report seeds "
+                         "[95% bootstrap CI]; ties share the average place.")
+
+
+def _range_text(values) -> str:
+    if isinstance(values, tuple) and len(values) == 3 and isinstance(values[2], int) and not isinstance(
+            values[0], (str, bool)):
+        low, high, n = values
+        return f"{n} values in [{low:.4g}, {high:.4g}]"
+    return ", ".join(map(str, values))
+
+
+def _stated_spaces(meta: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """{optimizer: {hyperparameter: its stated values or range}} from the suite in meta.json ({} if unreadable)."""
+    import optimizers as registry
+    from bench.core import search as searching
+    from bench.runs import suite as suites
+
+    data = dict(meta.get("suite") or {})
+    source = str(data.pop("source", "meta.json"))
+    out: dict[str, dict[str, str]] = {}
+    try:
+        s = suites.parse(data, source, checked=False)
+        for name in s.optimizers:
+            spec = registry.resolve(name)
+            grid = s.grid_for(spec)
+            space = {k: "grid " + ", ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in values)
+                     for k, values in grid.items()}
+            if s.search is not None:
+                named = {k: v for k, v in s.search.items() if k not in suites.SEARCH_KEYS}
+                for k, (low, high, scale) in searching.space(spec, named, grid).items():
+                    space[k] = f"{scale} [{low:.4g}, {high:.4g}]"
+            out[name] = space
+    except (ConfigError, KeyError, TypeError, ValueError):
+        return {}
+    return out
+
+
+def _budget_blocks(c: _Context, meta: dict[str, Any]) -> list[Block]:
+    """The budgets (trials per problem and search space of each optimizer) and the attempts to success."""
+    table = tuning.budgets(c.ours)
+    stated = _stated_spaces(meta)
+    search = (meta.get("suite") or {}).get("search")
+    gridded = bool((meta.get("suite") or {}).get("grid"))
+    rows = []
+    for r in table.itertuples(index=False):
+        trials = str(r.trials_min) if r.trials_min == r.trials_max else f"{r.trials_min} to {r.trials_max}"
+        space = stated.get(r.optimizer, {})
+        rows.append([r.optimizer, trials, "; ".join(f"{k}: {v}" for k, v in space.items()) or "-",
+                     "; ".join(f"{k}: {_range_text(v)}" for k, v in r.space.items()) or "one configuration"])
+    how = (f"a quasi-random search of {search['trials']} trials (seed {search.get('seed', 0)}) over each "
+           f"optimizer's search space{', crossed with the grid' if gridded else ''}" if search else "the suite's grid")
+    if tuning.equal_budgets(table):
+        verdict = (f"Every optimizer was given the same budget: {int(table['trials_min'].min())} trials "
+                   f"(configurations) per problem, from {how}." if len(table) else "No trials.")
+    else:
+        verdict = (f"Budgets differ between optimizers (or problems): from {how}, the trials per problem are not "
+                   "the same for all; compare the tuned results with that in mind.")
+    dims = {len(space) for space in table["space"]}
+    if len(dims) > 1:
+        verdict += (" The trials vary different numbers of hyperparameters (from "
+                    f"{min(dims)} to {max(dims)}): equal trials cover spaces of different sizes.")
+    blocks: list[Block] = [Heading("Budgets"), Paragraph(
+        verdict + " A budget is the number of trials an optimizer is tuned over on each problem; the search space "
+                  "is the hyperparameters those trials vary.")]
+    blocks.append(Table(["optimizer", "trials per problem", "search space (the suite's)", "values run"], rows,
+                        id="budgets", caption="Stated: the grid's values or the search's range and scale of each "
+                                              "hyperparameter; run: what the configurations held."))
+    att = tuning.attempts_to_success(c.ours)
+    att_rows = []
+    for optimizer, part in att.groupby("optimizer", sort=False):
+        by = part.set_index("instance")
+        cells = [("-" if i not in by.index else
+                  f"{by.loc[i, 'successes']}/{by.loc[i, 'trials']} ({by.loc[i, 'share']:.0%})") for i in c.instances]
+        total = f"{part['successes'].sum() / part['trials'].sum():.0%}"
+        att_rows.append([optimizer, *cells, total])
+    blocks.append(Heading("Attempts to success"))
+    blocks.append(Table(["optimizer", *c.instances, "all problems"], att_rows, id="attempts",
+                        caption="Trials whose median over the selection seeds reaches the target, of those run "
+                                "(docs/METRICS.md); all problems: their share of every trial."))
+    return blocks
+
+
 def _problems(c: _Context, meta: dict[str, Any], tuned: pd.DataFrame, curves: pd.DataFrame,
               path_table: pd.DataFrame) -> list[Section]:
     ours = c.ours
@@ -378,9 +572,9 @@ def _problems(c: _Context, meta: dict[str, Any], tuned: pd.DataFrame, curves: pd
     grid = tuning.per_config(ours)
     grid["lr"] = tuning.hyperparameter(grid)
     rebuilt = analysis.instance_problems(meta)
-    keys = ["instance", "optimizer", "impl", "config_id"]
-    chosen = ours.merge(tuning.best_configs(ours)[keys], on=keys)
+    chosen = tuning.report_rows(ours)
     evals = interactive.evals_curves(chosen, curves)
+    ranks = _rank_tables(c, tuned)
     out, taken = [], set()
     for instance in c.instances:
         slug = _slug(instance, taken)
@@ -391,17 +585,17 @@ def _problems(c: _Context, meta: dict[str, Any], tuned: pd.DataFrame, curves: pd
                "the lowest loss any trajectory reached in this run (f* unknown)")
         sec = Section(instance, level=3, id=f"problem-{slug}",
                       blocks=[Paragraph(f"{int(first['dim'])} parameters; suboptimality relative to {ref}."),
-                              _problem_table(instance, tuned, one, sens)])
+                              _problem_table(instance, tuned, one, sens), _problem_ranks_table(instance, ranks)])
         sec.blocks.append(c.figure(
-            plots.convergence(bands, [instance], c.target, styles=c.styles), f"convergence-{slug}",
+            plots.convergence(bands, [instance], c.line, styles=c.styles), f"convergence-{slug}",
             f"Convergence on {instance}",
             "Median over seeds at each optimizer's tuned configuration, shaded: 95% bootstrap CI of the median; "
             "time axis: steps x the measured time per step.",
-            interactive.convergence(bands, instance, c.target, c.styles, order, configs, evals)))
+            interactive.convergence(bands, instance, c.line, c.styles, order, configs, evals)))
         sec.blocks.append(c.figure(
-            plots.lr_sensitivity(grid, instance, c.target, styles=c.styles), f"lr-{slug}",
+            plots.lr_sensitivity(grid, instance, c.line, styles=c.styles), f"lr-{slug}",
             f"Learning-rate sensitivity on {instance}", "Every configuration of the grid (median over seeds).",
-            interactive.lr_sensitivity(grid, instance, c.target, c.styles, order, seeds)))
+            interactive.lr_sensitivity(grid, instance, c.line, c.styles, order, seeds)))
         p = rebuilt.get(instance)
         pick = chosen[chosen["instance"] == instance]
         pick = pick[pick["seed"] == pick["seed"].min()].drop_duplicates("optimizer")
@@ -471,8 +665,7 @@ def _stochastic(c: _Context, curves: pd.DataFrame, tuned: pd.DataFrame) -> Secti
     table = batchsize.steps_by_batch(c.ours)
     critical = batchsize.critical_batch_sizes(c.ours)
     lo, hi = analysis.SEED_QUANTILES
-    keys = ["instance", "optimizer", "impl", "config_id"]
-    chosen = c.ours.merge(tuning.best_configs(c.ours)[keys], on=keys)
+    chosen = tuning.report_rows(c.ours)
     sec = Section("Stochastic problems", id="stochastic", blocks=[Paragraph(
         "Problems run with minibatch gradients. The losses are of the full batch (the objective), recorded every "
         "record_every steps; each batch size is tuned on its own, so the learning rate may change with it.")])
@@ -502,6 +695,52 @@ def _stochastic(c: _Context, curves: pd.DataFrame, tuned: pd.DataFrame) -> Secti
     return sec
 
 
+#: The aRT table's targets, where the run's ladder has them (COCO's tables' Delta f columns).
+COCO_TABLE_TARGETS = (1e1, 1e-1, 1e-3, 1e-5, 1e-7)
+
+
+def _coco(c: _Context) -> Section | None:
+    """COCO's measures on the absolute targets (aRT, runtime ECDF), or None for a run of relative targets."""
+    if not c.absolute:
+        return None
+    keys = ["instance", "optimizer", "impl", "config_id"]
+    chosen = c.ours.merge(tuning.best_configs(c.ours)[keys], on=keys)
+    _, _, unit = coco.ladder_runtimes(chosen)
+    words = (f"{unit} (one gradient evaluation each for a gradient method; a line search's extra evaluations "
+             "are not counted)" if unit == "steps" else unit)
+    sec = Section("COCO: runtimes to absolute targets", id="coco", blocks=[Paragraph(
+        "COCO's measures on this run's absolute targets Delta f = f - f* (docs/METRICS.md): each optimizer at its "
+        "tuned configuration per instance, whose seeds, over the instances of a function, are the trials. "
+        f"Runtimes in {words}; a trial that misses a target costs its whole budget.")])
+    ecdf = coco.ecdf_table(chosen)
+    last = ecdf.sort_values("budget").groupby("optimizer", sort=False)["ecdf"].last()  # most pairs reached first
+    order = list(last.sort_values(ascending=False, kind="stable").index)
+    sec.blocks.append(c.figure(
+        plots.runtime_ecdf(ecdf, unit, styles=c.styles), "coco-ecdf", "Runtime ECDF per dimension",
+        f"Runtime ECDF: the share of (function, instance, seed, target) pairs of each dimension whose target was "
+        f"reached within a budget of {unit} (every target of the ladder; no restarts simulated, a miss never "
+        "counts).", interactive.runtime_ecdf(ecdf, unit, c.styles, order)))
+    hits, _, _ = coco.ladder_runtimes(chosen)
+    present = [t for t in COCO_TABLE_TARGETS if np.min(np.abs(np.log10(hits.columns.to_numpy(float)) -
+                                                              np.log10(t))) <= 0.01]
+    targets = present or list(hits.columns)
+    art = coco.art_table(chosen, targets)
+    finite = art["art"].where(np.isfinite(art["art"]))
+    best = finite.groupby([art["function"], art["dim"], art["target"]]).transform("min")
+    art["cell"] = [("*" if np.isfinite(a) and a == b else "") + (f"{a:,.1f}" if a < 100 else fmt.steps(a))
+                   + f" ({k}/{n})" for a, b, k, n in zip(art["art"], best, art["successes"], art["trials"])]
+    table = art.pivot_table(index=["function", "dim", "optimizer"], columns="target", values="cell",
+                            aggfunc="first", sort=False)
+    table = table[sorted(table.columns, reverse=True)]
+    rows = [[f, str(d), o, *table.loc[(f, d, o)].tolist()] for f, d, o in table.index]
+    sec.blocks.append(Table(["function", "dim", "optimizer", *(f"Delta f {t:.0e}" for t in table.columns)], rows,
+                            id="coco-art", caption=f"aRT in {unit} to each Delta f: the runtimes of all trials (a "
+                                                   "miss: its whole budget) over the number that reached it (in "
+                                                   "brackets: reached / trials); '*': the least of the function's "
+                                                   "optimizers."))
+    return sec
+
+
 def build(tables: dict[str, pd.DataFrame], meta: dict[str, Any], figures_dir: str | Path,
           formats: tuple[str, ...] = DEFAULT_FORMATS) -> tuple[list[Section], str]:
     """The report's sections and title from a results folder's tables and meta
@@ -515,15 +754,16 @@ def build(tables: dict[str, pd.DataFrame], meta: dict[str, Any], figures_dir: st
     impl = profiles.main_impl(runs)
     ours = runs[runs["impl"] == impl]
     c = _Context(runs, ours, impl, _target(runs), list(dict.fromkeys(ours["instance"])),
-                 plots.style_map(runs["optimizer"]), Path(figures_dir), tuple(formats))
+                 plots.style_map(runs["optimizer"]), Path(figures_dir), tuple(formats), coco.is_absolute(runs))
     tuned = tuning.tuned(ours)
     per_problem = _problems(c, meta, tuned, curves, path_table)
     links = Section("Problems", id="problems",
                     blocks=[Paragraph(f"{len(c.instances)} problems, each with its tuned results and figures:"),
                             Links(tuple((sec.id, sec.title) for sec in per_problem))])
     stochastic = _stochastic(c, curves, tuned)
-    return [_summary(c, meta, tuned, curves), links, *per_problem, *([stochastic] if stochastic else []),
-            _metadata(meta)], title
+    absolute = _coco(c)  # COCO's section, for a run of absolute targets
+    return [_summary(c, meta, tuned, curves), *([absolute] if absolute else []), links, *per_problem,
+            *([stochastic] if stochastic else []), _metadata(meta)], title
 
 
 # --------------------------------------------------------------------------- rendering
@@ -578,11 +818,19 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def check_formats(formats) -> tuple[str, ...]:
-    """The figure formats as a tuple; ConfigError unless a non-empty list of plots.FORMATS."""
+    """The formats as a tuple; ConfigError unless a non-empty list of FORMATS."""
     formats = tuple(dict.fromkeys(formats))
-    if not formats or any(f not in plots.FORMATS for f in formats):
-        raise ConfigError("formats", f"must be one or more of {', '.join(plots.FORMATS)}, got {list(formats)!r}")
+    if not formats or any(f not in FORMATS for f in formats):
+        raise ConfigError("formats", f"must be one or more of {', '.join(FORMATS)}, got {list(formats)!r}")
     return formats
+
+
+def figure_formats(formats) -> tuple[str, ...]:
+    """The figure formats of `formats`, the first that a page can show (png, svg) first; png
+    added when neither is asked (report.html embeds it, report.md shows it)."""
+    figures = [f for f in formats if f in plots.FORMATS]
+    shown = next((f for f in figures if f in EMBEDDED), "png")
+    return (shown, *(f for f in figures if f != shown))
 
 
 def write(folder: str | Path, out: str | Path | None = None,
@@ -592,17 +840,18 @@ def write(folder: str | Path, out: str | Path | None = None,
     Args:
       folder: the results folder (read with `bench.read_run`; ResultsError if unusable).
       out: where to write (default: the results folder itself).
-      formats: the figures' file formats, of plots.FORMATS; report.html embeds the first.
+      formats: of FORMATS: the figures' file formats (plots.FORMATS; report.html embeds the first of
+        png and svg, png if neither is asked) and the summary's tables (export.FORMATS: summary.csv, .tex).
 
     Returns:
-      {"html": path, "md": path}.
+      {"html": path, "md": path}, and {format: path} of each summary table written.
     """
     formats = check_formats(formats)
     tables, meta = read_run(folder)  # first: a bad folder is reported before anything is written
     out = Path(out) if out is not None else Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    sections, title = build(tables, meta, out / FIGURES, formats)
+    sections, title = build(tables, meta, out / FIGURES, figure_formats(formats))
     paths = {"html": out / "report.html", "md": out / "report.md"}
     _write_text(paths["html"], render_html(sections, title))
     _write_text(paths["md"], render_markdown(sections, title))
-    return paths
+    return {**paths, **export.write_tables(tables["runs"], meta, out, export.check_formats(formats))}

@@ -11,7 +11,9 @@ A run writes `results/runs/<UTC timestamp>-<suite>/`:
 While it runs the folder is named `<name>.partial`; each finished cell's
 tables land in `parts/` as `cell-<index>-<table>.parquet` (each file written to
 a temporary name, then renamed; the runs table last, so a cell is done when its
-runs file exists), so an interruption loses only the cells in progress.
+runs file exists), so an interruption loses only the cells in progress. A
+cell that failed leaves `cell-<index>-failed.json` instead (`RunFolder.fail`):
+finishing lists them in meta.json's `failures`, and a resume retries them.
 Finishing merges the parts in cell order (numbering the run ids from 0 across
 them) and renames the folder to its final name; a run that did not complete
 keeps `parts/`, so that it can be resumed (`RunFolder.reopen`).
@@ -206,6 +208,20 @@ class RunFolder:
         """Stores the tables of finished cell `index` (run ids local to the cell, from 0)."""
         for name in (*TABLES[1:], TABLES[0]):  # runs last: it marks the cell done
             write_table(self._part(index, name), tables[name])
+        self._failed(index).unlink(missing_ok=True)  # a failure of an earlier session, retried
+
+    def _failed(self, index: int) -> Path:
+        return self.path / "parts" / f"cell-{index:05d}-failed.json"
+
+    def fail(self, index: int, record: dict[str, Any]) -> None:
+        """Records that cell `index` failed (`record`: meta.json's `failures` entry); it stays not done."""
+        write_json(self._failed(index), record)
+
+    def failures(self) -> list[dict[str, Any]]:
+        """The failed cells' records, in cell order (a cell stored since is no longer one)."""
+        done = self.done()
+        found = sorted((p for p in (self.path / "parts").glob("cell-*-failed.json")), key=lambda p: p.name)
+        return [json.loads(p.read_text()) for p in found if int(p.name.split("-")[1]) not in done]
 
     def merged(self) -> dict[str, pd.DataFrame]:
         """The stored cells' tables, in cell order, run ids numbered from 0 across them."""
@@ -274,6 +290,21 @@ def read_run(path: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]
         raise ResultsError(f"{path}: not a results folder (no such directory)")
     meta = read_meta(path)
     return {name: read_table(path, name) for name in TABLES}, meta
+
+
+def latest(folder: str | Path = "results/runs", suite: str | None = None) -> Path:
+    """The latest finished results folder in `folder` (of `suite` if given): its `<UTC stamp>-<suite>`
+    name sorts last. ResultsError naming `folder` when it holds none (or does not exist)."""
+    folder = Path(folder)
+    stamped = re.compile(r"\d{8}T\d{6}Z-(.+)")
+    found = sorted(p for p in (folder.iterdir() if folder.is_dir() else ())
+                   if (m := stamped.fullmatch(p.name)) and not p.name.endswith(PARTIAL)
+                   and (suite is None or m.group(1) == suite) and (p / "meta.json").is_file())
+    if not found:
+        what = f"no finished results folder of suite {suite!r}" if suite else "no finished results folder"
+        where = "no such directory" if not folder.is_dir() else "gdbench run writes them there"
+        raise ResultsError(f"{folder}: {what} ({where})")
+    return found[-1]
 
 
 def command_line() -> str:

@@ -8,6 +8,13 @@ devices and the suite are those of the stored cells, so all of them are
 checked against the folder's meta.json first: a mismatch is bad input
 (`ConfigError`), and nothing is touched.
 
+With held-out seeds (a suite's [tuning]) each cell has two parts, its
+selection phase (part k) and its report phase (part n + k): a run stopped
+between them chooses again from the stored selection rows (the same rows, so
+the same choice, and without f* the same f_ref) and runs only the missing
+report phases (bench/runs/runner.py). `[tuning]` is part of the suite, so a
+run with other selection seeds is another suite.
+
 The git commit is compared when both runs know it; uncommitted changes to the
 code are not detected (meta.json's `git.dirty` says there were some).
 """

@@ -170,11 +170,14 @@ def thin_curves(runs: pd.DataFrame, curves: pd.DataFrame, even: int = EVEN_POINT
 
 
 def select_paths(runs: pd.DataFrame, paths: pd.DataFrame) -> pd.DataFrame:
-    """The paths of each (instance, optimizer, impl)'s tuned configuration (`tuning.best_configs`), every seed."""
+    """The paths of each (instance, optimizer, impl)'s tuned configuration (`tuning.best_configs`), every
+    seed, and every report-phase row's (each is a chosen configuration on a held-out seed)."""
     if paths.empty or runs.empty:
         return paths.reset_index(drop=True)
     keys = [*tuning.GROUP, "config_id"]
     chosen = runs.merge(tuning.best_configs(runs)[keys], on=keys)["run_id"]
+    if "phase" in runs.columns:
+        chosen = pd.concat([chosen, runs.loc[runs["phase"] == "report", "run_id"]])
     return paths[paths["run_id"].isin(chosen)].reset_index(drop=True)
 
 

@@ -13,6 +13,8 @@
     # trials = 16                # over each optimizer's search space, less the grid's
     # seed = 0
     # learning_rate = { low = 1e-4, high = 1e-1 }  # optional: only these, with ranges of their own
+    # [tuning]                   # held-out seeds: choose on these, report on `seeds` (docs/METRICS.md)
+    # select_seeds = [100, 101]  # or a count n: the n smallest integers >= 0 not in seeds
     [[problems]]
     name = "rosenbrock"
     args = { dim = 2 }
@@ -20,8 +22,12 @@
     # batch_size = [16, "full"]    # minibatch sizes (stochastic problems), one cell each
     # grad_noise = { scale = 0.1, relative = false }  # noisy gradients (problems.with_grad_noise)
 
+With [tuning], the grid (or the trials) runs on `select_seeds`, each cell's
+chosen configuration runs again on `seeds`, and the tuned results are those
+of this second run (`Suite.sweep_spec`'s phases; bench/runs/runner.py).
+
 The top-level keys besides name, description, optimizers, impls, grid,
-search and problems are the sweep options a suite shares between its cells:
+search, tuning and problems are the sweep options a suite shares between its cells:
 the fields of `bench.core.sweepspec.SweepSpec` marked `suite`, with their
 checks, and their defaults unless the field declares a suite default (steps
 2000, seeds 0, 1, 2). `batch_size` may also be given per problem. Every key is
@@ -44,18 +50,20 @@ import numpy as np
 
 import optimizers
 import problems
-from bench.core import cells, search as searching, sweepspec
+from bench.core import cells, lr_schedule, search as searching, sweepspec
 from bench.errors import ConfigError
 
 SUITES_PACKAGE = "bench.suites"
 BUILTIN_SOURCE = "bench/suites/{}.toml"
 MAX_COUNT = 10_000  # grid range points: past it a number is a typo (the points are a list made at once)
 #: The keys of a suite alone; the others are its sweep options (`sweepspec.suite_options`).
-SUITE_KEYS = ("name", "description", "optimizers", "impls", "grid", "search", "problems")
+SUITE_KEYS = ("name", "description", "optimizers", "impls", "grid", "search", "tuning", "problems")
 PROBLEM_KEYS = {"name", "args", "optimizers", "batch_size", "grad_noise"}
 GRAD_NOISE_KEYS = {"scale", "relative"}
 RANGE_KEYS = {"num", "low", "high", "scale"}
 SEARCH_KEYS = {"trials", "seed"}
+TUNING_KEYS = {"select_seeds"}
+PHASES = ("select", "report")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,6 +108,7 @@ class Suite:
     impls: tuple[str, ...] = cells.IMPLS
     description: str = ""
     search: dict[str, Any] | None = None  # the [search] table: trials, seed, {hyperparameter: range}
+    tuning: dict[str, Any] | None = None  # the [tuning] table: {"select_seeds": [seeds]} (a count resolved)
 
     def __getattr__(self, name: str):
         if name != "options" and name in sweepspec.suite_options():
@@ -124,14 +133,39 @@ class Suite:
             out[name] = [float(v) for v in space(low, high, value["num"])]
         return out
 
+    @property
+    def select_seeds(self) -> tuple[int, ...] | None:
+        """The seeds the configurations are chosen on ([tuning]); None: the suite's `seeds` (no held-out seeds)."""
+        return None if self.tuning is None else tuple(self.tuning["select_seeds"])
+
     def sweep_spec(self, problem: problems.Problem, optimizer: str, impl: str,
-                   batch_size: int | None = None) -> sweepspec.SweepSpec:
+                   batch_size: int | None = None, phase: str = "select",
+                   configs: list[dict[str, Any]] | None = None) -> sweepspec.SweepSpec:
         """The sweep of one cell: `problem` (built) x `optimizer` run by `impl`, with the suite's settings.
 
-        Its grid is the list of the optimizer's configurations (`configs_for`).
+        Phase "select": the list of the optimizer's configurations (`configs_for`)
+        on the selection seeds (`select_seeds`, or `seeds` without [tuning]).
+        Phase "report": the chosen `configs` on the suite's `seeds`.
         """
-        return sweepspec.SweepSpec(problem, optimizer, **{**self.options, "batch_size": batch_size}, impl=impl,
-                                   grid=self.configs_for(optimizers.resolve(optimizer)))
+        if phase not in PHASES:
+            raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
+        options = {**self.options, "batch_size": batch_size}
+        if phase == "report":
+            if self.tuning is None or not configs:
+                raise ValueError("a report phase needs [tuning] and the chosen configurations")
+            return sweepspec.SweepSpec(problem, optimizer, **options, impl=impl, grid=list(configs))
+        if self.tuning is not None:
+            options["seeds"] = self.select_seeds
+        return sweepspec.SweepSpec(problem, optimizer, **options, impl=impl,
+                                   grid=self.configs_for(self.spec_for(optimizer)))
+
+    def spec_for(self, optimizer: str) -> optimizers.OptimizerSpec:
+        """An optimizer of the suite, resolved, with the suite's schedule (`lr_schedule.scheduled`):
+        the spec whose configurations `configs_for` gives."""
+        try:
+            return lr_schedule.scheduled(optimizers.resolve(optimizer), self.schedule, self.steps)
+        except ConfigError as e:
+            raise ConfigError(_where(self.source, e.where), e.message) from None
 
     def configs_for(self, spec: optimizers.OptimizerSpec) -> list[dict[str, Any]]:
         """The configurations one optimizer runs: the grid's product, crossed with the search's trials."""
@@ -155,8 +189,9 @@ class Suite:
         options = d.pop("options")
         d.update({k: v for k, v in options.items() if v is not None})  # None: the default, no key (as in files)
         d["batch_size"] = sizes(self.batch_size)
-        if d["search"] is None:
-            del d["search"]
+        for key in ("search", "tuning"):
+            if d[key] is None:
+                del d[key]
         d["problems"] = []
         for p in self.problems:
             entry = {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(p).items()
@@ -269,6 +304,33 @@ def _search(source: str, value) -> dict[str, Any]:
     return {"seed": sweepspec.SweepSpec.__dataclass_fields__["search_seed"].default, **value}
 
 
+def _tuning(source: str, value, seeds: tuple[int, ...]) -> dict[str, Any]:
+    """The [tuning] table: `select_seeds` a list of seeds, or a count n (the n smallest
+    integers >= 0 not in `seeds`), disjoint from `seeds`; resolved to the list."""
+    where = _where(source, "tuning.select_seeds")
+    if not isinstance(value, dict):
+        raise ConfigError(_where(source, "tuning"), f"must be a table {{select_seeds}}, got {value!r}")
+    for k in value:
+        if k not in TUNING_KEYS:
+            raise _unknown(source, f"tuning.{k}", TUNING_KEYS)
+    if "select_seeds" not in value:
+        raise ConfigError(where, "missing: the seeds the configurations are chosen on (a list, or a count)")
+    given = value["select_seeds"]
+    if isinstance(given, numbers.Integral) and not isinstance(given, bool):
+        sweepspec.check_seeds(given, where)  # a count: >= 1 and not absurd
+        taken = set(seeds)
+        chosen = [s for s in range(int(given) + len(taken)) if s not in taken][: int(given)]
+    else:
+        chosen = list(sweepspec.check_seeds(given, where))
+        if len(set(chosen)) != len(chosen):
+            raise ConfigError(where, f"must not repeat a seed, got {given!r}")
+    shared = sorted(set(chosen) & set(seeds))
+    if shared:
+        raise ConfigError(where, f"must be disjoint from seeds {list(seeds)}: both hold "
+                                 f"{', '.join(map(str, shared))}")
+    return {"select_seeds": chosen}
+
+
 def _problems(source: str, value) -> tuple[ProblemEntry, ...]:
     if not isinstance(value, list) or not value:
         raise ConfigError(_where(source, "problems"), "must be a non-empty array of tables [[problems]]")
@@ -326,6 +388,8 @@ def parse(data: Mapping[str, Any], source: str, checked: bool = True) -> Suite:
     grid = _grid(source, data.get("grid", {}))
     if "search" in data:
         kw["search"] = _search(source, data["search"])
+    if "tuning" in data:
+        kw["tuning"] = _tuning(source, data["tuning"], options["seeds"])
     suite = Suite(name=name, source=source, problems=_problems(source, data.get("problems")),
                   optimizers=opts, grid=grid, options=options, **kw)
     if checked:
@@ -346,6 +410,7 @@ def check(suite: Suite) -> None:
         except ValueError as e:
             where = "grad_noise" if entry.grad_noise and "grad_noise" in str(e) else "args"
             raise ConfigError(_where(suite.source, f"problems[{i}].{where}"), str(e)) from None
+        sweepspec.check_f_star(p, suite.target_kind, _where(suite.source, "target_kind"))
         for b in suite.batch_sizes_for(entry):
             try:
                 cells.check_batch_size(p, b)
@@ -353,7 +418,7 @@ def check(suite: Suite) -> None:
                 key = "batch_size" if entry.batch_size is None else f"problems[{i}].batch_size"
                 raise ConfigError(_where(suite.source, key), f"{cells.problem_label(p)}: {e.message}") from None
     for name in suite.optimizers:
-        spec = optimizers.resolve(name)
+        spec = suite.spec_for(name)
         cells.check_hyperparameters(spec, suite.grid, lambda hp: _where(suite.source, f"grid.{hp}"))
         grid = suite.grid_for(spec)
         configs = suite.configs_for(spec)  # the grid's product, crossed with the search's trials
@@ -444,7 +509,7 @@ CUSTOM_SUFFIX = "-custom"
 
 def flag(key: str) -> str:
     """The `gdbench run` flag that sets a suite key (--impl sets impls, --trials the search)."""
-    return "--" + {"impls": "impl", "search": "trials"}.get(key, key).replace("_", "-")
+    return "--" + {"impls": "impl", "search": "trials", "tuning": "select_seeds"}.get(key, key).replace("_", "-")
 
 
 def override(suite: Suite, **changes: Any) -> Suite:
@@ -469,7 +534,8 @@ def override(suite: Suite, **changes: Any) -> Suite:
     if changed.keys() & {"grid", "search", "optimizers"}:
         inherited = {} if "search" in changed else dict(suite.grid)
         if "optimizers" in changed:
-            inherited = {k: v for k, v in inherited.items() if _all_have(changed["optimizers"], k)}
+            reserved = lr_schedule.reserved(data.get("schedule"))  # the schedule's parameters: every optimizer's
+            inherited = {k: v for k, v in inherited.items() if k in reserved or _all_have(changed["optimizers"], k)}
         data["grid"] = {**inherited, **dict(changed.get("grid") or {})}
     if "problems" in changed:
         current = suite.to_dict()["problems"]
@@ -512,9 +578,11 @@ def override(suite: Suite, **changes: Any) -> Suite:
 
 
 #: A suite key that an override of another key can make bad: a grid for other optimizers, the target for
-#: other targets, record_every for more steps, a batch size for other problems.
+#: other targets, record_every for more steps, a batch size for other problems, absolute targets for a
+#: problem without f*, absolute levels for relative targets, select_seeds for other seeds.
 MADE_BAD_BY = {"grid": "optimizers", "search": "optimizers", "impls": "optimizers", "target": "targets",
-               "record_every": "steps", "batch_size": "problems"}
+               "record_every": "steps", "batch_size": "problems", "target_kind": "problems",
+               "targets": "target_kind", "tuning": "seeds"}
 
 
 def _all_have(names, hyperparameter: str) -> bool:

@@ -8,6 +8,10 @@
     analysis.tuned(runs)                 # best config per (instance, optimizer, impl), median + 95% CI
     analysis.one_shot(runs)              # default hyperparameters, where the grid holds them
     analysis.lr_sensitivity(runs)        # share of the grid reaching the target, and its learning rates
+    analysis.attempts_to_success(runs)   # share of the trials reaching it; analysis.budgets(runs): trials, spaces
+    analysis.fixed_budget(runs)          # ranks by the median final relative suboptimality [95% CI]
+    analysis.disagreements(analysis.to_target(runs), analysis.fixed_budget(runs))
+    analysis.select_rows(runs); analysis.report_rows(runs)   # the rows chosen on, and those reported
     ratios = analysis.performance_ratios(analysis.solver_costs(runs, "time"))
     analysis.performance_profile(ratios); analysis.algoperf_scores(ratios)
     analysis.data_profile(analysis.convergence_costs(runs, curves))
@@ -33,12 +37,16 @@ from bench.stats.batchsize import critical_batch_size, critical_batch_sizes, lr_
 from bench.stats.parity import parity
 from bench.stats.profiles import (algoperf_scores, convergence_costs, data_profile, main_impl, performance_profile,
                             performance_ratios, solver_costs)
-from bench.stats.tuning import best_configs, lr_sensitivity, one_shot, per_config, tuned
+from bench.stats.rankings import disagreements, fixed_budget, mean_ranks, to_target
+from bench.stats.tuning import (attempts_to_success, best_configs, budgets, lr_sensitivity, one_shot, per_config,
+                                report_rows, reported, select_rows, tuned)
 
-__all__ = ["algoperf_scores", "best_configs", "convergence_bands", "convergence_costs", "critical_batch_size",
-           "critical_batch_sizes", "data_profile", "instance_problems", "loss_bands", "lr_batch_grid",
-           "lr_sensitivity", "main_impl", "one_shot", "parity", "per_config", "performance_profile",
-           "performance_ratios", "relative_curves", "solver_costs", "steps_by_batch", "tuned"]
+__all__ = ["algoperf_scores", "attempts_to_success", "best_configs", "budgets", "convergence_bands",
+           "convergence_costs", "critical_batch_size", "critical_batch_sizes", "data_profile", "disagreements",
+           "fixed_budget", "instance_problems", "loss_bands", "lr_batch_grid", "lr_sensitivity", "main_impl",
+           "mean_ranks", "one_shot", "parity", "per_config", "performance_profile", "performance_ratios",
+           "relative_curves", "report_rows", "reported", "select_rows", "solver_costs", "steps_by_batch",
+           "to_target", "tuned"]
 
 BAND_BOOT = 500  # resamples per band: one interval per recorded step
 #: The spread over seeds of a stochastic problem's loss: the 10% and 90% quantiles (linear interpolation).
@@ -73,8 +81,7 @@ def convergence_bands(runs: pd.DataFrame, curves: pd.DataFrame, impl: str | None
     rows = runs[runs["impl"] == impl]
     if rows.empty:
         return pd.DataFrame(columns=["instance", "optimizer", "step", "seconds", "median", "low", "high"])
-    keys = ["instance", "optimizer", "impl", "config_id"]
-    chosen = rows.merge(best_configs(rows)[keys], on=keys)
+    chosen = report_rows(rows)
     rel = relative_curves(chosen, curves[curves["run_id"].isin(chosen["run_id"])])
     out = []
     for (instance, optimizer), part in rel.groupby(["instance", "optimizer"], sort=False):
@@ -106,8 +113,7 @@ def loss_bands(runs: pd.DataFrame, curves: pd.DataFrame, impl: str | None = None
         rows = rows.iloc[:0]
     if rows.empty:
         return pd.DataFrame(columns=columns)
-    keys = ["instance", "optimizer", "impl", "config_id"]
-    chosen = rows.merge(best_configs(rows)[keys], on=keys)
+    chosen = report_rows(rows)
     c = curves[curves["run_id"].isin(chosen["run_id"])].merge(chosen[["run_id", "instance", "optimizer", "seed"]],
                                                                on="run_id")
     c["loss"] = c["loss"].where(np.isfinite(c["loss"]), np.inf)

@@ -11,6 +11,14 @@ it is exact; with thinned curves it is the first recorded step, an upper bound.
     coco.average_running_time(hits, budgets)        # aRT per target
     coco.runtime_ecdf(hits, [10, 100, 1000])        # share of (run, target) pairs solved by each budget
 
+A run with absolute targets (`target_kind = "absolute"`) has its exact first
+hits in the runs table already (`steps_to_df_*`): `ladder_runtimes` reads them,
+`art_table` gives aRT per function, dimension, optimizer and target, and
+`ecdf_table` the runtime ECDF per dimension and optimizer over (function,
+instance, seed, target), as the report shows them. A function is a problem
+instance's label without its `instance` argument (COCO's instances of one
+function are its trials, with the seeds).
+
 Definitions (Hansen et al. 2016, 2021): aRT = (sum over runs of the runtime of
 a hit, or the run's whole budget for a miss) / (number of hits), +inf without a
 hit (one target at a time; `bench.stats.tuning.average_running_time`). The
@@ -28,15 +36,22 @@ References:
 
 from __future__ import annotations
 
-from typing import Mapping
+import re
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from bench.core import sweepspec
 from bench.stats import tuning
 
-#: COCO's absolute targets: 10^2 down to 10^-8, five per decade (51 values).
-TARGETS = tuple(float(10.0 ** (k / 5)) for k in range(10, -41, -1))
+#: COCO's absolute targets: 10^2 down to 10^-8, five per decade (51 values; `targets = "coco"`).
+TARGETS = sweepspec.COCO_TARGETS
+#: The runs table's exact first hits of absolute targets: `steps_to_df_<Delta f>` (`sweepspec.target_column`).
+LADDER_PREFIX = "steps_to_df_"
+#: COCO counts runtimes in function evaluations; a results folder counting them (`evals_to_df_*`, `evals`)
+#: is read in them, others in steps: for a gradient method one step is one gradient evaluation.
+UNITS = (("evals_to_df_", "evals", "evaluations"), (LADDER_PREFIX, "steps", "steps"))
 
 
 def runtimes(curves: pd.DataFrame, f_opt: float | Mapping[int, float] | pd.Series,
@@ -94,3 +109,99 @@ def runtime_ecdf(hits: pd.DataFrame, budgets) -> pd.Series:
         raise ValueError("runtime_ecdf needs at least one (run, target) pair")
     share = np.searchsorted(np.sort(values), b, side="right") / values.size
     return pd.Series(share, index=pd.Index(b, name="budget"), name="ecdf")
+
+
+# --------------------------------------------------------------------------- a run with absolute targets
+
+
+def is_absolute(runs: pd.DataFrame) -> bool:
+    """Whether the rows are of absolute targets (their exact first hits are `steps_to_df_*` columns)."""
+    return "target_kind" in runs.columns and bool((runs["target_kind"] == "absolute").any())
+
+
+def ladder_runtimes(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series, str]:
+    """(runtimes run_id x target, budgets by run_id, unit) from a runs table of absolute targets.
+
+    The targets are read from the column names (three significant digits,
+    enough to tell COCO's ladder apart); the runtime of a miss is +inf, the
+    budget a run's whole length. The unit is evaluations where the table counts
+    them (`UNITS`), else steps.
+    """
+    for prefix, budget, unit in UNITS:
+        columns = [c for c in runs.columns if c.startswith(prefix)]
+        if columns and budget in runs.columns:
+            break
+    else:
+        raise ValueError(f"the runs have no {LADDER_PREFIX}* columns (absolute targets)")
+    hits = runs.set_index("run_id")[columns].astype(float)
+    hits.columns = [float(c[len(prefix):]) for c in columns]
+    hits = hits.where(np.isfinite(hits), np.inf)
+    return hits, runs.set_index("run_id")[budget].astype(float), unit
+
+
+def function_of(instance: str) -> str:
+    """A problem instance's function: its label without the `instance` argument.
+
+    'bbob(function=1, instance=2, dim=10)' -> 'bbob(function=1, dim=10)'.
+    """
+    m = re.fullmatch(r"([^(]*)\((.*)\)(.*)", instance)
+    if m is None:
+        return instance
+    args = [a for a in m.group(2).split(", ") if a and not a.startswith("instance=")]
+    return f"{m.group(1)}({', '.join(args)}){m.group(3)}"
+
+
+def art_table(runs: pd.DataFrame, targets: Sequence[float] | None = None) -> pd.DataFrame:
+    """COCO's aRT per (function, dim, optimizer, target) over the rows' runs (instances and seeds).
+
+    Args:
+      runs: rows of a runs table with absolute targets (e.g. each optimizer's
+        tuned configuration), all of one implementation.
+      targets: the targets to report (default: every one of the ladder).
+
+    Returns:
+      (function, dim, optimizer, target, art, successes, trials) rows; art in
+      the unit of `ladder_runtimes`, +inf where no run reached the target.
+    """
+    hits, budgets, _ = ladder_runtimes(runs)
+    chosen = list(hits.columns) if targets is None else [_column(hits, t) for t in targets]
+    keys = runs.set_index("run_id").assign(function=lambda d: d["instance"].map(function_of))
+    out = []
+    for (function, dim, optimizer), part in keys.groupby(["function", "dim", "optimizer"], sort=False):
+        h, b = hits.loc[part.index], budgets.loc[part.index]
+        for t in chosen:
+            out.append({"function": function, "dim": int(dim), "optimizer": optimizer, "target": t,
+                        "art": tuning.average_running_time(h[t].to_numpy(), b.to_numpy()),
+                        "successes": int(np.isfinite(h[t]).sum()), "trials": len(part)})
+    return pd.DataFrame(out, columns=["function", "dim", "optimizer", "target", "art", "successes", "trials"])
+
+
+def ecdf_table(runs: pd.DataFrame, budgets: Sequence[float] | None = None) -> pd.DataFrame:
+    """The runtime ECDF per (dim, optimizer) over every (function, instance, seed, target) pair of the rows.
+
+    Returns (dim, optimizer, budget, ecdf) rows at the `budgets` given, or by
+    default at 0, every runtime reached and the longest budget (the whole step
+    function), in the unit of `ladder_runtimes`; a miss never counts (no
+    restarts are simulated).
+    """
+    hits, lengths, _ = ladder_runtimes(runs)
+    if budgets is None:
+        reached = hits.to_numpy(dtype=float)
+        grid = np.unique(np.concatenate([[0.0, float(lengths.max())], reached[np.isfinite(reached)]]))
+    else:
+        grid = np.asarray(budgets, dtype=float)
+    out = []
+    keyed = runs.set_index("run_id")
+    for (dim, optimizer), part in keyed.groupby(["dim", "optimizer"], sort=False):
+        share = runtime_ecdf(hits.loc[part.index], grid)
+        out += [{"dim": int(dim), "optimizer": optimizer, "budget": b, "ecdf": float(v)} for b, v in share.items()]
+    return pd.DataFrame(out, columns=["dim", "optimizer", "budget", "ecdf"])
+
+
+def _column(hits: pd.DataFrame, target: float) -> float:
+    """The column of `hits` nearest `target` on a log scale (the names hold three digits)."""
+    cols = np.asarray(hits.columns, dtype=float)
+    best = cols[np.argmin(np.abs(np.log10(cols) - np.log10(target)))]
+    if abs(np.log10(best) - np.log10(target)) > 0.01:
+        raise ValueError(f"no target {target:g} among the runs' absolute targets")
+    return float(best)

@@ -44,7 +44,7 @@ def solver_costs(runs: pd.DataFrame, measure: str = "steps", impl: str | None = 
     if measure not in MEASURES:
         raise ValueError(f"measure must be one of {', '.join(MEASURES)}, got {measure!r}")
     rows = runs if impl is None else runs[runs["impl"] == impl]
-    best = tuning.best_configs(rows)
+    best = tuning.reported(rows)  # chosen on the selection seeds, measured on the report's
     solver = best["optimizer"] if impl is not None else best["optimizer"] + "/" + best["impl"]
     return pd.DataFrame({"problem": best["instance"].to_numpy(), "solver": solver.to_numpy(),
                          "cost": tuning.as_cost(best[MEASURES[measure]])})
@@ -155,7 +155,7 @@ def convergence_costs(runs: pd.DataFrame, curves: pd.DataFrame, taus=DATA_PROFIL
 
     f_L is the lowest loss any trajectory of the problem reached (`best_loss`,
     all configurations of the solvers compared). Each solver runs its tuned
-    configuration (`tuning.best_configs`); t_ps is the median over seeds of
+    configuration (`tuning.report_rows`); t_ps is the median over seeds of
     t + 1, t the first step passing the test: reaching x_t takes the t + 1
     evaluations of (f, grad f) at x_0, ..., x_t. Where f_L equals the run's
     f_ref and tau is on the target ladder the exact first-hit column is used;
@@ -170,8 +170,8 @@ def convergence_costs(runs: pd.DataFrame, curves: pd.DataFrame, taus=DATA_PROFIL
     takes each step as one evaluation (t + 1), whatever the optimizer does.
 
     Returns:
-      (problem, solver, tau, dim, cost, resolution): `cost` in gradient
-      evaluations (+inf for a miss), `resolution` the largest gap between
+      (problem, solver, tau, dim, cost, resolution): `cost` in evaluations
+      (+inf for a miss), `resolution` the largest gap between
       recorded steps behind a finite per-seed first hit (1 = exact).
     """
     if measure not in ("evals", "steps"):
@@ -184,8 +184,7 @@ def convergence_costs(runs: pd.DataFrame, curves: pd.DataFrame, taus=DATA_PROFIL
         ran = np.where(rows["diverged"], rows["diverged_step"], rows["steps"])
         several = pd.Series(rows["evals"].to_numpy() != ran, index=rows["run_id"])
     f_low = rows.groupby("instance")["best_loss"].min()
-    best = tuning.best_configs(rows)[[*tuning.GROUP, "config_id"]]
-    chosen = rows.merge(best, on=[*tuning.GROUP, "config_id"]).set_index("run_id")
+    chosen = tuning.report_rows(rows).set_index("run_id")  # the tuned configurations on the report seeds
     f_l = f_low.reindex(chosen["instance"]).to_numpy()
     out = []
     for tau in taus:

@@ -67,7 +67,7 @@ def load(path: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
 def from_run(tables: dict[str, pd.DataFrame], meta: dict[str, Any]) -> tuple[dict[str, pd.DataFrame], dict]:
     """The baseline's tables and meta of a run's."""
     runs = tables["runs"]
-    cols = [*RUN_COLUMNS, *gates.ladder_columns(runs)]
+    cols = [*RUN_COLUMNS, *(["phase"] if "phase" in runs else []), *gates.ladder_columns(runs)]
     out = {"runs": runs[cols].sort_values(gates.KEY[:4] + ["seed"], kind="mergesort").reset_index(drop=True),
            "costs": (tables["costs"] if len(tables.get("costs", [])) else pd.DataFrame(columns=list(COST_COLUMNS)))}
     keep = ("suite", "versions", "device", "dtype", "started_utc", "git", "schema_version")

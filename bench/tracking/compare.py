@@ -1,6 +1,7 @@
 """Two runs side by side: did anything change, did anything get slower?
 
     gdbench compare RUN_A RUN_B [--fail-above 1.10] [--alpha 0.01] [--on time|steps|both] [--impl gdbench]
+                               [--absolute-above 1.5]
 
 RUN_A may be a baseline folder (`gdbench baseline`, bench/tracking/baseline.py): then
 only the deterministic gates apply, as a baseline keeps no timings.
@@ -18,8 +19,10 @@ Steps: a miss is +inf, so B missing where A hit is a ratio of inf (a
 regression), both missing has no ratio (`-`, never a regression). Time: a
 regression only when the ratio exceeds `--fail-above` and a test on the timed
 repeats says it is not noise at level `--alpha` (bench/tracking/timegate.py, which also
-gives the noise seen: an interval of the ratio); runs without repeats fall
-back to the ratio of medians alone.
+gives the noise seen: an interval of the ratio). That test needs optax's twin
+timed in the same process (the "vs optax" basis); a cell without it (basis
+"absolute", or "median only" without repeats) is reported and not gated,
+unless `--absolute-above R` asks for its ratio of medians to stay under R.
 
 `run` returns a `Comparison`; the command (bench/cli.py) prints it and exits with
 0 no regression (or no threshold given and nothing flagged), 1 a flagged change
@@ -45,7 +48,7 @@ COLUMNS = ["instance", "optimizer", "steps_a", "steps_b", "steps_ratio", "step_t
 
 def _cells(runs: pd.DataFrame, impl: str) -> pd.DataFrame:
     rows = runs[runs["impl"] == impl]
-    best = tuning.best_configs(rows).set_index(["instance", "optimizer"])
+    best = tuning.reported(rows).set_index(["instance", "optimizer"])  # chosen on select, measured on report seeds
     step_time = rows.groupby(["instance", "optimizer"], sort=False)["program_step_s"].median()
     return pd.DataFrame({"steps": tuning.as_cost(best["median_steps"]), "step_time": step_time.reindex(best.index)},
                         index=best.index)
@@ -72,12 +75,13 @@ def table(runs_a: pd.DataFrame, runs_b: pd.DataFrame, impl: str = "gdbench") -> 
     return out[COLUMNS].reset_index(drop=True)
 
 
-def regressions(t: pd.DataFrame, threshold: float, on: str = "both") -> pd.DataFrame:
+def regressions(t: pd.DataFrame, threshold: float, on: str = "both",
+                absolute_above: float | None = None) -> pd.DataFrame:
     """The rows whose ratio (steps, time or both) exceeds `threshold`; NaN never does.
 
     Where `t` holds the time gate's columns (`with_time_gate`), a time ratio
-    counts only where the gate found it significant, or where it had no
-    repeats to test ("median only").
+    counts only where the gate calls it a regression; a cell without repeats
+    ("median only") only with `absolute_above`, when its ratio exceeds that.
     """
     bad = np.zeros(len(t), dtype=bool)
     if on in ("steps", "both"):
@@ -86,16 +90,17 @@ def regressions(t: pd.DataFrame, threshold: float, on: str = "both") -> pd.DataF
         over = (t["time_ratio"] > threshold).to_numpy()
         if "gate_regression" in t:
             untested = (t["basis"] == "median only").to_numpy()
-            over = np.where(untested, over, t["gate_regression"].to_numpy(dtype=bool))
+            medians = (t["time_ratio"] > absolute_above).to_numpy() if absolute_above is not None else False
+            over = np.where(untested, medians, t["gate_regression"].to_numpy(dtype=bool))
         bad |= over
     return t[bad]
 
 
 def with_time_gate(t: pd.DataFrame, runs_a: pd.DataFrame, runs_b: pd.DataFrame, fail_above: float | None,
-                   alpha: float, impl: str = "gdbench") -> pd.DataFrame:
-    """`t` with the time gate's columns: basis, gate_ratio, ci_low, ci_high, p, gate_regression."""
+                   alpha: float, impl: str = "gdbench", absolute_above: float | None = None) -> pd.DataFrame:
+    """`t` with the time gate's columns: basis, gate_ratio, ci_low, ci_high, p, gated, gate_regression."""
     keys = list(zip(t["instance"], t["optimizer"]))
-    g = timegate.gate(runs_a, runs_b, keys, fail_above, alpha, impl)
+    g = timegate.gate(runs_a, runs_b, keys, fail_above, alpha, impl, absolute_above)
     g = g.rename(columns={"ratio": "gate_ratio", "regression": "gate_regression"})
     return pd.concat([t.reset_index(drop=True), g.drop(columns=["instance", "optimizer"])], axis=1)
 
@@ -104,9 +109,13 @@ def _fmt_ratio(v: float) -> str:
     return "-" if np.isnan(v) else ("inf" if np.isinf(v) else f"{v:.3f}")
 
 
+NOT_GATED = "not gated"  # the p column of a cell without optax's twin, without --absolute-above
+
+
 def _fmt_gate(r, alpha: float) -> tuple[str, str, str]:
-    if "basis" not in r or r.basis == "median only":
-        return "median only", "-", "-"
+    basis = r.get("basis", "median only")
+    if basis != "vs optax":
+        return basis, "-", ("-" if r.get("gated", False) else NOT_GATED)
     ci = f"{r.ci_low:.3f}-{r.ci_high:.3f}"
     return r.basis, ci, f"{r.p:.2g}"
 
@@ -128,6 +137,10 @@ def render(t: pd.DataFrame, name_a: str, name_b: str, flagged: pd.DataFrame | No
         console.print(f"time test: basis (vs optax: per-round ratio ours/optax, cancels machine speed; absolute: "
                       f"seconds), B/A of the tested samples' medians, its {1 - alpha:.0%} bootstrap interval (the "
                       f"noise), p: one-sided Mann-Whitney U, Holm-adjusted over the rows", soft_wrap=True)
+        if (t["basis"] != "vs optax").any() and not t["gated"].all():
+            console.print(f"{NOT_GATED}: absolute basis, no twin measured in the same process (the rounds of a "
+                          "run share its machine's phase: their test would cry wolf; --absolute-above R gates the "
+                          "ratio of medians, docs/CI.md)", soft_wrap=True)
     for instance, part in t.groupby("instance", sort=False):
         tab = Table(title=instance, title_justify="left")
         gated = "basis" in t
@@ -166,6 +179,7 @@ class Comparison:
     fail_above: float | None
     on: str
     alpha: float
+    absolute_above: float | None = None
 
     @property
     def n_flagged(self) -> int:
@@ -191,6 +205,9 @@ class Comparison:
         out += "".join(f"{note}\n" for note in self.notes)
         if self.flagged is not None and not len(self.flagged):
             out += f"no regression above {self.fail_above:g}x ({self.on})\n"
+        if self.table is not None and self.on != "steps" and not self.table["gated"].all():
+            out += (f"time of {int((~self.table['gated']).sum())} cell(s) {NOT_GATED} (absolute basis, no twin "
+                    "measured in the same process)\n")
         return out
 
     def problems(self) -> list[str]:
@@ -202,9 +219,12 @@ class Comparison:
 
 
 def run(path_a: str, path_b: str, fail_above: float | None = None, on: str = "both", impl: str = "gdbench",
-        alpha: float = DEFAULT_ALPHA) -> Comparison:
+        alpha: float = DEFAULT_ALPHA, absolute_above: float | None = None) -> Comparison:
     """`gdbench compare`: the comparison of two results folders (either may be a baseline).
-    Raises ResultsError for an unusable folder and ConfigError for runs that cannot be compared."""
+    Raises ResultsError for an unusable folder and ConfigError for runs that cannot be compared
+    (and for `absolute_above` without `fail_above`)."""
+    if absolute_above is not None and fail_above is None:
+        raise ConfigError("--absolute-above", "gates time with --fail-above only; give --fail-above too")
     (ta, ma), (tb, mb) = baseline.load(path_a), baseline.load(path_b)
     gates.check_same_suite(ma, mb, str(path_a), str(path_b))
     timed = not (ma.get("baseline") or mb.get("baseline"))
@@ -216,10 +236,10 @@ def run(path_a: str, path_b: str, fail_above: float | None = None, on: str = "bo
     changes, notes = gates.deterministic_changes(ta, ma, tb, mb)
     flagged = None
     if not t.empty:
-        t = with_time_gate(t, ta["runs"], tb["runs"], fail_above, alpha, impl)
-        flagged = regressions(t, fail_above, on) if fail_above is not None else None
+        t = with_time_gate(t, ta["runs"], tb["runs"], fail_above, alpha, impl, absolute_above)
+        flagged = regressions(t, fail_above, on, absolute_above) if fail_above is not None else None
     da, db = (ma.get("device") or {}).get("device_kind"), (mb.get("device") or {}).get("device_kind")
     if da != db:
         notes.append(f"note: the runs used different devices ({da} / {db}); time ratios compare the machines too")
     return Comparison(str(path_a), str(path_b), None if t.empty else t, flagged, changes, notes, fail_above, on,
-                      alpha)
+                      alpha, absolute_above)

@@ -58,8 +58,12 @@ LOSS_RTOL = {"float32": 1e-3, "float64": 1e-8}
 STEPS_RTOL = 0.01
 STEPS_ATOL = 2
 CHANGE_COLUMNS = ["gate", "instance", "optimizer", "impl", "where", "metric", "a", "b", "flagged", "note"]
-#: The suite fields that decide the trajectories: runs that differ in one are runs of different suites.
-SUITE_FIELDS = ("name", "steps", "seeds", "dtype", "targets", "grid")
+#: The suite fields that decide the trajectories: runs that differ in one are runs of different suites
+#: (`tuning`: held-out selection seeds, absent in most suites, so that a run with them is compared only
+#: with runs chosen on the same seeds; its trajectories' keys differ in `seed` between the phases).
+SUITE_FIELDS = ("name", "steps", "seeds", "dtype", "targets", "grid", "target_kind", "tuning")
+#: A suite field that a run's meta.json may lack (written before the field existed): the value it had then.
+SUITE_FIELD_DEFAULTS = {"target_kind": "relative"}
 
 
 def suite_identity(meta: dict) -> dict:
@@ -72,7 +76,7 @@ def suite_identity(meta: dict) -> dict:
         return {k: canonical(x) for k, x in sorted(v.items())} if isinstance(v, dict) else v
 
     suite = meta.get("suite") or {}
-    return {field: canonical(suite.get(field)) for field in SUITE_FIELDS}
+    return {field: canonical(suite.get(field, SUITE_FIELD_DEFAULTS.get(field))) for field in SUITE_FIELDS}
 
 
 def suite_key(meta: dict) -> str:
@@ -85,7 +89,7 @@ def check_same_suite(meta_a: dict, meta_b: dict, name_a: str, name_b: str) -> No
     ia, ib = suite_identity(meta_a), suite_identity(meta_b)
     for field in SUITE_FIELDS:
         if ia[field] != ib[field]:
-            va, vb = ((m.get("suite") or {}).get(field) for m in (meta_a, meta_b))
+            va, vb = ((m.get("suite") or {}).get(field, SUITE_FIELD_DEFAULTS.get(field)) for m in (meta_a, meta_b))
             raise ConfigError("RUN_A, RUN_B", f"runs of different suites: suite.{field} is {va!r} in {name_a} "
                                               f"and {vb!r} in {name_b}")
 
