@@ -4,6 +4,7 @@
     optimizers.names()                       # sorted registered names
     spec = optimizers.get("adam")            # unknown name -> ValueError with close matches
     spec = optimizers.resolve(my_factory)    # also a spec, a plain optax factory, "module:attribute"
+    @optimizers.elementwise                  # marks a plain factory elementwise: it runs lanes-last
     tx = spec.make(learning_rate=1e-3)       # ours
     ref = spec.baseline(learning_rate=1e-3)  # optax's twin
     optimizers.adam(learning_rate=1e-3)      # the factory, directly
@@ -21,7 +22,7 @@ from optimizers.adamax import adamax
 from optimizers.adan import adan
 from optimizers.ademamix import ademamix
 from optimizers.adopt import adopt
-from optimizers.custom import resolve
+from optimizers.custom import elementwise, resolve
 from optimizers.amsgrad import amsgrad
 from optimizers.armijo import gd_armijo
 from optimizers.cocob import cocob
@@ -55,7 +56,7 @@ from optimizers.sm3 import sm3
 from optimizers.yogi import yogi
 
 __all__ = [
-    "EXTRA_ARGS", "OptimizerSpec", "get", "names", "register", "resolve", "signature_defaults",
+    "EXTRA_ARGS", "OptimizerSpec", "elementwise", "get", "names", "register", "resolve", "signature_defaults",
     "adabelief", "adadelta", "adafactor", "adagrad", "adam", "adamax", "adamw", "adan", "ademamix", "adopt",
     "amsgrad", "cocob", "dadapt_adamw", "dog", "dowg", "fromage", "gd", "gd_armijo", "lamb", "lars", "lbfgs", "lion",
     "madgrad", "momentum", "momo", "muon", "nadam", "nesterov", "novograd", "polyak", "prodigy", "radam",

@@ -12,7 +12,21 @@
 defaults are the spec's defaults; a parameter without one must be given a value
 in the grid; a `learning_rate` parameter gets the registered optimizers' usual
 search space (1e-5 to 1, log). It has no optax twin and runs lane by lane
-(vmapped: right for any optimizer, elementwise or not). What optax's protocol
+(vmapped: right for any optimizer, elementwise or not), unless it is marked
+elementwise (`elementwise(factory)`, or `factory.elementwise = True`): it then
+runs as the registered elementwise optimizers do, on every lane at once with
+its hyperparameters broadcast along the lanes axis, which is faster
+(results/PERFORMANCE.md). The harness checks the mark on a probe before the
+cell compiles (`bench.core.protocol.check_layout`) and refuses a factory whose
+updates differ between the two layouts.
+
+Elementwise-ness is declared, not detected: no finite probe proves it. A
+factory that mixes coordinates only past a threshold (`optax.clip_by_global_norm(1e3)`
+before `optax.adam`: no clipping at a probe's gradient norm) or only after
+some steps updates a probe alike in both layouts, and would then mix the
+lanes of a real run. The probe catches a wrong mark in the usual cases (a
+norm or mean over the parameters, shape-dependent rules such as factored or
+orthogonalised 2-D updates); the mark is the user's statement. What optax's protocol
 asks of the loop driving it is read from the transformation it builds
 (`protocol`): the extra update arguments (a `GradientTransformationExtraArgs`
 gets them all: `value`, `grad`, `value_fn`, `obj_fn`; a plain one those its
@@ -69,7 +83,30 @@ def spec_of(factory: Callable[..., optax.GradientTransformation], name: str | No
     space = {"learning_rate": LEARNING_RATE_SPACE} if "learning_rate" in defaults else {}
     label = name or getattr(factory, "__name__", None) or repr(factory)
     return OptimizerSpec(name=label, factory=_checked(factory, label), twin=None, defaults=defaults,
-                         search_space=space, rule=f"{label} (user-supplied)", detect=True)
+                         search_space=space, rule=f"{label} (user-supplied)", detect=True,
+                         elementwise=is_marked_elementwise(factory))
+
+
+def elementwise(factory: Callable[..., optax.GradientTransformation]) -> Callable[..., optax.GradientTransformation]:
+    """Marks a plain factory elementwise and returns it (a decorator; the same as `factory.elementwise = True`).
+
+    Elementwise: each coordinate's update depends only on that coordinate's
+    gradient, parameter and state, and on scalars (the step count, the
+    hyperparameters), as in Adam or SGD with momentum; not on norms, means
+    or shapes of the parameters (LAMB, clipping by global norm, Adafactor,
+    line searches). Such a factory runs lanes-last, hyperparameters
+    broadcast, like the registered elementwise optimizers.
+    """
+    if isinstance(factory, OptimizerSpec) or not callable(factory):
+        raise ValueError(f"optimizers.elementwise: expected a plain optax factory, got {factory!r} "
+                         "(an OptimizerSpec says it in its own `elementwise` field)")
+    factory.elementwise = True
+    return factory
+
+
+def is_marked_elementwise(factory: Any) -> bool:
+    """Whether a plain factory carries the elementwise mark (its `elementwise` attribute is True, not merely truthy)."""
+    return getattr(factory, "elementwise", False) is True
 
 
 def _checked(factory, label: str):

@@ -29,7 +29,7 @@ repeats = 2
 learning_rate = [0.001, 0.01]
 [[problems]]
 name = "rosenbrock"
-args = { dim = 2 }
+args = { dim = 2, perturb = 0.1 }  # a seeded start: the default's ignores the seed (one would run)
 [[problems]]
 name = "mlp"
 """
@@ -200,7 +200,7 @@ def test_record_path_all_keeps_every_trajectory(tmp_path, capsys):
     config = tmp_path / "all.toml"
     config.write_text('name = "all"\nsteps = 30\nseeds = 2\noptimizers = ["gd"]\nimpls = ["gdbench"]\nrepeats = 1\n'
                       'record_path = "all"\n[grid]\nlearning_rate = [0.001, 0.002]\n'
-                      '[[problems]]\nname = "rosenbrock"\nargs = { dim = 2 }\n')
+                      '[[problems]]\nname = "rosenbrock"\nargs = { dim = 2, perturb = 0.1 }\n')
     code, out, err = run(["run", "--config", str(config), "--out", str(tmp_path / "runs"), "--no-progress",
                           "--no-report"], capsys)
     assert code == 0, err

@@ -16,8 +16,8 @@ STEPS = 1000
 
 @pytest.fixture(scope="module")
 def sweep():
-    """Adam on the 2-D Rosenbrock: 3 learning rates x 3 seeds, every step recorded."""
-    r = run_sweep(SweepSpec("rosenbrock", "adam", problem_args={"dim": 2}, grid={"learning_rate": [3e-3, 3e-2, 3e-1]},
+    """Adam on the 2-D Rosenbrock, seeded starts (perturb): 3 learning rates x 3 seeds, every step recorded."""
+    r = run_sweep(SweepSpec("rosenbrock", "adam", problem_args={"dim": 2, "perturb": 0.1}, grid={"learning_rate": [3e-3, 3e-2, 3e-1]},
                   seeds=[0, 1, 2], steps=STEPS), repeats=1)
     assert (r.curves.groupby("run_id").size() == STEPS + 1).all()  # the full curve, before thinning
     return r

@@ -160,6 +160,10 @@ class CellRun:
     device_kind: str
     groups: list[Group]
     f_ref: float | None  # None: relative to the best loss reached (problem without f*)
+    # the problem's start does not depend on the seed and the cell is deterministic (full batch): of the
+    # seeds asked only the first ran (`sweep.seeds` is then that one; `seeds_asked` all of them)
+    fixed_start: bool = False
+    seeds_asked: tuple[int, ...] = ()
 
     def __getattr__(self, name: str):
         if name != "sweep" and name in sweepspec.options():
@@ -282,6 +286,9 @@ def prepare(sweep: SweepSpec) -> CellRun:
         if batch_size is not None:
             mb = minibatch.Minibatch(p.fn, _sampler(p, batch_size), eval_every=sweep.record_every)
         starts = [jax.tree.map(np.asarray, p.init(k, np_dtype)) for k in keys]
+        fixed = fixed_start(starts, mb)
+        if fixed:  # every seed would run the same trajectory: one runs, and the tables say so
+            seeds, keys, starts = seeds[:1], keys[:1], starts[:1]
         for ids in by_static.values():
             static = {k: v for k, v in full[ids[0]].items() if k not in traced}
             # lanes: configuration-major, seed-minor
@@ -305,6 +312,7 @@ def prepare(sweep: SweepSpec) -> CellRun:
                 evals=_counters(protocol.counters(spec, impls, full[ids[0]], starts[0]), static),
                 absolute_targets=sweep.target_kind == "absolute",
             )
+            protocol.check_layout(spec, cell, starts[0], hp, p.data)  # a plain factory marked elementwise
             with protocol.guarded(spec):
                 program = chunking.compile_program(
                     cell, x0, hp, p.data, np.asarray(sweep.targets), 0.0 if f_ref is None else f_ref, devices,
@@ -313,7 +321,25 @@ def prepare(sweep: SweepSpec) -> CellRun:
                 )
             for k, i in enumerate(impls):
                 groups.append(Group(i, [full[j] for j in ids], ids, program.running(k)))
-    return CellRun(sweep, swept, sched, devices[0].device_kind, groups, f_ref)
+    asked = tuple(sweep.seeds)
+    if fixed:
+        sweep = dataclasses.replace(sweep, seeds=tuple(seeds))
+    return CellRun(sweep, swept, sched, devices[0].device_kind, groups, f_ref, fixed, asked)
+
+
+def fixed_start(starts: list, mb: minibatch.Minibatch | None) -> bool:
+    """Whether several seeds would all run one trajectory: their starting points are equal, bit for bit
+    (the problem's `init` ignores the key, e.g. Rosenbrock without `perturb`, Powell's singular
+    function), and nothing else depends on the seed (full batch: no minibatches drawn from it).
+
+    The program is deterministic, so such seeds' trajectories are copies: a median over them and its
+    interval would claim a spread that was never sampled (docs/METRICS.md).
+    """
+    if mb is not None or len(starts) < 2:
+        return False
+    first = jax.tree.leaves(starts[0])
+    return all(jax.tree.structure(s) == jax.tree.structure(starts[0])
+               and all(np.array_equal(a, b) for a, b in zip(first, jax.tree.leaves(s))) for s in starts[1:])
 
 
 def _sampler(p: problems.Problem, batch_size: int):
@@ -460,6 +486,8 @@ def tables(cell: CellRun, f_ref: float | None = None, run_id_start: int = 0,
                 time_ratio_vs_optax=ratio,
                 lanes=n_lanes,
                 chunks=getattr(g.program, "chunks", 1),
+                layout=layout(cell.spec),
+                fixed_start=cell.fixed_start,
                 dtype=cell.dtype,
                 device=cell.device_kind,
             )
@@ -481,6 +509,12 @@ def tables(cell: CellRun, f_ref: float | None = None, run_id_start: int = 0,
                 else pd.DataFrame({"run_id": pd.Series(dtype="int64"), "step": pd.Series(dtype="int64"),
                                    "coord": pd.Series(dtype="int64"), "value": pd.Series(dtype="float64")}))
     return runs, curves_df, paths_df
+
+
+def layout(spec: optimizers.OptimizerSpec) -> str:
+    """How a cell's lanes ran (the runs table's `layout`): "lanes_last" (an elementwise optimizer, all lanes
+    at once, hyperparameters broadcast) or "vmap" (lane by lane); the layout is part of the measured time."""
+    return "lanes_last" if spec.elementwise else "vmap"
 
 
 def problem_label(p: problems.Problem, batch_size: int | None = None) -> str:

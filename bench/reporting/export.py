@@ -3,7 +3,7 @@
     gdbench report RUN --formats csv,tex      # or bench.reporting.export.write(RUN)
 
 summary.csv has one row per (instance, optimizer, impl): each implementation's
-best configuration by the tuning protocol (`tuning.best_configs`), its numbers
+best configuration by the tuning protocol (`tuning.reported`: on the report seeds where held out), its numbers
 unformatted (full precision, a target never reached `inf`, a missing value
 `nan`), so that a script reads it back exactly. summary.tex is the terminal's
 table (`bench.runs.summary.rows`: our implementation's rows, fastest first) as
@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.reporting import fmt
 from bench.runs import summary
 from bench.stats import tuning
 
@@ -28,9 +27,9 @@ FORMATS = ("csv", "tex")
 FILES = {"csv": "summary.csv", "tex": "summary.tex"}
 #: the CSV's columns, in order (results/README.md describes them)
 CSV_COLUMNS = ("instance", "optimizer", "impl", "learning_rate", "learning_rate_at_edge", "hyperparams", "seeds",
-               "target", "median_steps_to_target", "median_time_to_target_s", "hit_share", "diverged_share",
+               "phase", "target", "median_steps_to_target", "median_time_to_target_s", "hit_share", "diverged_share",
                "median_final_subopt", "median_best_subopt", "time_ratio_vs_optax")
-TEX_HEADERS = ("optimizer", "best lr", "steps", "time", "seeds hit", "final", "best", "time/step vs optax")
+TEX_HEADERS = ("optimizer", "best lr", "steps", "time", "seeds hit", "final", "best", "time/step vs optax", "default")
 EDGE_NOTE = "* the best learning rate is at the edge of the range tried: a better one may lie beyond it"
 _TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
@@ -40,7 +39,7 @@ def table(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per (instance, optimizer, impl): its best configuration's medians over seeds (CSV_COLUMNS)."""
     if runs.empty:
         return pd.DataFrame(columns=list(CSV_COLUMNS))
-    best = tuning.best_configs(runs)
+    best = tuning.reported(runs)  # chosen on the selection seeds, measured on the report seeds (if held out)
     lr = tuning.hyperparameter(best)
     ratio = runs.groupby(["instance", "optimizer", "impl"])["time_ratio_vs_optax"].first()
     target = runs.groupby("instance")["target"].first()
@@ -54,6 +53,7 @@ def table(runs: pd.DataFrame) -> pd.DataFrame:
                                   for i, o, v in zip(best["instance"], best["optimizer"], lr)],
         "hyperparams": best["hyperparams"],
         "seeds": best["seeds"],
+        "phase": best[tuning.PHASE],
         "target": best["instance"].map(target).astype(float),
         "median_steps_to_target": best["median_steps"].astype(float),
         "median_time_to_target_s": best["median_time_s"].astype(float),
@@ -80,33 +80,31 @@ def tex_escape(text: str) -> str:
     return "".join(_TEX_SPECIAL.get(ch, ch) for ch in str(text))
 
 
-def tex_cells(r) -> list[str]:
-    """One row of `summary.rows`' tables as the terminal prints it (unescaped)."""
-    lr = "-" if r[1] is None else f"{r[1]:.3g}" + ("*" if r.edge else "")
-    return [r.optimizer, lr, fmt.steps(r.steps), fmt.seconds(r.time), f"{r.hit:.0%}", summary._subopt(r.final),
-            summary._subopt(r.best), "-" if not math.isfinite(r.ratio) else f"{r.ratio:.2f}x"]
-
-
 def tex_text(runs: pd.DataFrame, title: str = "") -> str:
     """summary.tex's text: a booktabs tabular, a heading row per problem; `title` becomes its first comment."""
-    tables = summary.rows(runs)
-    n = len(TEX_HEADERS)
-    seeds = int(runs["seed"].nunique()) if len(runs) else 0
+    by_instance = summary.rows(runs)
+    tables = {instance: summary.cells(t) for instance, t in by_instance.items()}
+    headers = list(TEX_HEADERS)
+    if any(h[1] != headers[1] for h, _ in tables.values()):  # some problem tuned more than the learning rate
+        headers[1] = "best configuration"
+    if any("evals" in h for h, _ in tables.values()):  # evaluations beside steps: on a problem without the
+        headers.insert(3, "evals")  # column every optimizer makes one per step, so they are its steps
+        tables = {i: (h, b if "evals" in h else [[*row[:3], row[2], *row[3:]] for row in b])
+                  for i, (h, b) in tables.items()}
+    n = len(headers)
+    seeds = max((int(t["seeds"].max()) for t in by_instance.values()), default=0)  # the report seeds
     targets = sorted({f"{t:.0e}" for t in runs["target"]}) if len(runs) else []
     lines = [f"% {line}" for line in title.splitlines() if line.strip()]
-    lines += [f"% relative suboptimality target {', '.join(targets) or '-'}, median over {seeds} seeds; "
+    lines += [f"% target {', '.join(targets) or '-'}, median over {seeds} seeds; "
               "each optimizer at its best configuration (gdbench report --formats tex)",
               r"% needs \usepackage{booktabs}",
               r"\begin{tabular}{l" + "r" * (n - 1) + "}", r"\toprule",
-              " & ".join(tex_escape(h) for h in TEX_HEADERS) + r" \\"]
-    edges = False
-    for instance, rows in tables.items():
+              " & ".join(tex_escape(h) for h in headers) + r" \\"]
+    for instance, (_, body) in tables.items():
         lines += [r"\midrule", rf"\multicolumn{{{n}}}{{l}}{{\textit{{{tex_escape(instance)}}}}} \\"]
-        for r in rows.itertuples(index=False):
-            edges |= bool(r.edge)
-            lines.append(" & ".join(tex_escape(c) for c in tex_cells(r)) + r" \\")
+        lines += [" & ".join(tex_escape(c) for c in row) + r" \\" for row in body]
     lines.append(r"\bottomrule")
-    if edges:
+    if any(t["edge"].any() for t in by_instance.values()):
         lines.append(rf"\multicolumn{{{n}}}{{l}}{{\footnotesize {tex_escape(EDGE_NOTE)}}} \\")
     lines.append(r"\end{tabular}")
     return "\n".join(lines) + "\n"
