@@ -29,6 +29,7 @@ from optimizers.cocob import cocob
 from optimizers.dadapt_adamw import dadapt_adamw
 from optimizers.dog import dog, dowg
 from optimizers.fromage import fromage
+from optimizers.lbfgs import lbfgs
 from optimizers.lion import lion
 from optimizers.madgrad import madgrad
 from optimizers.novograd import novograd
@@ -57,7 +58,7 @@ from optimizers.yogi import yogi
 __all__ = [
     "EXTRA_ARGS", "OptimizerSpec", "elementwise", "get", "names", "register", "resolve", "signature_defaults",
     "adabelief", "adadelta", "adafactor", "adagrad", "adam", "adamax", "adamw", "adan", "ademamix", "adopt",
-    "amsgrad", "cocob", "dadapt_adamw", "dog", "dowg", "fromage", "gd", "gd_armijo", "lamb", "lars", "lion",
+    "amsgrad", "cocob", "dadapt_adamw", "dog", "dowg", "fromage", "gd", "gd_armijo", "lamb", "lars", "lbfgs", "lion",
     "madgrad", "momentum", "momo", "muon", "nadam", "nesterov", "novograd", "polyak", "prodigy", "radam",
     "rmsprop", "rprop", "schedule_free_adamw", "schedule_free_sgd", "sign_sgd", "sm3", "sophia", "yogi",
     "constant_schedule", "cosine_decay_schedule", "exponential_decay", "warmup_cosine_decay_schedule",

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import optax
 
 from optimizers import validation as check
+from optimizers.custom import linesearch_evaluations
 from optimizers.learning_rate import LearningRate, scale_by_learning_rate
 from optimizers.registry import OptimizerSpec, register
 
@@ -116,6 +117,12 @@ def gd_armijo(
     )
 
 
+def evaluations(state, hyperparams=None) -> jax.Array:
+    """The evaluations of the update that returned `state`: the value and gradient at x, and one value per trial."""
+    del hyperparams
+    return 1 + state[1].num_trials
+
+
 def _twin(learning_rate, max_backtracking_steps, slope_rtol, decrease_factor, increase_factor, max_learning_rate):
     return optax.chain(
         optax.sgd(learning_rate),
@@ -136,6 +143,8 @@ register(OptimizerSpec.declared(
     twin=_twin,
     twin_call="optax.chain(optax.sgd(lr), optax.scale_by_backtracking_linesearch(...))",
     needs=frozenset({"value", "grad", "value_fn"}),
+    evals=evaluations,
+    twin_evals=linesearch_evaluations,
     rule="t = first of t0*d^k with f(x - t*lr*g) <= f(x) - c*t*lr*|g|^2; x -= t * lr * g",
     paper="Armijo 1966 (Pacific J. Math. 16)",
     notes="t0 = min(increase_factor * t_prev, max_learning_rate) (optax); takes the last trial when the search fails.",

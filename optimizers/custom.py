@@ -199,6 +199,40 @@ def eval_params_of(tx: optax.GradientTransformation, params: Any) -> Callable | 
     return None
 
 
+#: optax's line-search states, and the trials of the last search they hold (each one call of the loss).
+LINESEARCH_STATES = (optax.ScaleByZoomLinesearchState, optax.ScaleByBacktrackingLinesearchState)
+
+
+def linesearch_evaluations(state: Any, hyperparams: Any = None) -> jax.Array:
+    """The evaluations of the update that returned `state`: 1 (at x) plus the trials of each optax line search in it."""
+    del hyperparams
+    found = [node for node in jax.tree.leaves(state, is_leaf=lambda n: isinstance(n, LINESEARCH_STATES))
+             if isinstance(node, LINESEARCH_STATES)]
+    return 1 + sum(node.info.num_linesearch_steps for node in found)
+
+
+def evals_of(tx: optax.GradientTransformation, params: Any) -> Callable | None:
+    """The evaluation counter a built transformation's state calls for (`OptimizerSpec.evals`), or None (one per step).
+
+    optax's line searches (`scale_by_zoom_linesearch`, as in `optax.lbfgs`, and
+    `scale_by_backtracking_linesearch`) keep the trials of their last search in
+    their state; other optimizers are counted one evaluation per step
+    (optax.contrib.sophia's Hessian-vector products are not seen in its state).
+    """
+    state = jax.eval_shape(tx.init, params)
+    found = jax.tree.leaves(state, is_leaf=lambda n: isinstance(n, LINESEARCH_STATES))
+    return linesearch_evaluations if any(isinstance(n, LINESEARCH_STATES) for n in found) else None
+
+
+def evaluations(spec: OptimizerSpec, make: Callable[..., optax.GradientTransformation], hyperparams: dict,
+                params: Any, twin: bool = False) -> Callable | None:
+    """One implementation's evaluation counter: the spec's declared one, or, for a spec that
+    `detect`s it, that of `make(**hyperparams)` (`evals_of`)."""
+    if not spec.detect:
+        return spec.twin_evals if twin else spec.evals
+    return evals_of(make(**hyperparams), params)
+
+
 def protocol(spec: OptimizerSpec, make: Callable[..., optax.GradientTransformation], hyperparams: dict,
              params: Any, twin: bool = False) -> tuple[frozenset[str], Callable | None]:
     """`(needs, eval_params)` of one implementation: the spec's declared ones, or, for a spec

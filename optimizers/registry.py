@@ -57,7 +57,16 @@ class OptimizerSpec:
         methods: the averaged sequence), or None (the iterate). Every loss the
         harness records is then taken there (docs/METRICS.md).
       twin_eval_params: the same for the twin's state.
-      detect: the extra arguments and the evaluation point are read from the
+      evals: `evals(state, hyperparams) -> int`, the loss evaluations the
+        update that returned `state` made (each call of the loss counts one:
+        a value, a gradient, both at once, or a Hessian-vector product; the
+        value and gradient at x included), for an optimizer that makes other
+        than one per step (line searches, Hessian estimates); None: one per
+        step. The harness counts evaluations per lane with it
+        (docs/METRICS.md: `evals_to_target`).
+      twin_evals: the same for the twin's state.
+      detect: the extra arguments, the evaluation point and the evaluations
+        (optax's line searches) are read from the
         transformation the factory builds (`optimizers.custom.protocol`): a
         plain factory's spec, which declares neither.
     """
@@ -76,6 +85,8 @@ class OptimizerSpec:
     twin_call: str = ""
     eval_params: Callable[[Any, Any], Any] | None = None
     twin_eval_params: Callable[[Any, Any], Any] | None = None
+    evals: Callable[[Any, Mapping[str, Any]], Any] | None = None
+    twin_evals: Callable[[Any, Mapping[str, Any]], Any] | None = None
     detect: bool = False
 
     @classmethod

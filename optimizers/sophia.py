@@ -124,6 +124,13 @@ def sophia(
     )
 
 
+def evaluations(state, hyperparams) -> jax.Array:
+    """The evaluations of the update that returned `state` (ours or optax's: both chains begin with a
+    state counting steps): the gradient at x, and a Hessian-vector product on the steps that refresh h."""
+    refreshed = (state[0].count - 1) % hyperparams["update_interval"] == 0
+    return 1 + refreshed.astype(jnp.int32)
+
+
 def _twin(learning_rate, b1, b2, eps, weight_decay, gamma, clip_threshold, update_interval):
     return optax.contrib.sophia(learning_rate, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay, gamma=gamma,
                                 clip_threshold=clip_threshold, update_interval=update_interval)
@@ -136,6 +143,8 @@ register(OptimizerSpec.declared(
     twin=_twin,
     twin_call="optax.contrib.sophia(lr, b1, b2, eps, weight_decay, gamma=..., clip_threshold=..., update_interval=...)",
     needs=frozenset({"obj_fn"}),
+    evals=evaluations,
+    twin_evals=evaluations,
     rule="m = EMA(g); h = EMA(u*(H u)) every k steps; x -= lr*(clip(mhat/max(gamma*h, eps), 1) + wd*x)",
     paper="Liu et al. 2023, arXiv:2305.14342",
     notes="Rademacher probes from PRNGKey(0); mhat bias-corrected; the step uses h before the step's refresh (optax).",

@@ -274,7 +274,9 @@ def test_schedule_as_learning_rate_matches_optax(name, x64):
 def test_inject_hyperparams(name, x64):
     spec, prob = optimizers.get(name), PROBLEMS["quadratic"]
     hp = hyperparams(spec, 0, prob)
-    injected = optax.inject_hyperparams(spec.factory)(**{**spec.defaults, **hp})
+    # Integers stay static, as in the harness (`_split`): L-BFGS's memory_size shapes its state.
+    static = [k for k, v in spec.defaults.items() if isinstance(v, int) and not isinstance(v, bool)]
+    injected = optax.inject_hyperparams(spec.factory, static_args=static)(**{**spec.defaults, **hp})
     x0 = prob.init(jax.random.PRNGKey(0), jnp.float64)
     assert float(injected.init(x0).hyperparams["learning_rate"]) == spec.defaults["learning_rate"]
     # inject_hyperparams hands the factory its floats as arrays of the parameters' dtype, so the plain run gets

@@ -4,7 +4,7 @@ A small two-layer network fitted by least squares: parameters {"w1": (6, 8),
 "w2": (8, 3), "b": (3,)} (a wide matrix, a tall one and a vector), so that
 Muon orthogonalises both orientations and hands the vector to Adam, SM3 keeps
 row and column accumulators, and the norms and inner products of Prodigy,
-D-Adaptation, DoG, Fromage, MoMo, ... run over a tree (f* >= 0: MoMo's bound 0 holds).
+D-Adaptation, DoG, Fromage, MoMo, L-BFGS, ... run over a tree (f* >= 0: MoMo's bound 0 holds).
 
 Tolerance: 1e-12 relative (max-norm, each leaf, every step of 500, float64).
 Ours and the twin do the same operations in the same order in one compiled
@@ -40,6 +40,7 @@ CASES = {
     "sm3": [{}],
     "fromage": [{"min_norm": 0.0}],
     "momo": [{}, {"adapt_lower_bound": True, "weight_decay": 1e-3, "learning_rate": 0.3}],
+    "lbfgs": [{}, {"memory_size": 3, "scale_init_precond": False, "curv_rtol": 0.5}],
 }
 
 
@@ -57,12 +58,13 @@ def _problem(dtype):
 
 
 def _run(tx, loss, params, steps=STEPS, needs=frozenset()):
-    """Every step's parameters and loss (one scan); `value=f(x)` passed to an update that needs it."""
+    """Every step's parameters and loss (one scan); the extra update arguments an update needs (`needs`)."""
 
     def step(carry, _):
         x, state = carry
         value, grad = jax.value_and_grad(loss)(x)
-        updates, state = tx.update(grad, state, x, **({"value": value} if "value" in needs else {}))
+        extra = {"value": value, "grad": grad, "value_fn": loss}
+        updates, state = tx.update(grad, state, x, **{k: extra[k] for k in needs if k in extra})
         x = optax.apply_updates(x, updates)
         return (x, state), (x, value)
 

@@ -61,6 +61,11 @@ def target_column(target: float, kind: str = "relative") -> str:
     return sweepspec.target_column(target, kind)
 
 
+def evals_column(target: float, kind: str = "relative") -> str:
+    """`evals_to_1e-6` for 1e-6 (`evals_to_df_...` absolute): the optimizer's evaluations up to its first hit."""
+    return "evals" + target_column(target, kind)[len("steps"):]
+
+
 # --------------------------------------------------------------------------- grids
 
 
@@ -304,6 +309,7 @@ def prepare(sweep: SweepSpec) -> CellRun:
                 one_pass=len(ids) * len(seeds) * sweep.steps >= ONE_PASS_MIN_LANE_STEPS,
                 minibatch=mb,
                 eval_params=eval_params,
+                evals=_counters(protocol.counters(spec, impls, full[ids[0]], starts[0]), static),
                 absolute_targets=sweep.target_kind == "absolute",
             )
             protocol.check_layout(spec, cell, starts[0], hp, p.data)  # a plain factory marked elementwise
@@ -348,6 +354,14 @@ def _tx_maker(factory, static: Mapping[str, Any]):
         return factory(**static, **hp)
 
     return make_tx
+
+
+def _counters(counters, static: Mapping[str, Any]):
+    """Each evaluation counter given the cell's static hyperparameters with the lane's traced ones."""
+    if counters is None:
+        return None
+    bind = lambda f: None if f is None else (lambda state, hp: f(state, {**static, **hp}))  # noqa: E731
+    return tuple(bind(f) for f in counters)
 
 
 def _full_batch(fn):
@@ -425,6 +439,8 @@ def tables(cell: CellRun, f_ref: float | None = None, run_id_start: int = 0,
             config = g.configs[c]
             hits = out["hits"][:, lane]
             first = {t: (float(h) if h >= 0 else float("inf")) for t, h in zip(cell.targets, hits)}
+            first_evals = {t: (float(e) if e >= 0 else float("inf"))
+                           for t, e in zip(cell.targets, out["hit_evals"][:, lane])}
             f0 = float(out["losses"][0, lane])
             final = float(out["final_loss"][lane])
             gap0 = f0 - f_ref_value
@@ -456,7 +472,10 @@ def tables(cell: CellRun, f_ref: float | None = None, run_id_start: int = 0,
                 steps_to_target=first[cell.target],
                 lane_time_to_target_s=first[cell.target] * lane_step,
                 program_time_to_target_s=first[cell.target] * program_step,
+                evals_to_target=first_evals[cell.target],
+                evals=int(out["evals"][lane]),
                 **{target_column(t, cell.target_kind): first[t] for t in cell.targets},
+                **{evals_column(t, cell.target_kind): first_evals[t] for t in cell.targets},
                 diverged=bool(out["diverged_step"][lane] >= 0),
                 diverged_step=int(out["diverged_step"][lane]),
                 lane_step_s=lane_step,

@@ -24,6 +24,19 @@ Per lane the program returns, computed on the device:
                on counts (best loss, first hits); the lane's point is frozen
                from the end of that block (at most BLOCK_STEPS - 1 steps later)
                while the other lanes go on
+  hit_evals    for each target, the optimizer's evaluations up to its first hit
+               (`Cell.evals`), -1 if never
+  evals        the optimizer's evaluations over the run: up to the last step,
+               or up to the diverged step for a diverged lane
+
+The evaluations counted are the optimizer's own: each call it makes of the loss
+(its value, its gradient or both at once, or a Hessian-vector product) is one;
+the loss the engine records at the evaluation point, and in minibatch mode the
+full loss, are not counted. Optimizers that make one call per step (the value
+and gradient at x) declare nothing, and their counts are the step counts,
+computed from the first hits at the end; the others (`Cell.evals`: line
+searches, Hessian-vector products) are counted per lane in the step loop, from
+the optimizer's state after each update, and booked at the first hits.
 
 Step t is the point after t updates; x_0 is step 0. An optimizer with an
 evaluation point (`Cell.eval_params`: schedule-free methods) is measured there
@@ -99,6 +112,11 @@ class Cell:
         one entry per `make_txs`: None, or `eval_params(state, params) ->
         params` on one lane's state and parameters (on all lanes at once, as
         the update, for an elementwise cell), the point it is measured at.
+      evals: None (every implementation makes one evaluation per step), or one
+        entry per `make_txs`: None (one per step), or `evals(state, hp) ->
+        int` on one lane's state after an update and its hyperparameters (all
+        lanes at once for an elementwise cell): the loss evaluations that
+        update made (`OptimizerSpec.evals`).
       absolute_targets: the targets are absolute, Delta f levels (COCO's): a
         lane reaches t at loss <= f_ref + t (f_ref then f*), not at
         f_ref + t (f(x_0) - f_ref).
@@ -114,7 +132,13 @@ class Cell:
     one_pass: bool = True
     minibatch: minibatch.Minibatch | None = None
     eval_params: tuple[Callable | None, ...] | None = None
+    evals: tuple[Callable | None, ...] | None = None
     absolute_targets: bool = False
+
+    @property
+    def counted(self) -> bool:
+        """Whether some implementation makes other than one evaluation per step (`evals`)."""
+        return self.evals is not None and any(f is not None for f in self.evals)
 
     @property
     def evaluated_elsewhere(self) -> bool:
@@ -255,6 +279,16 @@ def evaluation_point(cell: Cell, k: int):
     return jax.vmap(f, in_axes=-1, out_axes=-1)
 
 
+def evaluation_counter(cell: Cell, k: int, n_lanes: int):
+    """Implementation k's `count(state, hp) -> (B,)` evaluations of its last update, or None (one per step)."""
+    f = None if cell.evals is None else cell.evals[k]
+    if f is None:
+        return None
+    if cell.elementwise:
+        return lambda state, hp: jnp.broadcast_to(jnp.asarray(f(state, hp), jnp.int32), (n_lanes,))
+    return jax.vmap(lambda state, hp: jnp.asarray(f(state, hp), jnp.int32), in_axes=-1, out_axes=-1)
+
+
 def _select_state(mask: jax.Array, new: PyTree, old: PyTree) -> PyTree:
     """`_select` for optimizer states; leaves without a lanes axis (an elementwise
     state's shared scalars, the same for every lane) are taken from `new`."""
@@ -275,6 +309,11 @@ class Carry(NamedTuple):
     # lane is alive is not carried: it is `books.div_step == NEVER`.
     frozen: jax.Array
     books: Books
+    # Evaluation counts (`Cell.counted`; else () each): (B,) the evaluations to reach x,
+    # (K, B) those at each target's first hit, (B,) those at the diverged step.
+    evals: Any = ()
+    hit_evals: Any = ()
+    div_evals: Any = ()
 
 
 class Buffers(NamedTuple):
@@ -283,6 +322,7 @@ class Buffers(NamedTuple):
     vbuf: jax.Array  # (rows, B) the current block's losses, one row per step, reused
     v_out: jax.Array  # (n_blocks, slots, B) the stored losses of each block
     path: PyTree  # (points, *leaf_shape, B) per leaf: the stored points; () without paths
+    ebuf: Any = ()  # (rows, B) the evaluations to reach each step of the block (`Cell.counted`), reused
 
 
 class BlockPlan(NamedTuple):
@@ -302,6 +342,8 @@ class StepCarry(NamedTuple):
     value: jax.Array  # (B,) the loss at x (`Cell.loss_first` False, minibatch mode); else unused
     vbuf: jax.Array  # the block's losses (`Buffers.vbuf`)
     path: PyTree  # the stored points (`Buffers.path`)
+    evals: Any = ()  # (B,) the evaluations to reach x (`Cell.counted`)
+    ebuf: Any = ()  # `Buffers.ebuf`
 
 
 class PathWrite(NamedTuple):
@@ -327,6 +369,7 @@ class Loop:
     value_and_grad: Callable  # (x, data) -> ((B,) losses, lanes-last gradient)
     steps_of: tuple  # per implementation, `optimizer_step`'s (init, apply)
     points_of: tuple  # per implementation, `evaluation_point`'s point(state, x)
+    counts_of: tuple = ()  # per implementation, `evaluation_counter`'s count(state, hp), or None
 
 
 def _minibatch_step(loop: Loop, x, value, t, point):
@@ -345,11 +388,12 @@ def _minibatch_step(loop: Loop, x, value, t, point):
 def _step(loop: Loop, impl: tuple, t0, write: PathWrite | None, i, carry: StepCarry) -> StepCarry:
     """Step t0 + i of every lane; with `write` (a dense run's), it also stores its point (see `_block_steps`).
 
-    `impl`: the implementation's (apply, point) (`optimizer_step`, `evaluation_point`).
+    `impl`: the implementation's (apply, point, count) (`optimizer_step`,
+    `evaluation_point`, `evaluation_counter`).
     """
     cell, data = loop.cell, loop.data
-    apply_all, point = impl
-    x, state, value, vbuf, path = carry  # x is step t0 + i
+    apply_all, point, count = impl
+    x, state, value, vbuf, path, evals, ebuf = carry  # x is step t0 + i
     opt_data, opt_value = data, None
     elsewhere = cell.evaluated_elsewhere
     if cell.minibatch is not None:
@@ -372,12 +416,15 @@ def _step(loop: Loop, impl: tuple, t0, write: PathWrite | None, i, carry: StepCa
         path = jax.tree.map(lambda b, a: jax.lax.dynamic_update_index_in_dim(b, a, write.rows[i], 0),
                             path, _select(write.alive, point(state, x), write.x_start))
     x, state = apply_all(x, state, loop.hp, opt_data, step_value if opt_value is None else opt_value, grad)
+    if cell.counted:
+        ebuf = jax.lax.dynamic_update_index_in_dim(ebuf, evals, i, 0)
+        evals = evals + (1 if count is None else count(state, loop.hp))
     if not (cell.loss_first or elsewhere):
         # The loss of the new point, computed right after it is made, and
         # the gradient alone at the next step: at n = 1e6-1e7 this was
         # measured 1.3-1.5x faster than a value_and_grad per step.
         value = loop.loss_all(x, data)
-    return StepCarry(x, state, value, vbuf, path)
+    return StepCarry(x, state, value, vbuf, path, evals, ebuf)
 
 
 def _block_steps(loop: Loop, impl: tuple, dense: bool, n, plan: BlockPlan, t0, alive, x_start,
@@ -428,12 +475,14 @@ def _block(loop: Loop, dense: bool, carry: tuple[Carry, Buffers], plan: BlockPla
     # x_start: where a frozen lane is measured (its frozen point, or the
     # evaluation point of it and its frozen state).
     x_end, value_end, states = c.x, c.value, []
-    for k, ((_, apply_all), point) in enumerate(zip(loop.steps_of, loop.points_of)):
+    evals_end, ebuf = c.evals, buffers.ebuf
+    counts_of = loop.counts_of or (None,) * len(loop.steps_of)
+    for k, ((_, apply_all), point, count) in enumerate(zip(loop.steps_of, loop.points_of, counts_of)):
         n = plan.length if len(loop.steps_of) == 1 else jnp.where(loop.which == k, plan.length, 0)
         x_start = point(c.states[k], c.x) if loop.cell.record_path else c.x
-        x_end, state, value_end, vbuf, path = _block_steps(
-            loop, (apply_all, point), dense, n, plan, c.t, alive, x_start,
-            StepCarry(x_end, c.states[k], value_end, vbuf, path))
+        x_end, state, value_end, vbuf, path, evals_end, ebuf = _block_steps(
+            loop, (apply_all, point, count), dense, n, plan, c.t, alive, x_start,
+            StepCarry(x_end, c.states[k], value_end, vbuf, path, evals_end, ebuf))
         if loop.cell.evaluated_elsewhere:  # its evaluation point needs the state frozen with the point
             state = _select_state(alive, state, c.states[k])
         states.append(state)
@@ -444,6 +493,7 @@ def _block(loop: Loop, dense: bool, carry: tuple[Carry, Buffers], plan: BlockPla
     x = _select(alive, x_end, c.x)
     value = jnp.where(alive, value_end, c.value)
     books, _ = block_books(BlockLosses(vbuf, plan.length, c.t, alive), loop.levels, c.books, loop.cell.one_pass)
+    counts = _booked_evals(c, books, ebuf, alive, evals_end) if loop.cell.counted else {}
     # A frozen lane restarted the block from its point, so its first entry is
     # that point's loss. It is taken once, in the first block after the lane
     # froze, and recorded unchanged from then on (and as its final loss): the
@@ -453,8 +503,23 @@ def _block(loop: Loop, dense: bool, carry: tuple[Carry, Buffers], plan: BlockPla
     frozen = jnp.where(~alive & jnp.isnan(c.frozen), vbuf[0], c.frozen)
     v_out = jax.lax.dynamic_update_index_in_dim(
         buffers.v_out, jnp.where(alive[None, :], vbuf[plan.slots], frozen[None, :]), plan.index, 0)
-    c = Carry(t, x, tuple(states), value, frozen, books)
-    return (c, Buffers(vbuf, v_out, path)), None
+    c = Carry(t, x, tuple(states), value, frozen, books, **counts)
+    return (c, Buffers(vbuf, v_out, path, ebuf)), None
+
+
+def _booked_evals(c: Carry, books: Books, ebuf, alive, evals_end) -> dict:
+    """The evaluation counts after a block: the first hits and divergences it found read theirs from `ebuf`."""
+    rows = ebuf.shape[0]
+
+    def at(steps):  # the evaluations to reach each of these steps of the block (clipped where unused)
+        index = jnp.clip(steps - c.t, 0, rows - 1)
+        return jnp.take_along_axis(ebuf, index.reshape((-1, index.shape[-1])), axis=0).reshape(steps.shape)
+
+    fresh = (books.hits != NEVER) & (c.books.hits == NEVER)
+    hit_evals = jnp.where(fresh, at(books.hits), c.hit_evals)
+    diverged = (books.div_step != NEVER) & (c.books.div_step == NEVER)
+    div_evals = jnp.where(diverged, at(books.div_step), c.div_evals)
+    return dict(evals=jnp.where(alive, evals_end, c.evals), hit_evals=hit_evals, div_evals=div_evals)
 
 
 def measured_point(cell: Cell, points_of: tuple, which, states: tuple, x: PyTree) -> PyTree:
@@ -480,7 +545,20 @@ def _final(loop: Loop, c: Carry) -> tuple[Carry, PyTree, jax.Array]:
     best = jnp.where(ok, jnp.minimum(b.best, final_loss), b.best)
     fresh = ok[None, :] & (final_loss[None, :] <= loop.levels.thresholds) & (b.hits == NEVER)
     hits = jnp.where(fresh, c.t, b.hits)
-    return c._replace(value=final_loss, books=Books(div_step, best, hits, b.n_hit)), x_final, grad
+    c = c._replace(value=final_loss, books=Books(div_step, best, hits, b.n_hit))
+    if loop.cell.counted:
+        c = c._replace(hit_evals=jnp.where(fresh, c.evals[None, :], c.hit_evals),
+                       div_evals=jnp.where(alive & ~ok, c.evals, c.div_evals))
+    return c, x_final, grad
+
+
+def _evaluations(cell: Cell, c: Carry) -> tuple[jax.Array, jax.Array]:
+    """(hit_evals, evals): the optimizer's evaluations at each first hit and over the run (see the module doc)."""
+    b = c.books
+    if not cell.counted:  # one evaluation per step: the counts are the steps
+        return b.hits, jnp.where(b.div_step != NEVER, b.div_step, c.t)
+    return (jnp.where(b.hits != NEVER, c.hit_evals, NEVER),
+            jnp.where(b.div_step != NEVER, c.div_evals, c.evals))
 
 
 def _program(cell: Cell, x0, hp, data, targets, f_ref, init, which, path) -> dict[str, jax.Array]:
@@ -493,13 +571,14 @@ def _program(cell: Cell, x0, hp, data, targets, f_ref, init, which, path) -> dic
     keys = None if mb is None else minibatch.lane_keys(init["seeds"])
     states0 = tuple(init_all(x0, hp) for init_all, _ in steps_of)
     points_of = tuple(evaluation_point(cell, k) for k in range(len(cell.make_txs)))
+    counts_of = tuple(evaluation_counter(cell, k, n_lanes) for k in range(len(cell.make_txs)))
     f0 = loss_all(measured_point(cell, points_of, which, states0, x0), data)
     scale = jnp.ones_like(f0) if cell.absolute_targets else f0 - f_ref  # absolute: Delta f levels
     thresholds = f_ref + targets[:, None] * scale[None, :]
     # A lane whose start is not finite is diverged at step 0 (level -1).
     div_level = jnp.where(jnp.isfinite(f0), DIVERGENCE_FACTOR * jnp.abs(f0), -1)
     loop = Loop(cell, n_lanes, hp, data, which, keys, Levels(div_level, thresholds), loss_all, value_and_grad,
-                steps_of, points_of)
+                steps_of, points_of, counts_of)
 
     # The constant starting values come in as inputs (`initial_buffers`): made
     # on the host, they cost no compiled kernel each (compile time is per kernel).
@@ -510,6 +589,7 @@ def _program(cell: Cell, x0, hp, data, targets, f_ref, init, which, path) -> dic
         value=f0,
         frozen=init["frozen"],
         books=Books(div_step=init["div_step"], best=init["best"], hits=init["hits"], n_hit=init["n_hit"]),
+        **({} if not cell.counted else dict(evals=init["evals"], hit_evals=init["hits"], div_evals=init["div_step"])),
     )
     stored_v = []
     for r, (run_spec, rows) in enumerate(zip(schedule.plan(cell.schedule), path_rows(cell.schedule))):
@@ -521,12 +601,13 @@ def _program(cell: Cell, x0, hp, data, targets, f_ref, init, which, path) -> dic
             rows=(jnp.asarray(rows if dense else _slot_rows(run_spec, rows, len(cell.schedule.stored) - 1))
                   if cell.record_path else None),
         )
-        buffers = Buffers(init["vbuf"][r], init["v_out"][r], path)
+        buffers = Buffers(init["vbuf"][r], init["v_out"][r], path, init["ebuf"][r] if cell.counted else ())
         (c, buffers), _ = jax.lax.scan(partial(_block, loop, dense), (c, buffers), plan)
         path = buffers.path
         keep = np.flatnonzero(run_spec.valid.reshape(-1))
         stored_v.append(buffers.v_out.reshape((-1, n_lanes))[keep])
     c, x_final, grad = _final(loop, c)
+    hit_evals, evals = _evaluations(cell, c)
 
     out = dict(
         losses=jnp.concatenate(stored_v + [c.value[None]], axis=0),
@@ -535,6 +616,8 @@ def _program(cell: Cell, x0, hp, data, targets, f_ref, init, which, path) -> dic
         final_loss=c.value,
         grad_norm=_lane_norms(grad),
         diverged_step=c.books.div_step,
+        hit_evals=hit_evals,
+        evals=evals,
     )
     if cell.record_path:
         out["path"] = jax.tree.map(lambda p, a: jax.lax.dynamic_update_index_in_dim(p, a, p.shape[0] - 1, 0),
@@ -608,7 +691,10 @@ def initial_buffers(cell: Cell, x0: PyTree, n_targets: int, dtype) -> dict:
     """
     n_lanes = jax.tree.leaves(x0)[0].shape[-1]
     runs = schedule.plan(cell.schedule)
+    counted = dict(evals=np.zeros((n_lanes,), np.int32),
+                   ebuf=[np.zeros((_buffer_rows(r), n_lanes), np.int32) for r in runs]) if cell.counted else {}
     return dict(
+        **counted,
         frozen=np.full((n_lanes,), np.nan, dtype),
         div_step=np.full((n_lanes,), NEVER, np.int32),
         best=np.full((n_lanes,), np.inf, dtype),
@@ -645,6 +731,8 @@ def _out_specs(cell: Cell, x0: PyTree) -> dict:
         final_loss=_lane_spec(1),
         grad_norm=_lane_spec(1),
         diverged_step=_lane_spec(1),
+        hit_evals=_lane_spec(2),
+        evals=_lane_spec(1),
     )
     if cell.record_path:
         specs["path"] = jax.tree.map(lambda a: _lane_spec(np.ndim(a) + 1), x0)

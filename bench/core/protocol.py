@@ -56,6 +56,18 @@ def of_cell(spec: OptimizerSpec, impls: tuple[str, ...], hyperparams: Mapping[st
     return needs, (tuple(evals) if any(f is not None for f in evals) else None)
 
 
+def counters(spec: OptimizerSpec, impls: tuple[str, ...], hyperparams: Mapping[str, Any],
+             params: Any) -> tuple[Callable | None, ...] | None:
+    """Per implementation, its evaluation counter (`engine.Cell.evals`), None when all make one per step."""
+    found = []
+    for impl in impls:
+        twin = impl == "optax"
+        with guarded(spec, "built"):
+            found.append(custom.evaluations(spec, spec.baseline if twin else spec.make, dict(hyperparams), params,
+                                            twin=twin))
+    return tuple(found) if any(f is not None for f in found) else None
+
+
 @contextlib.contextmanager
 def guarded(spec: OptimizerSpec, doing: str = "traced or compiled") -> Iterator[None]:
     """For a user's optimizer, any failure inside becomes OptimizerFailed("optimizer", one line).

@@ -87,6 +87,10 @@ def tex_text(runs: pd.DataFrame, title: str = "") -> str:
     headers = list(TEX_HEADERS)
     if any(h[1] != headers[1] for h, _ in tables.values()):  # some problem tuned more than the learning rate
         headers[1] = "best configuration"
+    if any("evals" in h for h, _ in tables.values()):  # evaluations beside steps: on a problem without the
+        headers.insert(3, "evals")  # column every optimizer makes one per step, so they are its steps
+        tables = {i: (h, b if "evals" in h else [[*row[:3], row[2], *row[3:]] for row in b])
+                  for i, (h, b) in tables.items()}
     n = len(headers)
     seeds = max((int(t["seeds"].max()) for t in by_instance.values()), default=0)  # the report seeds
     targets = sorted({f"{t:.0e}" for t in runs["target"]}) if len(runs) else []

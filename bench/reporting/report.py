@@ -386,7 +386,8 @@ def _summary(c: _Context, meta: dict[str, Any], tuned: pd.DataFrame, curves: pd.
     sec.blocks.append(c.figure(
         plots.data_profiles(data_profile, styles=c.styles), "data-profiles", "Data profiles",
         "More-Wild data profiles: the share of problems an optimizer solves to f <= f_L + tau (f0 - f_L), f_L the "
-        f"lowest loss of the run, within a budget of alpha (n + 1) gradient evaluations ({note}).",
+        f"lowest loss of the run, within a budget of alpha (n + 1) evaluations ({note}). An evaluation is one call "
+        "of the loss by the optimizer, so a line search's trials count (runs table: evals_to_target).",
         interactive.data_profiles(data_profile, c.styles, order)))
     return sec
 

@@ -1,6 +1,7 @@
 """The end-of-run table: per problem, each optimizer at its best learning rate, with the median relative
 suboptimality at the end of the run (final) and the lowest reached (best) beside steps and time to target,
-and the result at its default hyperparameters (default) beside the tuned one.
+and the result at its default hyperparameters (default) beside the tuned one; evaluations to target beside
+steps where some optimizer of the problem makes other than one evaluation per step.
 
 The configuration is chosen on the selection seeds and its medians are over the report seeds where the
 run has held-out ones (`tuning.report_rows`); otherwise the two share seeds, and the summary says so.
@@ -31,6 +32,9 @@ def rows(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
         return {}
     best = tuning.reported(runs)
     ratio = runs.groupby(["instance", "optimizer"])["time_ratio_vs_optax"].first()
+    # evaluations to target: medians over the rows the steps are (`tuning.report_rows`)
+    evals = (tuning.report_rows(runs).groupby(["instance", "optimizer", "impl", "config_id"])["evals_to_target"]
+             .median() if "evals_to_target" in runs else None)
     layouts = runs.groupby(["instance", "optimizer"])["layout"].first() if "layout" in runs else {}
     out = {}
     ours = best[best["impl"] == "gdbench"]
@@ -56,8 +60,13 @@ def rows(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
             "phase": group[tuning.PHASE],
             "tuned": tuned,
             "layout": [layouts.get((instance, o)) for o in group["optimizer"]],
-        }).sort_values(["time", "steps"], kind="stable")
-        out[instance] = table
+        })
+        if evals is not None:
+            keys = zip(group["instance"], group["optimizer"], group["impl"], group["config_id"])
+            table["evals"] = [evals.get(k, float("nan")) for k in keys]
+            if table["evals"].equals(table["steps"]):  # one evaluation per step: the column would repeat steps
+                table = table.drop(columns="evals")
+        out[instance] = table.sort_values(["time", "steps"], kind="stable")
     return out
 
 
@@ -146,6 +155,10 @@ def cells(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
              f"{r.hit:.0%}", _subopt(r.final), _subopt(r.best),
              "-" if not math.isfinite(r.ratio) else f"{r.ratio:.2f}x", r.default]
             for r in table.itertuples(index=False)]
+    if "evals" in table:  # evaluations to target beside steps (line searches: several per step)
+        headers.insert(3, "evals")
+        for row, r in zip(body, table.itertuples(index=False)):
+            row.insert(3, fmt.steps(r.evals))
     return headers, body
 
 

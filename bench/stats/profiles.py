@@ -1,8 +1,8 @@
 """Across problems: performance profiles, data profiles and the AlgoPerf score.
 
 Every function takes a long table with one row per (problem, solver) and a
-`cost` column (steps or seconds to a target; for data profiles gradient
-evaluations with the problem's `dim`). A failure is +inf: a missed target, a NaN,
+`cost` column (steps or seconds to a target; for data profiles the optimizer's
+evaluations, docs/METRICS.md, with the problem's `dim`). A failure is +inf: a missed target, a NaN,
 and a solver absent from a problem all count as +inf, so nothing non-finite ever
 reaches a mean or an integral. Problems where every solver failed stay in the
 denominator. Formulas and sources: docs/METRICS.md.
@@ -150,8 +150,8 @@ def first_hits(curves: pd.DataFrame, thresholds: pd.Series) -> pd.DataFrame:
 
 
 def convergence_costs(runs: pd.DataFrame, curves: pd.DataFrame, taus=DATA_PROFILE_TAUS,
-                      impl: str | None = "gdbench") -> pd.DataFrame:
-    """More-Wild's t_ps: gradient evaluations until f(x) <= f_L + tau (f(x_0) - f_L).
+                      impl: str | None = "gdbench", measure: str = "evals") -> pd.DataFrame:
+    """More-Wild's t_ps: evaluations until f(x) <= f_L + tau (f(x_0) - f_L).
 
     f_L is the lowest loss any trajectory of the problem reached (`best_loss`,
     all configurations of the solvers compared). Each solver runs its tuned
@@ -162,14 +162,27 @@ def convergence_costs(runs: pd.DataFrame, curves: pd.DataFrame, taus=DATA_PROFIL
     otherwise the first recorded step of curves.parquet (`resolution` > 1
     where it is not exact; the default schedule records every step up to 1,000).
 
+    `measure`: "evals" counts the optimizer's evaluations (the runs table's
+    `evals_to_<tau>`, docs/METRICS.md), so that a line search's trials count:
+    t_ps is the evaluations up to x_t plus the one at x_t. A first hit read from
+    the curve has no count for an optimizer of other than one evaluation per
+    step: its cost is then NaN (unknown, a failure in the profile). "steps"
+    takes each step as one evaluation (t + 1), whatever the optimizer does.
+
     Returns:
-      (problem, solver, tau, dim, cost, resolution): `cost` in gradient
-      evaluations (+inf for a miss), `resolution` the largest gap between
+      (problem, solver, tau, dim, cost, resolution): `cost` in evaluations
+      (+inf for a miss), `resolution` the largest gap between
       recorded steps behind a finite per-seed first hit (1 = exact).
     """
+    if measure not in ("evals", "steps"):
+        raise ValueError(f"measure must be 'evals' or 'steps', got {measure!r}")
     rows = runs if impl is None else runs[runs["impl"] == impl]
     if rows.empty:
         return pd.DataFrame(columns=["problem", "solver", "tau", "dim", "cost", "resolution"])
+    counted = measure == "evals" and "evals" in rows
+    if counted:  # per run: whether it made other than one evaluation per step
+        ran = np.where(rows["diverged"], rows["diverged_step"], rows["steps"])
+        several = pd.Series(rows["evals"].to_numpy() != ran, index=rows["run_id"])
     f_low = rows.groupby("instance")["best_loss"].min()
     chosen = tuning.report_rows(rows).set_index("run_id")  # the tuned configurations on the report seeds
     f_l = f_low.reindex(chosen["instance"]).to_numpy()
@@ -180,12 +193,17 @@ def convergence_costs(runs: pd.DataFrame, curves: pd.DataFrame, taus=DATA_PROFIL
         exact = (f_l == chosen["f_ref"].to_numpy()) & (column in chosen.columns)
         step = pd.Series(np.inf, index=chosen.index)
         resolution = pd.Series(1.0, index=chosen.index)
+        evals_col = cells.evals_column(tau)
         if exact.any():
-            step[exact] = chosen.loc[exact, column].to_numpy(dtype=float)
+            source = evals_col if counted and evals_col in chosen.columns else column
+            step[exact] = chosen.loc[exact, source].to_numpy(dtype=float)
         if not exact.all():
             hits = first_hits(curves, threshold[~exact]).set_index("run_id").reindex(chosen.index[~exact])
             step[~exact] = hits["step"].to_numpy()
             resolution[~exact] = hits["resolution"].to_numpy()
+            if counted:  # no count at a step read from the curve: unknown where it is not the step
+                unknown = ~exact & several.reindex(chosen.index).to_numpy() & np.isfinite(step.to_numpy())
+                step[unknown] = np.nan
         frame = chosen[["instance", "optimizer", "impl", "dim"]].assign(
             evals=tuning.as_cost(step + 1.0), resolution=np.where(np.isfinite(step), resolution, 1.0))
         for (instance, optimizer, im), part in frame.groupby(["instance", "optimizer", "impl"], sort=False):
