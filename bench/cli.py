@@ -348,7 +348,8 @@ def _dry_run(suite, out: str) -> None:
         print(f"  configurations chosen on seeds {list(held_out)}, the chosen one re-run on seeds {list(suite.seeds)}")
     for c in todo:
         spec = suite.spec_for(c.optimizer)
-        n = len(suite.configs_for(spec)) * len(held_out or suite.seeds)
+        n = len(suite.configs_for(spec)) * len(cells.seeds_run(c.problem, held_out or suite.seeds, c.batch_size,
+                                                               suite.dtype))
         report = "" if held_out is None else f", then the chosen configuration on {len(suite.seeds)} seeds"
         try:
             protocol.check_traces(c.problem, spec, suite.configs_for(spec)[0], suite.dtype)

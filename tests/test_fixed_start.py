@@ -44,3 +44,18 @@ def test_the_summary_says_one_seed_ran():
     suite = types.SimpleNamespace(name="s", steps=60, dtype="float32", target=1e-6, seeds=(0, 1, 2))
     out = " ".join(summary.text(runs, suite, "complete").split())  # the title may wrap
     assert "1 seed: the start does not depend on the seed" in out and "median over" not in out
+
+
+def test_the_plan_and_the_estimate_count_the_seeds_that_run(capsys):
+    from bench import cli
+    from bench.runs import estimate, runner
+    from bench.runs import suite as suites
+
+    assert cli.main(["run", "--problems", "rosenbrock:dim=2,rosenbrock:dim=2:perturb=0.1", "--optimizers", "adam",
+                     "--seeds", "3", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "perturb=0.0) / adam (both): 8 trajectories" in out  # 8 learning rates x the one seed that runs
+    assert "perturb=0.1) / adam (both): 24 trajectories" in out
+    suite = suites.override(suites.builtin("quick"), problems=[("rosenbrock", {"dim": 2})], optimizers=["adam"])
+    (c,) = runner.plan(suite)
+    assert estimate._cell_lanes(suite, c) == 8

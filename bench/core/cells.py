@@ -342,6 +342,17 @@ def fixed_start(starts: list, mb: minibatch.Minibatch | None) -> bool:
                and all(np.array_equal(a, b) for a, b in zip(first, jax.tree.leaves(s))) for s in starts[1:])
 
 
+def seeds_run(p: problems.Problem, seeds: Sequence[int], batch_size: int | None, dtype: str) -> tuple[int, ...]:
+    """The seeds a cell of `p` runs: `seeds`, or the first alone where they would all run one
+    trajectory (`fixed_start`), as `prepare` decides it (for a plan or an estimate, before compiling)."""
+    seeds = tuple(seeds)
+    if batch_size is not None or len(seeds) < 2:
+        return seeds
+    with precision(dtype):
+        starts = [jax.tree.map(np.asarray, p.init(jax.random.PRNGKey(s), np.dtype(dtype))) for s in seeds]
+    return seeds[:1] if fixed_start(starts, None) else seeds
+
+
 def _sampler(p: problems.Problem, batch_size: int):
     def sample(key, data):
         return p.sample_batch_fn(key, batch_size, data)

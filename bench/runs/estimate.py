@@ -164,9 +164,15 @@ def _leaves(tree):
 
 
 def _cell_lanes(suite, c) -> int:
+    from bench.core import cells
+
     held_out = getattr(suite, "select_seeds", None)  # [tuning]: the grid on these, the chosen config on seeds
     configs = len(suite.configs_for(suite.spec_for(c.optimizer)))
-    return configs * len(held_out or suite.seeds) + (len(suite.seeds) if held_out is not None else 0)
+
+    def n(seeds) -> int:  # a start that ignores the seed runs one of them (`cells.seeds_run`)
+        return len(cells.seeds_run(c.problem, seeds, c.batch_size, suite.dtype))
+
+    return configs * n(held_out or suite.seeds) + (n(suite.seeds) if held_out is not None else 0)
 
 
 def _impls(impl: str) -> tuple[str, ...]:
