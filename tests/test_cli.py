@@ -273,7 +273,7 @@ def lr_named(lr=1e-2):
 def test_a_users_hyperparameters_sweep_from_the_command_line(tmp_path):
     """Every hyperparameter a factory needs comes from the grid together; a grid may name a user's own."""
     (tmp_path / "opts2.py").write_text(USER_OPTIMIZERS)
-    base = [sys.executable, "-m", "bench", "run", "--problems", "rosenbrock:dim=2", "--dry-run"]
+    base = [sys.executable, "-m", "bench", "run", "--problems", "rosenbrock:dim=2:perturb=0.1", "--dry-run"]  # seeded starts
     for flags, trajectories in [
         (["--optimizers", "opts2.py:needs_beta", "--grid", "beta=0.5,0.9", "--grid", "learning_rate=1e-3,1e-2"], 12),
         (["--optimizers", "opts2.py:lr_named", "--grid", "lr=1e-3,1e-2,0.1"], 9),  # the suite's grid is not its
