@@ -395,9 +395,9 @@ def test_a_suites_bad_schedule_exits_2_with_one_line(tmp_path, capsys, key, valu
 def test_the_schedule_flag(capsys):
     args = cli.parser().parse_args(["run", "--schedule", "warmup_cosine,warmup_steps=40,end_value=0"])
     assert args.schedule == {"name": "warmup_cosine", "warmup_steps": 40, "end_value": 0}
-    assert cli.main(["run", "--suite", "quick", "--optimizers", "adam,lamb", "--problems", "rosenbrock:dim=2",
+    assert cli.main(["run", "--suite", "quick", "--optimizers", "adam,lamb", "--problems", "rosenbrock:dim=2:perturb=0.1",
                      "--schedule", "wsd,warmup_steps=10", "--grid", "warmup_steps=10,40", "--dry-run"]) == 0
-    assert "(both): 48 trajectories" in capsys.readouterr().out  # 8 learning rates x 2 warm-ups x 3 seeds
+    assert "(both): 48 trajectories" in capsys.readouterr().out  # 8 learning rates x 2 warm-ups x 3 seeds (seeded starts)
     for flag, message in [("warmup_cosin", "--schedule: unknown schedule 'warmup_cosin'"),
                           ("linear,warmup_steps=2.5", "--schedule: must be an integer >= 0 (and < steps), got 2.5"),
                           ("linear,warmup_steps", "--schedule: must be NAME[,KEY=VALUE...]")]:
@@ -406,7 +406,7 @@ def test_the_schedule_flag(capsys):
         assert code == 2 and err.count("\n") == 1 and message in err, err
     # schedule-free runs beside scheduled AdamW, as it is: the schedule's end_value is not its own
     code = cli.main(["run", "--suite", "quick", "--optimizers", "adamw,schedule_free_adamw", "--problems",
-                     "rosenbrock:dim=2", "--schedule", "warmup_cosine,warmup_steps=10",
+                     "rosenbrock:dim=2:perturb=0.1", "--schedule", "warmup_cosine,warmup_steps=10",
                      "--grid", "end_value=0,0.001", "--dry-run"])
     out = capsys.readouterr().out
     assert code == 0 and "adamw (both): 48 trajectories" in out and "schedule_free_adamw (both): 24 trajectories" in out
