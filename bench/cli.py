@@ -363,10 +363,10 @@ def _dry_run(suite, out: str) -> None:
 
 
 def engine_busy() -> bool:
-    """Whether a program abandoned by an interrupt is still running (`engine._wait`)."""
-    from bench.core import engine
+    """Whether a program abandoned by an interrupt is still running (`compiled._wait`)."""
+    from bench.core import compiled
 
-    return any(t.name == engine.PROGRAM_THREAD and t.is_alive() for t in threading.enumerate())
+    return any(t.name == compiled.PROGRAM_THREAD and t.is_alive() for t in threading.enumerate())
 
 
 def _raise_terminated(signum, frame):
@@ -439,6 +439,20 @@ def _joined() -> bool:
     return "jax" in sys.modules and sys.modules["jax"].distributed.is_initialized()
 
 
+def _report_after_run(path) -> None:
+    """`gdbench run`'s report stage: report.html and report.md from the results just stored.
+    A failure here loses nothing (the results are saved): a warning with the command that retries."""
+    from bench.reporting import report
+
+    try:
+        written = report.write(path)
+    except Exception as e:  # noqa: BLE001 - the results are already saved
+        print(f"gdbench: warning: report not written ({type(e).__name__}: {one_line(str(e))}); "
+              f"retry with: gdbench report {shlex.quote(str(path))}", file=sys.stderr)
+        return
+    print(f"report: {written['html']}", file=sys.stderr)
+
+
 def _main(argv: list[str] | None) -> int:
     try:
         args = parser().parse_args(argv)
@@ -505,10 +519,12 @@ def _main(argv: list[str] | None) -> int:
         previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
         try:
             path = runner.run_suite(suite, out_root=out, show_progress=not args.no_progress and distributed.is_writer(),
-                                    resume=args.resume, report=not args.no_report)
+                                    resume=args.resume)
         finally:
             if main_thread:
                 signal.signal(signal.SIGTERM, previous)
+        if path is not None and not args.no_report:
+            _report_after_run(path)  # the next stage, from the stored results
         if path is not None and (failed := read_meta(path).get("failures")):
             print(f"gdbench: {len(failed)} cell(s) failed, the others are kept; retry them with: "
                   f"gdbench run --resume {shlex.quote(str(path))}", file=sys.stderr)

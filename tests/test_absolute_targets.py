@@ -151,6 +151,7 @@ def test_a_run_of_absolute_targets_reports_cocos_art_and_ecdf(tmp_path):
             "problems": [{"name": "bbob", "args": {"function": 1, "instance": i, "dim": d}}
                          for i, d in ((1, 2), (2, 2), (1, 3))]}
     folder = runner.run_suite(suites.parse(data, "tinybbob.toml"), tmp_path, show_progress=False)
+    report.write(folder)  # the report stage, after the run stage
     tables, meta = results.read_run(folder)
     runs = tables["runs"]
     assert coco.is_absolute(runs) and runs["final_df"].notna().all()
@@ -171,5 +172,6 @@ def test_a_run_of_absolute_targets_reports_cocos_art_and_ecdf(tmp_path):
     relative = dict(data, name="tinyrel", target_kind="relative", targets=[0.1, 1e-6], problems=data["problems"][:1],
                     optimizers=["gd"])
     plain = runner.run_suite(suites.parse(relative, "tinyrel.toml"), tmp_path, show_progress=False)
+    report.write(plain)  # the report stage, after the run stage
     assert 'id="coco"' not in (plain / "report.html").read_text()
     assert isinstance(report.COCO_TABLE_TARGETS, tuple)

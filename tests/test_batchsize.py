@@ -11,6 +11,7 @@ import pytest
 from test_analysis_cases import fixture_report  # noqa: F401 (session fixture)
 
 import bench
+from bench.reporting import report
 from bench.runs import runner
 from bench.runs import suite as suites
 from bench.stats import analysis, batchsize
@@ -104,6 +105,7 @@ args = { dim = 4, condition_number = 10, noise = 1e-2 }
 def test_the_stochastic_blocks_appear_for_a_minibatch_run_only(tmp_path, fixture_report):  # noqa: F811
     (tmp_path / "s.toml").write_text(TINY_STOCHASTIC)
     folder = runner.run_suite(suites.load(tmp_path / "s.toml"), tmp_path / "runs", show_progress=False)
+    report.write(folder)
     md = (folder / "report.md").read_text()
     html = (folder / "report.html").read_text()
     assert "## Stochastic problems" in md and 'id="stochastic"' in html

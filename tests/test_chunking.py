@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import bench
-from bench.core import chunking, engine, memory
+from bench.core import compiled, engine, memory
 from bench.errors import ConfigError
 
 TIMING = ["lane_step_s", "program_step_s", "program_step_times_s", "exec_s", "compile_s",
@@ -56,8 +56,8 @@ def test_chunked_equals_unchunked_with_one_compile(monkeypatch, minibatch):
                                                    seeds=[0], steps=1500, max_memory=max_memory), repeats=1)
     whole, budget = _budget_for(monkeypatch, run, 2 * D)
     compiles = []
-    real = engine.compile_program
-    monkeypatch.setattr(engine, "compile_program", lambda *a, **k: compiles.append(1) or real(*a, **k))
+    real = compiled.compile_program
+    monkeypatch.setattr(compiled, "compile_program", lambda *a, **k: compiles.append(1) or real(*a, **k))
     chunked = run(budget)
     assert len(compiles) == 1
     assert set(chunked.runs.chunks) == {3} and set(whole.runs.chunks) == {1}
@@ -67,8 +67,8 @@ def test_chunked_equals_unchunked_with_one_compile(monkeypatch, minibatch):
 
 
 def test_a_chunked_cells_time_is_the_sum_of_its_chunks(monkeypatch):
-    real = engine.Program.launch
-    monkeypatch.setattr(engine.Program, "launch", lambda program, f_ref=None: (0.25, real(program, f_ref)[1]))
+    real = compiled.Program.launch
+    monkeypatch.setattr(compiled.Program, "launch", lambda program, f_ref=None: (0.25, real(program, f_ref)[1]))
 
     def run(max_memory):
         # a seeded start (perturb): with Rosenbrock's fixed one, the seeds would collapse to one lane each

@@ -205,7 +205,7 @@ def test_record_path_all_keeps_every_trajectory(tmp_path, capsys):
                           "--no-report"], capsys)
     assert code == 0, err
     (folder,) = (tmp_path / "runs").iterdir()
-    assert not (folder / "report.html").exists() and not (folder / "figures").exists() and "report:" not in out
+    assert not (folder / "report.html").exists() and not (folder / "figures").exists() and "report:" not in out + err
     tables, meta = results.read_run(folder)
     assert meta["suite"]["record_path"] == "all"
     assert set(tables["paths"].run_id) == set(tables["runs"].run_id) and len(tables["runs"]) == 4

@@ -22,7 +22,7 @@ from agreement import assert_first_hits_agree
 import bench
 import optimizers
 import problems
-from bench.core import cells, engine, schedule
+from bench.core import cells, compiled, engine, schedule
 from bench.runs import results
 
 TARGETS = np.asarray(bench.TARGETS)
@@ -438,8 +438,8 @@ def test_warm_up_runs_are_not_timed(monkeypatch, first, then, warmups, timed):
     cell = cells.prepare(cells.SweepSpec("rosenbrock", "gd", problem_args={"dim": 2},
                                          grid={"learning_rate": [1e-3]}, steps=10))
     clock = _Clock(first, then)
-    monkeypatch.setattr(engine.Program, "launch", lambda program, f_ref=None: clock())
-    monkeypatch.setattr(engine.Program, "recycle", lambda program, out: None)
+    monkeypatch.setattr(compiled.Program, "launch", lambda program, f_ref=None: clock())
+    monkeypatch.setattr(compiled.Program, "recycle", lambda program, out: None)
     cell.time(repeats=3)
     (group,) = cell.groups
     assert group.times == [then] * timed
@@ -459,8 +459,8 @@ def test_each_round_runs_every_program_once_in_a_varying_order(monkeypatch):
     cell = cells.prepare(cells.SweepSpec("rosenbrock", "gd", problem_args={"dim": 2}, grid={"learning_rate": [1e-3]},
                                          steps=10, impl="both"))
     calls = []
-    monkeypatch.setattr(engine.Program, "launch", lambda program, f_ref=None: (calls.append(program) or 0.01, None))
-    monkeypatch.setattr(engine.Program, "recycle", lambda program, out: None)
+    monkeypatch.setattr(compiled.Program, "launch", lambda program, f_ref=None: (calls.append(program) or 0.01, None))
+    monkeypatch.setattr(compiled.Program, "recycle", lambda program, out: None)
     cell.time(repeats=20, min_time=0.0, warmup=0.0)
     ours, theirs = (g.program for g in cell.groups)
     rounds = [calls[i:i + 2] for i in range(2, len(calls), 2)]  # after the one warm-up round
@@ -483,9 +483,9 @@ def test_long_programs_are_timed_by_their_first_run_alone(monkeypatch, seconds):
         calls.append(impl_of[id(program)])
         return seconds[impl_of[id(program)]], {"run": len(calls)}
 
-    monkeypatch.setattr(engine.Program, "launch", launch)
-    monkeypatch.setattr(engine.Program, "recycle", lambda program, out: None)
-    monkeypatch.setattr(engine.Program, "fetch", lambda program, out: out)
+    monkeypatch.setattr(compiled.Program, "launch", launch)
+    monkeypatch.setattr(compiled.Program, "recycle", lambda program, out: None)
+    monkeypatch.setattr(compiled.Program, "fetch", lambda program, out: out)
     cell.time(repeats=5, keep_outputs=True)
     long = min(seconds.values()) >= cells.LONG_RUN_S
     assert sorted(calls[:2]) == ["gdbench", "optax"]  # every program's first run comes first

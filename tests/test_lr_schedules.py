@@ -363,7 +363,7 @@ def test_a_suite_with_a_schedule_parses_runs_and_records_it(tmp_path):
     assert s.schedule == {"name": "warmup_cosine", "warmup_steps": 5, "end_value": 0.0}
     recorded = {k: v for k, v in json.loads(json.dumps(s.to_dict())).items() if k != "source"}  # meta.json's
     assert suites.parse(recorded, str(path)).schedule == s.schedule
-    folder = runner.run_suite(s, out_root=tmp_path / "runs", show_progress=False, report=False)
+    folder = runner.run_suite(s, out_root=tmp_path / "runs", show_progress=False)
     tables, meta = bench.read_run(folder)
     runs = tables["runs"]
     assert meta["suite"]["schedule"] == s.schedule

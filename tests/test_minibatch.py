@@ -69,6 +69,15 @@ def test_batch_size_list_is_one_cell_each_with_a_shared_reference():
     assert res.runs.instance.nunique() == 2
 
 
+def test_the_shared_reference_is_the_lowest_finite_loss_in_any_order():
+    """`settled_f_ref`, the one rule for f_ref without f*: a diverged run (NaN) or an unbounded one
+    (inf) does not decide it, wherever it comes (Python's min(nan, 2.0) would be nan)."""
+    for reached in ([np.nan, 2.0, 0.5], [0.5, np.inf, 2.0], np.array([[np.nan, 0.5], [2.0, -np.inf]])):
+        assert cells.settled_f_ref(reached) == 0.5
+    assert cells.settled_f_ref(x for x in (np.float32(3.0), np.nan)) == 3.0
+    assert np.isnan(cells.settled_f_ref([np.nan, np.inf])) and np.isnan(cells.settled_f_ref([]))
+
+
 def test_grad_noise_is_unbiased_with_the_documented_scale():
     """E[noisy grad] = grad and its per-coordinate std is scale / sqrt(B) (absolute) or
     scale ||grad|| / sqrt(dim B) (relative), within 4 standard errors over 4000 draws."""

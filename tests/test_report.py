@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import re
 import shutil
@@ -15,7 +14,6 @@ from test_analysis_cases import copy_run, fixture_report  # noqa: F401 (session 
 
 from bench import cli
 from bench.reporting import interactive, plots, report
-from bench.runs import runner
 
 def test_report_files(fixture_report):  # noqa: F811
     html = (fixture_report / "report.html").read_text()
@@ -207,18 +205,16 @@ def test_an_empty_run_still_gets_a_report(tmp_path):
     assert "holds no trajectories" in written["html"].read_text()
 
 
-def test_a_report_that_fails_to_draw_loses_no_results(tmp_path, monkeypatch):
+def test_a_report_that_fails_to_draw_loses_no_results(tmp_path, monkeypatch, capsys):
     folder = copy_run(tmp_path / "run")
 
     def broken(path, out=None, formats=None):
         raise RuntimeError("no fonts")
 
     monkeypatch.setattr(report, "write", broken)
-    from rich.console import Console
-
-    buf = io.StringIO()
-    runner._write_report(folder, Console(file=buf, width=200))
-    assert "report not written (RuntimeError: no fonts)" in buf.getvalue()
+    cli._report_after_run(folder)  # `gdbench run`'s report stage, after the run stage stored the folder
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "report not written (RuntimeError: no fonts); retry with: gdbench report" in err
     assert (folder / "runs.parquet").exists() and not (folder / "report.html").exists()
 
 

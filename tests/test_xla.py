@@ -11,7 +11,7 @@ import pytest
 from agreement import assert_first_hits_agree
 
 import bench
-from bench.core import engine, xla
+from bench.core import xla
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_engine_programs_get_the_options_and_adam_keeps_its_numbers(clean_env, m
         used.append(real(platform))
         return used[-1]
 
-    monkeypatch.setattr(engine.xla, "compile_options", spy)
+    monkeypatch.setattr(xla, "compile_options", spy)
     kw = dict(problem_args=args, grid={"learning_rate": list(np.geomspace(1e-3, 1e-1, 6))}, seeds=[0, 1],
               steps=300, impl="both", device="cpu")  # XLA:CPU's options, on any machine
     tuned = bench.run_sweep(bench.SweepSpec(problem, "adam", **kw), repeats=1)

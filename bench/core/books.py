@@ -150,7 +150,9 @@ class Books(NamedTuple):
     div_step: jax.Array  # (B,) the first diverged step, NEVER if none
     best: jax.Array  # (B,) the lowest loss before any divergence
     hits: jax.Array  # (K, B) each target's first-hit step, NEVER if not yet
-    n_hit: jax.Array  # (B,) how many targets are hit (they are hit in order)
+    # (B,) how many targets are hit (they are hit in order). Derivable, `(hits != NEVER).sum(0)`, but carried:
+    # every block's bookkeeping reads it, and the (B,) counter spares it a (K, B) reduction per block.
+    n_hit: jax.Array
 
 
 class BlockLosses(NamedTuple):

@@ -21,7 +21,7 @@ import pandas as pd
 
 import optimizers
 import problems
-from bench.core import chunking, engine, lr_schedule, minibatch, protocol, schedule, sweepspec
+from bench.core import chunking, compiled, engine, lr_schedule, minibatch, protocol, schedule, sweepspec
 from bench.core.sweepspec import (  # noqa: F401 - a sweep's options and inputs, as cells names them
     DTYPES, IMPLS, MAX_ROUNDS, MINIBATCH_RECORD_EVERY, PRIMARY_TARGET, TARGETS, SweepSpec, check_batch_size, devices_for,
     precision, resolve_optimizer, resolve_problem,
@@ -140,7 +140,7 @@ class Group:
     impl: str
     configs: list[dict[str, Any]]  # full hyperparameters (defaults merged) per config
     config_ids: list[int]
-    program: engine.Program
+    program: compiled.Runnable  # a Program, or a ChunkedProgram over its lanes in chunks
     times: list[float] = dataclasses.field(default_factory=list)
     outputs: dict[str, np.ndarray] | None = None
 
@@ -181,10 +181,8 @@ class CellRun:
                 g.outputs = g.program(f_ref)
 
     def best_reached(self) -> float:
-        """The lowest finite loss any lane of this cell reached."""
-        best = [np.nanmin(np.where(np.isfinite(g.outputs["best_loss"]), g.outputs["best_loss"], np.nan))
-                for g in self.groups if np.isfinite(g.outputs["best_loss"]).any()]
-        return float(min(best)) if best else float("nan")
+        """The lowest finite loss any lane of this cell reached (NaN if none): `settled_f_ref` of its lanes."""
+        return settled_f_ref(np.concatenate([np.ravel(g.outputs["best_loss"]) for g in self.groups]))
 
     def time(self, repeats: int, keep_outputs: bool = False, min_time: float = MIN_TIME_S,
              warmup: float = WARMUP_S, long_run: float = LONG_RUN_S) -> None:
@@ -214,7 +212,7 @@ class CellRun:
         With `keep_outputs`, each program's first run's outputs become the
         results (copied from the device after all the timing), saving a run of
         its own. Every other run's path buffer serves the program's next run
-        (`engine.Program.recycle`); the last is freed at the end.
+        (`compiled.Program.recycle`); the last is freed at the end.
         """
         kept, first = {}, [0.0] * len(self.groups)
         with precision(self.dtype):
@@ -380,6 +378,16 @@ def _full_batch(fn):
         return fn(x, data, None)
 
     return loss
+
+
+def settled_f_ref(reached) -> float:
+    """The loss relative targets are measured from where f* is unknown: the lowest finite loss
+    reached by any of the runs that share the reference (a cell's lanes, a problem's cells or
+    batch sizes, with those a resumed run stored); NaN where none reached a finite one.
+    The one rule: sweeps, suites, resumed suites and report phases all settle f_ref with it."""
+    values = np.ravel(np.asarray(reached if isinstance(reached, np.ndarray) else list(reached), dtype=float))
+    finite = values[np.isfinite(values)]
+    return float(finite.min()) if finite.size else float("nan")
 
 
 def run_cell(cell: CellRun, repeats: int = 5, settle_f_ref: bool = True) -> CellRun:
@@ -573,7 +581,7 @@ def run_sweep(sweep: SweepSpec, repeats: int | None = None) -> SweepResult:
         run_cell(cell, repeats=cell.repeats, settle_f_ref=len(prepared) == 1)
     f_ref = None
     if len(prepared) > 1 and p.f_star is None:  # one reference for every batch size: the same objective
-        f_ref = min(cell.best_reached() for cell in prepared)
+        f_ref = settled_f_ref(cell.best_reached() for cell in prepared)
         for cell in prepared:
             cell.execute(f_ref)
     parts, run_id = [], 0

@@ -1,7 +1,7 @@
 """Sweeps larger than the device memory: a cell's lanes in chunks of one compiled program.
 
 Lanes are independent, so a cell's lanes can run a chunk at a time: one
-program is compiled for a chunk's lanes (`engine.compile_program`), and each
+program is compiled for a chunk's lanes (`compiled.compile_program`), and each
 run launches it once per chunk with that chunk's starting points,
 hyperparameters and seeds (the last chunk padded to the same size with copies
 of its first lane, as `compile_program` pads to the devices). Only one chunk's
@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import jax
 import numpy as np
 
-from bench.core import distributed, engine, memory
+from bench.core import compiled, distributed, engine, memory
 
 PyTree = Any
 
@@ -30,13 +30,13 @@ def _padded(a: np.ndarray, size: int) -> np.ndarray:
 
 @dataclasses.dataclass
 class ChunkedProgram:
-    """One compiled program run over a cell's lanes a chunk at a time; used as an `engine.Program`.
+    """One compiled program run over a cell's lanes a chunk at a time; a `compiled.Runnable`, as `compiled.Program` is.
 
     `first` is the program compiled for (and holding the inputs of) the first
     chunk; the other chunks' inputs are made from the host arrays when they run.
     """
 
-    first: engine.Program
+    first: compiled.Program
     x0: PyTree  # all lanes, lanes-last, host arrays
     hp: Mapping[str, np.ndarray]
     seeds: np.ndarray | None  # (lanes,) in minibatch mode
@@ -58,23 +58,23 @@ class ChunkedProgram:
     def mesh(self):
         return self.first.mesh
 
-    def program(self, k: int) -> engine.Program:
+    def program(self, k: int) -> compiled.Program:
         """Chunk k's program: the compiled one with chunk k's lanes as inputs (put on the device now)."""
         if k == 0:
             return self.first
         lanes = slice(k * self.chunk, min((k + 1) * self.chunk, self.n_lanes))
-        x0_dev, hp_dev, data, targets, f_ref, init, which = self.first.args
+        first = self.first.inputs
 
         def like(host, dev):  # chunk k's lanes, padded as the first chunk's, with its sharding and dtype
             a = _padded(np.asarray(host)[..., lanes], self.chunk)
             return distributed.put(_padded(a, dev.shape[-1]).astype(dev.dtype), dev.sharding)
 
-        x0 = jax.tree.map(like, self.x0, x0_dev)
-        hp = {name: like(self.hp[name], hp_dev[name]) for name in hp_dev}
+        init = first.init
         if "seeds" in init:
             init = {**init, "seeds": like(self.seeds, init["seeds"])}
-        return dataclasses.replace(self.first, args=(x0, hp, data, targets, f_ref, init, which),
-                                   n_lanes=lanes.stop - lanes.start)
+        inputs = first._replace(x0=jax.tree.map(like, self.x0, first.x0),
+                                hp={name: like(self.hp[name], first.hp[name]) for name in first.hp}, init=init)
+        return dataclasses.replace(self.first, inputs=inputs, n_lanes=lanes.stop - lanes.start)
 
     def running(self, which: int) -> "ChunkedProgram":
         return dataclasses.replace(self, first=self.first.running(which))
@@ -109,10 +109,10 @@ class ChunkedProgram:
 def compile_program(cell: engine.Cell, x0: PyTree, hp: Mapping[str, np.ndarray], data: PyTree,
                     targets: np.ndarray, f_ref: float, devices: list, dtype, seeds: np.ndarray | None = None,
                     max_memory: int | None = None, label: str = "the problem"):
-    """`engine.compile_program`, in chunks of lanes where they do not fit in the memory budget.
+    """`compiled.compile_program`, in chunks of lanes where they do not fit in the memory budget.
 
     The budget is `max_memory` bytes, or `memory.FREE_FRACTION` of the free
-    memory of `devices`. Returns an `engine.Program` when every lane fits, else
+    memory of `devices`. Returns a `compiled.Program` when every lane fits, else
     a `ChunkedProgram`; ConfigError (before compiling) if not even one lane
     fits. `label` names the problem in that error.
     """
@@ -127,8 +127,8 @@ def compile_program(cell: engine.Cell, x0: PyTree, hp: Mapping[str, np.ndarray],
                                 memory.budget(max_memory, devices), label)
     chunk = memory.chunk_lanes(n_lanes, fit, n_devices)
     if chunk >= n_lanes:
-        return engine.compile_program(cell, x0, hp, data, targets, f_ref, devices, dtype, seeds=seeds)
-    first = engine.compile_program(cell, jax.tree.map(lambda a: np.asarray(a)[..., :chunk], x0),
+        return compiled.compile_program(cell, x0, hp, data, targets, f_ref, devices, dtype, seeds=seeds)
+    first = compiled.compile_program(cell, jax.tree.map(lambda a: np.asarray(a)[..., :chunk], x0),
                                    {k: np.asarray(v)[..., :chunk] for k, v in hp.items()}, data, targets, f_ref,
                                    devices, dtype, seeds=None if seeds is None else np.asarray(seeds)[:chunk])
     return ChunkedProgram(first, jax.tree.map(np.asarray, x0), {k: np.asarray(v) for k, v in hp.items()},

@@ -48,8 +48,6 @@ update arguments stay at the iterate x_t.
 from __future__ import annotations
 
 import dataclasses
-import threading
-import time
 from functools import partial
 from typing import Any, Callable, Mapping, NamedTuple
 
@@ -57,25 +55,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.sharding import Mesh, NamedSharding
-from jax.sharding import PartitionSpec as P
 
-from bench.core import distributed, minibatch, schedule, xla
+from bench.core import minibatch, schedule
 from bench.core.books import SUB_STEPS, BlockLosses, Books, Levels, block_books, finite_below
+from bench.core.lanewise import (evaluation_counter, evaluation_point, lane_functions, lane_norms, optimizer_step,
+                                 select, select_state)
 from bench.core.schedule import Schedule
 
 PyTree = Any
 LANES = "lanes"
 DIVERGENCE_FACTOR = 1e6
 NEVER = -1
-#: A launch that may run longer than this (the first of a program, or one whose
-#: last launch took longer) runs in a helper thread while the main thread waits
-#: in Python, waking every WAKE_S, so that Ctrl-C and SIGTERM are handled at once
-#: instead of when XLA returns; shorter ones run on the calling thread. The
-#: timed span is the same in both (call and wait, measured where they happen).
-HELPER_THREAD_MIN_S = 0.25
-WAKE_S = 0.05
-PROGRAM_THREAD = "gdbench-program"  # the helper thread's name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,153 +136,17 @@ class Cell:
         return self.eval_params is not None and any(f is not None for f in self.eval_params)
 
 
-def _lanes_like(mask: jax.Array, a: jax.Array) -> jax.Array:
-    """Broadcasts a per-lane (B,) array against a lanes-last array explicitly."""
-    return jnp.broadcast_to(mask.reshape((1,) * (a.ndim - 1) + mask.shape), a.shape)
+class ProgramInputs(NamedTuple):
+    """A program's inputs but the path buffer, by name: what `trajectories`' program takes,
+    `initial_buffers` and `bench.core.program` make, and the sharding specs follow."""
 
-
-def _select(mask: jax.Array, new: PyTree, old: PyTree) -> PyTree:
-    """Per lane of lanes-last pytrees: `new` where mask, else `old`."""
-    return jax.tree.map(lambda a, b: jnp.where(_lanes_like(mask, a), a, b), new, old)
-
-
-def lane_functions(loss_fn, n_lanes: int, data_axes=None):
-    """`(loss, value_and_grad)` of every lane of lanes-last pytrees: (B,) losses, lanes-last gradients.
-
-    `data_axes`: None where every lane shares `data`, else a prefix tree of
-    `data` marking the parts that hold one entry per lane (-1, lanes-last).
-
-    The gradient is that of the SUM of the lane losses: lanes are independent,
-    so it is each lane's gradient, and the backward pass stays lanes-last
-    (vmapping `grad` itself would put the lanes first and transpose). A single
-    lane drops its lanes axis instead of vmapping over it: XLA reduces a
-    (n, 1) array far slower than an (n,) one.
-    """
-    if n_lanes == 1:
-        squeeze = partial(jax.tree.map, lambda a: a[..., 0])
-        expand = partial(jax.tree.map, lambda a: a[..., None])
-        lane_data = (lambda d: d) if data_axes is None else partial(_squeeze_lanes, data_axes)
-
-        def loss(x, data):
-            return loss_fn(squeeze(x), lane_data(data))[None]
-
-        def value_and_grad(x, data):
-            value, grad = jax.value_and_grad(loss_fn)(squeeze(x), lane_data(data))
-            return value[None], expand(grad)
-
-        return loss, value_and_grad
-
-    per_lane = jax.vmap(loss_fn, in_axes=(-1, data_axes), out_axes=-1)
-
-    def total(x, data):
-        values = per_lane(x, data)
-        return jnp.sum(values), values
-
-    def value_and_grad(x, data):
-        (_, values), grad = jax.value_and_grad(total, has_aux=True)(x, data)
-        return values, grad
-
-    return per_lane, value_and_grad
-
-
-def _squeeze_lanes(data_axes, data):
-    """`data` of a single lane: the parts with lanes (axis -1) lose that axis."""
-    return jax.tree.map(lambda axis, d: d if axis is None else jax.tree.map(lambda a: a[..., 0], d),
-                        data_axes, data, is_leaf=lambda a: a is None)
-
-
-def _lane_norms(tree: PyTree) -> jax.Array:
-    """The 2-norm of each lane of a lanes-last pytree."""
-    squares = [jnp.sum(jnp.square(a).reshape(-1, a.shape[-1]), axis=0) for a in jax.tree.leaves(tree)]
-    return jnp.sqrt(sum(squares))
-
-
-def extra_args(needs, value, grad, loss_fn, data) -> dict:
-    """The extra update arguments `needs` names, for the loss `loss_fn(params, data)` at value and grad."""
-    extra = {}
-    if "value" in needs:
-        extra["value"] = value
-    if "grad" in needs:
-        extra["grad"] = grad
-    if "value_fn" in needs:
-        def value_fn(params, obj_fn=None):
-            # optax's line searches hand value_fn every extra argument its
-            # signature names and refuse the others: it names (and ignores)
-            # obj_fn, so that both can be supplied to a chain.
-            del obj_fn
-            return loss_fn(params, data)
-
-        extra["value_fn"] = value_fn
-    if "obj_fn" in needs:
-        extra["obj_fn"] = lambda params: loss_fn(params, data)
-    return extra
-
-
-def optimizer_step(cell: Cell, n_lanes: int, make_tx, loss_fn=None, data_axes=None):
-    """`(init, apply)` over all lanes: apply(x, state, hp, data, value, grad) -> (x', state').
-
-    `loss_fn` (default `cell.loss_fn`) and `data_axes` (see `lane_functions`)
-    are those of the loss the optimizer may evaluate (line searches).
-
-    An elementwise optimizer (each coordinate's update depends on that
-    coordinate and on scalars only) runs directly on the lanes-last arrays, its
-    hyperparameters of shape (B,) broadcasting along the lanes: the same
-    arithmetic as one lane at a time, without any transpose. Any other one
-    (line search, Polyak: they reduce over the parameters) is vmapped lane by lane.
-    """
-    if cell.elementwise:
-        loss_all, _ = lane_functions(loss_fn or cell.loss_fn, n_lanes, data_axes)
-
-        def init(x, hp):
-            return make_tx(hp).init(x)
-
-        def apply(x, state, hp, data, value, grad):
-            extra = extra_args(cell.needs, value, grad, loss_all, data)
-            updates, state = make_tx(hp).update(grad, state, x, **extra)
-            return optax.apply_updates(x, updates), state
-
-        return init, apply
-
-    def init_lane(x, hp):
-        return make_tx(hp).init(x)
-
-    def apply_lane(x, state, hp, data, value, grad):
-        extra = extra_args(cell.needs, value, grad, loss_fn or cell.loss_fn, data)
-        updates, state = make_tx(hp).update(grad, state, x, **extra)
-        return optax.apply_updates(x, updates), state
-
-    init = jax.vmap(init_lane, in_axes=-1, out_axes=-1)
-    apply = jax.vmap(apply_lane, in_axes=(-1, -1, -1, data_axes, -1, -1), out_axes=-1)
-    return init, apply
-
-
-def evaluation_point(cell: Cell, k: int):
-    """Implementation k's `point(state, x)` over all lanes: where it is measured (`Cell.eval_params`).
-
-    The iterate x itself when it has no evaluation function.
-    """
-    f = None if cell.eval_params is None else cell.eval_params[k]
-    if f is None:
-        return lambda state, x: x
-    if cell.elementwise:
-        return f
-    return jax.vmap(f, in_axes=-1, out_axes=-1)
-
-
-def evaluation_counter(cell: Cell, k: int, n_lanes: int):
-    """Implementation k's `count(state, hp) -> (B,)` evaluations of its last update, or None (one per step)."""
-    f = None if cell.evals is None else cell.evals[k]
-    if f is None:
-        return None
-    if cell.elementwise:
-        return lambda state, hp: jnp.broadcast_to(jnp.asarray(f(state, hp), jnp.int32), (n_lanes,))
-    return jax.vmap(lambda state, hp: jnp.asarray(f(state, hp), jnp.int32), in_axes=-1, out_axes=-1)
-
-
-def _select_state(mask: jax.Array, new: PyTree, old: PyTree) -> PyTree:
-    """`_select` for optimizer states; leaves without a lanes axis (an elementwise
-    state's shared scalars, the same for every lane) are taken from `new`."""
-    return jax.tree.map(lambda a, b: a if jnp.ndim(a) == 0 else jnp.where(_lanes_like(mask, a), a, b), new, old)
+    x0: PyTree  # the starting points, lanes-last
+    hp: Mapping[str, jax.Array]  # (B,) each hyperparameter
+    data: PyTree  # the problem's data, shared by every lane
+    targets: jax.Array  # (K,) the target levels, decreasing
+    f_ref: jax.Array  # () the loss the targets are relative to (f* for absolute ones)
+    init: dict  # the constant starting values and work buffers (`initial_buffers`)
+    which: jax.Array  # () the implementation in `Cell.make_txs` to run
 
 
 # --------------------------------------------------------------------------- the block loop
@@ -414,7 +268,7 @@ def _step(loop: Loop, impl: tuple, t0, write: PathWrite | None, i, carry: StepCa
     vbuf = jax.lax.dynamic_update_index_in_dim(vbuf, step_value, i, 0)
     if write is not None:
         path = jax.tree.map(lambda b, a: jax.lax.dynamic_update_index_in_dim(b, a, write.rows[i], 0),
-                            path, _select(write.alive, point(state, x), write.x_start))
+                            path, select(write.alive, point(state, x), write.x_start))
     x, state = apply_all(x, state, loop.hp, opt_data, step_value if opt_value is None else opt_value, grad)
     if cell.counted:
         ebuf = jax.lax.dynamic_update_index_in_dim(ebuf, evals, i, 0)
@@ -454,7 +308,7 @@ def _block_steps(loop: Loop, impl: tuple, dense: bool, n, plan: BlockPlan, t0, a
         end = jnp.minimum(jnp.maximum(plan.slots[j], i0), n)
         inner = jax.lax.fori_loop(i0, end, plain, inner)
         path = jax.tree.map(lambda p, a: jax.lax.dynamic_update_index_in_dim(p, a, plan.rows[j], 0),
-                            inner.path, _select(alive, impl[1](inner.state, inner.x), x_start))
+                            inner.path, select(alive, impl[1](inner.state, inner.x), x_start))
         return inner._replace(path=path), end
 
     carry, i0 = jax.lax.fori_loop(0, jnp.where(n > 0, plan.slots.shape[0], 0), segment,
@@ -484,13 +338,13 @@ def _block(loop: Loop, dense: bool, carry: tuple[Carry, Buffers], plan: BlockPla
             loop, (apply_all, point, count), dense, n, plan, c.t, alive, x_start,
             StepCarry(x_end, c.states[k], value_end, vbuf, path, evals_end, ebuf))
         if loop.cell.evaluated_elsewhere:  # its evaluation point needs the state frozen with the point
-            state = _select_state(alive, state, c.states[k])
+            state = select_state(alive, state, c.states[k])
         states.append(state)
     t = c.t + plan.length
     # Lanes that diverged in an earlier block keep their frozen point (and
     # its loss): they ran this block from it again, unused. A select per
     # block instead of per step; their optimizer state runs on unused.
-    x = _select(alive, x_end, c.x)
+    x = select(alive, x_end, c.x)
     value = jnp.where(alive, value_end, c.value)
     books, _ = block_books(BlockLosses(vbuf, plan.length, c.t, alive), loop.levels, c.books, loop.cell.one_pass)
     counts = _booked_evals(c, books, ebuf, alive, evals_end) if loop.cell.counted else {}
@@ -545,7 +399,8 @@ def _final(loop: Loop, c: Carry) -> tuple[Carry, PyTree, jax.Array]:
     best = jnp.where(ok, jnp.minimum(b.best, final_loss), b.best)
     fresh = ok[None, :] & (final_loss[None, :] <= loop.levels.thresholds) & (b.hits == NEVER)
     hits = jnp.where(fresh, c.t, b.hits)
-    c = c._replace(value=final_loss, books=Books(div_step, best, hits, b.n_hit))
+    n_hit = b.n_hit + jnp.sum(fresh, axis=0, dtype=b.n_hit.dtype)
+    c = c._replace(value=final_loss, books=Books(div_step, best, hits, n_hit))
     if loop.cell.counted:
         c = c._replace(hit_evals=jnp.where(fresh, c.evals[None, :], c.hit_evals),
                        div_evals=jnp.where(alive & ~ok, c.evals, c.div_evals))
@@ -561,8 +416,10 @@ def _evaluations(cell: Cell, c: Carry) -> tuple[jax.Array, jax.Array]:
             jnp.where(b.div_step != NEVER, c.div_evals, c.evals))
 
 
-def _program(cell: Cell, x0, hp, data, targets, f_ref, init, which, path) -> dict[str, jax.Array]:
+def _program(cell: Cell, inputs: ProgramInputs, path) -> dict[str, jax.Array]:
     """The body of `trajectories`' program (see there)."""
+    x0, hp, data, targets, f_ref, init, which = (inputs.x0, inputs.hp, inputs.data, inputs.targets, inputs.f_ref,
+                                                 inputs.init, inputs.which)
     n_lanes = jax.tree.leaves(x0)[0].shape[-1]
     loss_all, value_and_grad = lane_functions(cell.loss_fn, n_lanes)
     mb = cell.minibatch
@@ -614,7 +471,7 @@ def _program(cell: Cell, x0, hp, data, targets, f_ref, init, which, path) -> dic
         hits=c.books.hits,
         best_loss=c.books.best,
         final_loss=c.value,
-        grad_norm=_lane_norms(grad),
+        grad_norm=lane_norms(grad),
         diverged_step=c.books.div_step,
         hit_evals=hit_evals,
         evals=evals,
@@ -626,7 +483,7 @@ def _program(cell: Cell, x0, hp, data, targets, f_ref, init, which, path) -> dic
 
 
 def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
-    """The lanes-last program `run(x0, hp, data, targets, f_ref, init, which, path) -> outputs`.
+    """The lanes-last program `run(inputs, path) -> outputs`, `inputs` a `ProgramInputs`.
 
     x0 and hp hold the lanes on their last axis; `targets` (K,) are relative
     suboptimality levels (decreasing), `f_ref` the optimum they are relative to
@@ -642,10 +499,10 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
     final point (`_final`).
     """
 
-    def run(x0, hp, data, targets, f_ref, init, which, path):
+    def run(inputs: ProgramInputs, path):
         # Hyperparameters of shape (B,) broadcast along the trailing lanes axis.
         with jax.numpy_rank_promotion("allow"):
-            return _program(cell, x0, hp, data, targets, f_ref, init, which, path)
+            return _program(cell, inputs, path)
 
     return run
 
@@ -710,208 +567,9 @@ def path_buffer(cell: Cell, x0: PyTree) -> PyTree:
 
     `()` when the cell records no path. Every row is written by a run (see
     `path_rows`), so a run may be given any buffer of these shapes, e.g. the
-    previous run's path output (`Program.recycle`).
+    previous run's path output (`bench.core.compiled.Program.recycle`).
     """
     if not cell.record_path:
         return ()
     n_points = len(cell.schedule.stored)
     return jax.tree.map(lambda a: jax.ShapeDtypeStruct((n_points,) + a.shape, a.dtype), x0)
-
-
-def _lane_spec(ndim: int) -> P:
-    return P(*([None] * (ndim - 1)), LANES)
-
-
-def _out_specs(cell: Cell, x0: PyTree) -> dict:
-    """Every output keeps its lanes on the last axis (see `trajectories`)."""
-    specs = dict(
-        losses=_lane_spec(2),
-        hits=_lane_spec(2),
-        best_loss=_lane_spec(1),
-        final_loss=_lane_spec(1),
-        grad_norm=_lane_spec(1),
-        diverged_step=_lane_spec(1),
-        hit_evals=_lane_spec(2),
-        evals=_lane_spec(1),
-    )
-    if cell.record_path:
-        specs["path"] = jax.tree.map(lambda a: _lane_spec(np.ndim(a) + 1), x0)
-    return specs
-
-
-def make_mesh(devices: list) -> Mesh:
-    return Mesh(np.asarray(devices), (LANES,))
-
-
-@dataclasses.dataclass
-class Program:
-    """A compiled cell program with its inputs on the device(s).
-
-    Calling it runs every lane once and returns the outputs as NumPy arrays
-    with the padding lanes dropped; `time` runs it and returns the seconds,
-    waiting for the device (`block_until_ready`) but not copying anything back.
-
-    The path buffer (`path_buffer`) is donated to each run: a run takes
-    `spare`, a buffer left by an earlier run whose outputs were dropped
-    (`recycle`), or else a fresh one made before the clock starts. Reusing
-    it saves the copy of the buffer and the fresh output that a run would
-    otherwise pay for (up to a tenth of a 2-D sweep's time).
-    """
-
-    compiled: Any
-    args: tuple
-    n_lanes: int
-    compile_s: float  # tracing, lowering and XLA compilation
-    mesh: Mesh
-    trace_s: float = 0.0  # of which tracing and lowering
-    last_s: float | None = None  # the last launch's seconds: whether the next may block the caller
-    path: PyTree = ()  # the path buffer's shapes and shardings (`path_buffer`), () without a path
-    spare: PyTree = dataclasses.field(default=None, init=False, repr=False, compare=False)  # not copied by replace
-
-    def _args(self, f_ref: float | None) -> tuple:
-        if f_ref is None:
-            return self.args
-        ref = distributed.put(np.asarray(f_ref, self.args[4].dtype), NamedSharding(self.mesh, P()))
-        return self.args[:4] + (ref,) + self.args[5:]
-
-    def running(self, which: int) -> "Program":
-        """The same compiled program, set to run implementation `which` of its cell."""
-        index = distributed.put(np.asarray(which, np.int32), NamedSharding(self.mesh, P()))
-        return dataclasses.replace(self, args=self.args[:6] + (index,))
-
-    def _path_buffer(self) -> PyTree:
-        """The spare path buffer if there is one (then there is none), else a fresh one."""
-        spare, self.spare = self.spare, None
-        if spare is not None:
-            return spare
-        return jax.block_until_ready(
-            jax.tree.map(lambda s: distributed.put(np.zeros(s.shape, s.dtype), s.sharding), self.path))
-
-    def recycle(self, out: Any) -> None:
-        """Keeps the path buffer of `launch`'s outputs for the next run; `out` must not be used after."""
-        if jax.tree.leaves(self.path):
-            self.spare = out["path"]
-
-    def release(self) -> None:
-        """Frees the spare buffer (no more runs to come soon: a runner holds a problem's cells at once)."""
-        self.spare = None
-
-    def launch(self, f_ref: float | None = None) -> tuple[float, Any]:
-        """Runs once: the seconds until the outputs are ready, and the outputs, still on the device."""
-        args = self._args(f_ref) + (self._path_buffer(),)
-        if self.last_s is not None and self.last_s < HELPER_THREAD_MIN_S:
-            seconds, out = _timed_run(self.compiled, args)
-        else:
-            seconds, out = _wait(self.compiled, args)
-        self.last_s = seconds
-        return seconds, out
-
-    def fetch(self, out: Any) -> dict[str, Any]:
-        """Outputs of `launch` as NumPy arrays, padding lanes dropped (all lanes, from every process)."""
-        return jax.tree.map(lambda a: a[..., : self.n_lanes], distributed.to_host(out))
-
-    def __call__(self, f_ref: float | None = None) -> dict[str, Any]:
-        return self.fetch(self.launch(f_ref)[1])
-
-    def time(self, f_ref: float | None = None) -> float:
-        seconds, out = self.launch(f_ref)
-        self.recycle(out)
-        return seconds
-
-
-def _timed_run(compiled, args: tuple) -> tuple[float, Any]:
-    start = time.perf_counter()
-    out = jax.block_until_ready(compiled(*args))
-    return time.perf_counter() - start, out
-
-
-def _wait(compiled, args: tuple) -> tuple[float, Any]:
-    """`_timed_run` in a daemon thread; the caller waits on an Event with a timeout.
-
-    XLA runs a program, and `block_until_ready` waits for it, in C++, where
-    Python's signal handlers cannot run: a KeyboardInterrupt would only surface
-    when the program returns. Waiting here, the caller sees it within WAKE_S;
-    the abandoned program finishes in the background (the thread is a daemon,
-    so it does not hold up the exit). Single-device CPU programs run inline in
-    the call, so the call is made in the thread too.
-    """
-    box: dict[str, Any] = {}
-    done = threading.Event()
-    x64 = jax.config.jax_enable_x64  # the caller's setting (thread-local under jax.enable_x64)
-
-    def work() -> None:
-        try:
-            with jax.enable_x64(x64):
-                box["result"] = _timed_run(compiled, args)
-        except BaseException as e:  # noqa: BLE001 - re-raised in the caller
-            box["error"] = e
-        finally:
-            done.set()
-
-    threading.Thread(target=work, name=PROGRAM_THREAD, daemon=True).start()
-    while not done.wait(WAKE_S):
-        pass
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
-
-
-def compile_program(cell: Cell, x0: PyTree, hp: Mapping[str, np.ndarray], data: PyTree,
-                    targets: np.ndarray, f_ref: float, devices: list, dtype,
-                    seeds: np.ndarray | None = None) -> Program:
-    """Lowers and compiles `cell` ahead of time for lanes-last inputs x0 and hp.
-
-    `seeds`: each lane's seed, (B,) integers; needed in minibatch mode only.
-
-    Lanes are padded (with copies of lane 0) to a multiple of the number of
-    devices and split over them; the padding is dropped from the outputs.
-    """
-    n_lanes = jax.tree.leaves(x0)[0].shape[-1]
-    mesh = make_mesh(distributed.mesh_devices(devices, n_lanes))  # no device without a real lane
-    pad = (-n_lanes) % mesh.size
-
-    def lanes(a):
-        a = np.asarray(a)
-        if pad:
-            a = np.concatenate([a, np.repeat(a[..., :1], pad, axis=-1)], axis=-1)
-        return distributed.put(a, NamedSharding(mesh, _lane_spec(a.ndim)))
-
-    def replicated(a):
-        return distributed.put(a, NamedSharding(mesh, P()))
-
-    cast = lambda a: np.asarray(a, dtype) if np.asarray(a).dtype.kind == "f" else np.asarray(a)
-    x0_lanes = jax.tree.map(lambda a: lanes(cast(a)), x0)
-    init = initial_buffers(cell, x0_lanes, len(targets), dtype)
-    if cell.minibatch is not None:
-        seeds = np.asarray(seeds, np.int32)
-        init["seeds"] = np.concatenate([seeds, np.repeat(seeds[:1], pad)]) if pad else seeds
-    args = (
-        x0_lanes,
-        {k: lanes(cast(v)) for k, v in hp.items()},
-        jax.tree.map(lambda a: replicated(cast(a)), data),
-        replicated(np.asarray(targets, dtype)),
-        replicated(np.asarray(f_ref, dtype)),
-        jax.tree.map(lambda a: distributed.put(a, NamedSharding(mesh, _lane_spec(a.ndim))), init),
-        replicated(np.asarray(0, np.int32)),  # which implementation: see Program.running
-    )
-    path = jax.tree.map(lambda s: s.update(sharding=NamedSharding(mesh, _lane_spec(s.ndim))),
-                        path_buffer(cell, x0_lanes))
-    in_specs = (
-        jax.tree.map(lambda a: _lane_spec(a.ndim), args[0]),
-        {k: _lane_spec(1) for k in args[1]},
-        jax.tree.map(lambda _: P(), args[2]),
-        P(),
-        P(),
-        jax.tree.map(lambda a: _lane_spec(a.ndim), args[5]),
-        P(),
-        jax.tree.map(lambda a: _lane_spec(a.ndim), path),
-    )
-    program = jax.shard_map(
-        trajectories(cell), mesh=mesh, in_specs=in_specs, out_specs=_out_specs(cell, x0), check_vma=False
-    )
-    start = time.perf_counter()
-    lowered = jax.jit(program, donate_argnums=(len(args),)).lower(*args, path)
-    traced = time.perf_counter()
-    compiled = lowered.compile(compiler_options=xla.compile_options(mesh.devices.flat[0].platform))
-    done = time.perf_counter()
-    return Program(compiled, args, n_lanes, done - start, mesh, trace_s=traced - start, path=path)

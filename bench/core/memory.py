@@ -19,7 +19,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from bench.core import engine, minibatch, schedule
+from bench.core import engine, lanewise, minibatch, schedule
 from bench.errors import ConfigError
 
 #: The share of the free device memory a cell may use when no max_memory is given.
@@ -109,15 +109,15 @@ def lane_bytes(cell: engine.Cell, x0: Any, hp: dict, data: Any, n_targets: int, 
     params = tree_bytes(x0)
     itemsize = np.dtype(jax.tree.leaves(x0)[0].dtype).itemsize
     with jax.numpy_rank_promotion("allow"):
-        state = sum(tree_bytes(jax.eval_shape(engine.optimizer_step(cell, 1, make_tx)[0], x0, hp))
+        state = sum(tree_bytes(jax.eval_shape(lanewise.optimizer_step(cell, 1, make_tx)[0], x0, hp))
                     for make_tx in cell.make_txs)
-        _, value_and_grad = engine.lane_functions(cell.loss_fn, 1)
+        _, value_and_grad = lanewise.lane_functions(cell.loss_fn, 1)
         work = _intermediate_bytes(value_and_grad, x0, data)
         if cell.minibatch is not None:
             mb = cell.minibatch
             keys = minibatch.lane_keys(np.asarray([seed], np.int32))
             batch = jax.eval_shape(lambda: minibatch.draw(mb, keys, 0, data))
-            _, mb_value_and_grad = engine.lane_functions(mb.loss, 1, minibatch.DATA_AXES)
+            _, mb_value_and_grad = lanewise.lane_functions(mb.loss, 1, minibatch.DATA_AXES)
             work += tree_bytes(batch) + _intermediate_bytes(mb_value_and_grad, x0, (data, batch))
     runs = schedule.plan(cell.schedule)
     points = len(cell.schedule.stored)
@@ -167,7 +167,7 @@ def chunk_lanes(n_lanes: int, fit: int, n_devices: int) -> int:
 
     A chunk is a multiple of twice the devices where that fits (the last one
     is padded to the same size): a device with a single lane computes it in
-    another order (`engine.lane_functions` drops the lanes axis), which can
+    another order (`lanewise.lane_functions` drops the lanes axis), which can
     change the last bits of a sum, so at least two lanes per device keep the
     results those of the unchunked program.
     """

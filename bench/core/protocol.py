@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from bench.core import engine
+from bench.core import engine, lanewise
 from bench.errors import ConfigError
 from optimizers import custom
 from optimizers.registry import OptimizerSpec
@@ -116,7 +116,7 @@ def check_layout(spec: OptimizerSpec, cell: engine.Cell, start: Any, hp: Mapping
     The probe: PROBE_LANES lanes with the cell's own hyperparameters (lanes
     spread over `hp`, one program's traced values), points near `start`
     (one lane's starting point) and random gradients, PROBE_STEPS steps, in
-    float64, each implementation's updates computed both ways (`engine.optimizer_step`'s
+    float64, each implementation's updates computed both ways (`lanewise.optimizer_step`'s
     two layouts, in one small jitted program) and compared. Registered optimizers and unmarked ones are not probed.
     """
     if not (spec.elementwise and custom.is_users(spec)):
@@ -134,7 +134,7 @@ def check_layout(spec: OptimizerSpec, cell: engine.Cell, start: Any, hp: Mapping
         grads = [jax.tree.map(lambda a: rng.standard_normal(a.shape), x) for _ in range(PROBE_STEPS)]
         lane_loss = jax.vmap(cell.loss_fn, in_axes=(-1, None))
         for make_tx in cell.make_txs:
-            layouts = [engine.optimizer_step(dataclasses.replace(cell, elementwise=e), PROBE_LANES, make_tx)
+            layouts = [lanewise.optimizer_step(dataclasses.replace(cell, elementwise=e), PROBE_LANES, make_tx)
                        for e in (True, False)]
 
             @jax.jit  # one small program: cheaper than compiling each operation of an unjitted run
@@ -206,7 +206,7 @@ def check_traces(problem, spec: OptimizerSpec, config: Mapping[str, Any], dtype:
         def step(x, data):
             state = tx.init(x)
             value, grad = jax.value_and_grad(loss)(x, data)
-            updates, state = tx.update(grad, state, x, **engine.extra_args(needs, value, grad, loss, data))
+            updates, state = tx.update(grad, state, x, **lanewise.extra_args(needs, value, grad, loss, data))
             x = optax.apply_updates(x, updates)
             return loss(x if evaluate is None else evaluate(state, x), data)
 

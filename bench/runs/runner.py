@@ -172,7 +172,7 @@ def _run_problem(suite: Suite, plans: list[tuple[int, CellPlan]], say: Callable[
     if not known_optimum and ran:
         start = time.perf_counter()
         reached = [cell.best_reached() for _, cell, _ in ran] + ([f_ref_stored] if f_ref_stored is not None else [])
-        f_ref = float(np.nanmin(reached)) if np.isfinite(reached).any() else float("nan")
+        f_ref = cells.settled_f_ref(reached)
         for index, cell, cost in ran:
             cell.execute(f_ref)
         phases["run"] += time.perf_counter() - start
@@ -327,11 +327,12 @@ def _report_problem(suite: Suite, plans: list[tuple[int, CellPlan]], n_cells: in
 
 
 def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress: bool = True,
-              console=None, resume: str | Path | None = None, report: bool = True) -> Path:
-    """Runs every cell of a validated suite and writes its results folder.
+              console=None, resume: str | Path | None = None) -> Path | None:
+    """Runs every cell of a validated suite and writes its results folder: its path
+    (None in a distributed run's other processes, which write nothing).
 
-    `report=False` skips report.html/report.md (and its figures): a CI gate
-    needs the tables only, and `gdbench report` writes the report later.
+    The run stage only: the report is drawn from the folder afterwards
+    (`bench.reporting.report.write`, which `gdbench run` calls unless --no-report).
 
     With `resume` (an unfinished run's folder, see `bench.runs.resume`), the cells
     stored there are skipped and the folder is finished with the others;
@@ -437,10 +438,9 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
                 todo = [(k, c) for k, c in mine if k not in stored_cells and k not in untraced]
                 selection: dict[int, pd.DataFrame] = {}  # [tuning]: the selection rows stored now
                 if todo:
-                    f_refs = [folder.read_part(k)["f_ref"].iloc[0] for k, c in mine
-                              if k in stored_cells and c.problem.f_star is None]
-                    f_refs = [float(f) for f in f_refs if np.isfinite(f)]
-                    f_ref_stored = float(distributed.agree(min(f_refs) if f_refs else np.nan))
+                    f_ref_stored = float(distributed.agree(cells.settled_f_ref(
+                        folder.read_part(k)["f_ref"].iloc[0] for k, c in mine
+                        if k in stored_cells and c.problem.f_star is None)))
                     add = folder.add if suite.tuning is None else _keeping(folder.add, selection)
                     _run_problem(suite, todo, say, phases, add, None if np.isnan(f_ref_stored) else f_ref_stored,
                                  fail)
@@ -471,8 +471,6 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
     path, runs = _finish(folder, suite, status, wall, len(todo_cells), phases, compile_cache)
     summary.show(runs, suite, status, console, failed)
     console.print(f"results: {path}")
-    if report:
-        _write_report(path, console)  # report.html and report.md (bench/reporting/report.py)
     return path
 
 
@@ -509,15 +507,3 @@ def _finish(folder: results.RunFolder, suite: Suite, status: str, wall: float,
         "failures": failed,  # the failed cells, one record each (`failure`)
     }, tables)
     return path, tables["runs"]
-
-
-def _write_report(path: Path, console) -> None:
-    """report.html and report.md, drawn from the stored results: a failure here loses nothing."""
-    try:
-        from bench.reporting import report
-
-        written = report.write(path)
-        console.print(f"report: {written['html']}")
-    except Exception as e:  # noqa: BLE001 - the results are already saved
-        console.print(f"report not written ({type(e).__name__}: {e}); retry with: gdbench report {path}",
-                      style="yellow", markup=False)

@@ -29,7 +29,7 @@ import pandas as pd
 
 import optimizers
 import problems
-from bench.core import engine, xla
+from bench.core import lanewise, xla
 
 METRICS = ("flops", "bytes_accessed", "transcendentals", "fusions")
 COLUMNS = ("problem", "instance", "optimizer", "impl", "dtype", *METRICS)
@@ -66,7 +66,7 @@ def step_function(problem: problems.Problem, spec: optimizers.OptimizerSpec, imp
 
     def step(x, state, data):
         value, grad = jax.value_and_grad(loss)(x, data)
-        extra = engine.extra_args(optimizers.custom.update_args(spec, tx), value, grad, loss, data)
+        extra = lanewise.extra_args(optimizers.custom.update_args(spec, tx), value, grad, loss, data)
         updates, state = tx.update(grad, state, x, **extra)
         return optax.apply_updates(x, updates), state
 

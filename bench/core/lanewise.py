@@ -1,0 +1,171 @@
+"""Functions over lanes-last pytrees: every lane's loss, gradient, optimizer step and evaluation point.
+
+A lane is one trajectory (`bench.core.engine`); its arrays hold the lanes on their
+LAST axis. These are the per-step pieces the engine's loop is made of, apart so
+that the memory estimate (`bench.core.memory`), the protocol checks
+(`bench.core.protocol`) and the cost measurement (`bench.tracking.costs`) build
+the very same step without the loop.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+if TYPE_CHECKING:
+    from bench.core.engine import Cell
+
+PyTree = Any
+
+
+def lanes_like(mask: jax.Array, a: jax.Array) -> jax.Array:
+    """Broadcasts a per-lane (B,) array against a lanes-last array explicitly."""
+    return jnp.broadcast_to(mask.reshape((1,) * (a.ndim - 1) + mask.shape), a.shape)
+
+
+def select(mask: jax.Array, new: PyTree, old: PyTree) -> PyTree:
+    """Per lane of lanes-last pytrees: `new` where mask, else `old`."""
+    return jax.tree.map(lambda a, b: jnp.where(lanes_like(mask, a), a, b), new, old)
+
+
+def lane_functions(loss_fn, n_lanes: int, data_axes=None):
+    """`(loss, value_and_grad)` of every lane of lanes-last pytrees: (B,) losses, lanes-last gradients.
+
+    `data_axes`: None where every lane shares `data`, else a prefix tree of
+    `data` marking the parts that hold one entry per lane (-1, lanes-last).
+
+    The gradient is that of the SUM of the lane losses: lanes are independent,
+    so it is each lane's gradient, and the backward pass stays lanes-last
+    (vmapping `grad` itself would put the lanes first and transpose). A single
+    lane drops its lanes axis instead of vmapping over it: XLA reduces a
+    (n, 1) array far slower than an (n,) one.
+    """
+    if n_lanes == 1:
+        squeeze = partial(jax.tree.map, lambda a: a[..., 0])
+        expand = partial(jax.tree.map, lambda a: a[..., None])
+        lane_data = (lambda d: d) if data_axes is None else partial(squeeze_lanes, data_axes)
+
+        def loss(x, data):
+            return loss_fn(squeeze(x), lane_data(data))[None]
+
+        def value_and_grad(x, data):
+            value, grad = jax.value_and_grad(loss_fn)(squeeze(x), lane_data(data))
+            return value[None], expand(grad)
+
+        return loss, value_and_grad
+
+    per_lane = jax.vmap(loss_fn, in_axes=(-1, data_axes), out_axes=-1)
+
+    def total(x, data):
+        values = per_lane(x, data)
+        return jnp.sum(values), values
+
+    def value_and_grad(x, data):
+        (_, values), grad = jax.value_and_grad(total, has_aux=True)(x, data)
+        return values, grad
+
+    return per_lane, value_and_grad
+
+
+def squeeze_lanes(data_axes, data):
+    """`data` of a single lane: the parts with lanes (axis -1) lose that axis."""
+    return jax.tree.map(lambda axis, d: d if axis is None else jax.tree.map(lambda a: a[..., 0], d),
+                        data_axes, data, is_leaf=lambda a: a is None)
+
+
+def lane_norms(tree: PyTree) -> jax.Array:
+    """The 2-norm of each lane of a lanes-last pytree."""
+    squares = [jnp.sum(jnp.square(a).reshape(-1, a.shape[-1]), axis=0) for a in jax.tree.leaves(tree)]
+    return jnp.sqrt(sum(squares))
+
+
+def extra_args(needs, value, grad, loss_fn, data) -> dict:
+    """The extra update arguments `needs` names, for the loss `loss_fn(params, data)` at value and grad."""
+    extra = {}
+    if "value" in needs:
+        extra["value"] = value
+    if "grad" in needs:
+        extra["grad"] = grad
+    if "value_fn" in needs:
+        def value_fn(params, obj_fn=None):
+            # optax's line searches hand value_fn every extra argument its
+            # signature names and refuse the others: it names (and ignores)
+            # obj_fn, so that both can be supplied to a chain.
+            del obj_fn
+            return loss_fn(params, data)
+
+        extra["value_fn"] = value_fn
+    if "obj_fn" in needs:
+        extra["obj_fn"] = lambda params: loss_fn(params, data)
+    return extra
+
+
+def optimizer_step(cell: Cell, n_lanes: int, make_tx, loss_fn=None, data_axes=None):
+    """`(init, apply)` over all lanes: apply(x, state, hp, data, value, grad) -> (x', state').
+
+    `loss_fn` (default `cell.loss_fn`) and `data_axes` (see `lane_functions`)
+    are those of the loss the optimizer may evaluate (line searches).
+
+    An elementwise optimizer (each coordinate's update depends on that
+    coordinate and on scalars only) runs directly on the lanes-last arrays, its
+    hyperparameters of shape (B,) broadcasting along the lanes: the same
+    arithmetic as one lane at a time, without any transpose. Any other one
+    (line search, Polyak: they reduce over the parameters) is vmapped lane by lane.
+    """
+    if cell.elementwise:
+        loss_all, _ = lane_functions(loss_fn or cell.loss_fn, n_lanes, data_axes)
+
+        def init(x, hp):
+            return make_tx(hp).init(x)
+
+        def apply(x, state, hp, data, value, grad):
+            extra = extra_args(cell.needs, value, grad, loss_all, data)
+            updates, state = make_tx(hp).update(grad, state, x, **extra)
+            return optax.apply_updates(x, updates), state
+
+        return init, apply
+
+    def init_lane(x, hp):
+        return make_tx(hp).init(x)
+
+    def apply_lane(x, state, hp, data, value, grad):
+        extra = extra_args(cell.needs, value, grad, loss_fn or cell.loss_fn, data)
+        updates, state = make_tx(hp).update(grad, state, x, **extra)
+        return optax.apply_updates(x, updates), state
+
+    init = jax.vmap(init_lane, in_axes=-1, out_axes=-1)
+    apply = jax.vmap(apply_lane, in_axes=(-1, -1, -1, data_axes, -1, -1), out_axes=-1)
+    return init, apply
+
+
+def evaluation_point(cell: Cell, k: int):
+    """Implementation k's `point(state, x)` over all lanes: where it is measured (`Cell.eval_params`).
+
+    The iterate x itself when it has no evaluation function.
+    """
+    f = None if cell.eval_params is None else cell.eval_params[k]
+    if f is None:
+        return lambda state, x: x
+    if cell.elementwise:
+        return f
+    return jax.vmap(f, in_axes=-1, out_axes=-1)
+
+
+def evaluation_counter(cell: Cell, k: int, n_lanes: int):
+    """Implementation k's `count(state, hp) -> (B,)` evaluations of its last update, or None (one per step)."""
+    f = None if cell.evals is None else cell.evals[k]
+    if f is None:
+        return None
+    if cell.elementwise:
+        return lambda state, hp: jnp.broadcast_to(jnp.asarray(f(state, hp), jnp.int32), (n_lanes,))
+    return jax.vmap(lambda state, hp: jnp.asarray(f(state, hp), jnp.int32), in_axes=-1, out_axes=-1)
+
+
+def select_state(mask: jax.Array, new: PyTree, old: PyTree) -> PyTree:
+    """`select` for optimizer states; leaves without a lanes axis (an elementwise
+    state's shared scalars, the same for every lane) are taken from `new`."""
+    return jax.tree.map(lambda a, b: a if jnp.ndim(a) == 0 else jnp.where(lanes_like(mask, a), a, b), new, old)
