@@ -141,7 +141,7 @@ def test_a_suite_refuses_absolute_targets_for_a_problem_without_f_star():
 def test_a_run_of_absolute_targets_reports_cocos_art_and_ecdf(tmp_path):
     """A tiny suite on COCO's ladder, through the runner and the report: its COCO section holds the
     aRT of the tuned configurations (recomputed here from the runs table) and the ECDF figure."""
-    from bench.reporting import report
+    from bench.reporting import sections
     from bench.runs import results, runner
     from bench.stats import coco, tuning
 
@@ -174,4 +174,4 @@ def test_a_run_of_absolute_targets_reports_cocos_art_and_ecdf(tmp_path):
     plain = runner.run_suite(suites.parse(relative, "tinyrel.toml"), tmp_path, show_progress=False)
     report.write(plain)  # the report stage, after the run stage
     assert 'id="coco"' not in (plain / "report.html").read_text()
-    assert isinstance(report.COCO_TABLE_TARGETS, tuple)
+    assert isinstance(sections.COCO_TABLE_TARGETS, tuple)

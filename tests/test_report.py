@@ -13,7 +13,8 @@ import pytest
 from test_analysis_cases import copy_run, fixture_report  # noqa: F401 (session fixture)
 
 from bench import cli
-from bench.reporting import interactive, plots, report
+from bench.reporting import document, interactive, plots, report
+
 
 def test_report_files(fixture_report):  # noqa: F811
     html = (fixture_report / "report.html").read_text()
@@ -50,10 +51,10 @@ def test_figures_in_svg_and_png_the_first_embedded_once(tmp_path, monkeypatch):
     files = plots.save(fig, tmp_path, "f", ("svg", "png"))
     assert list(files) == ["svg", "png"] and sorted(p.name for p in tmp_path.iterdir()) == ["f.png", "f.svg"]
     assert files["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in files["svg"].read_bytes()[:400]
-    sections = [report.Section("S", blocks=[report.Figure(files, "alt", "caption")])]
-    html = report.render_html(sections, "t")
+    sections = [document.Section("S", blocks=[document.Figure(files, "alt", "caption")])]
+    html = document.render_html(sections, "t")
     assert html.count('src="data:image/svg+xml;base64,') == 1 and html.count("data:image/") == 1
-    md = report.render_markdown(sections, "t")
+    md = document.render_markdown(sections, "t")
     assert "![alt](figures/f.svg)" in md and "([PNG](figures/f.png))" in md
     with pytest.raises(ValueError, match="formats"):
         plots.save(fig, tmp_path, "g", ("gif",))
@@ -173,10 +174,10 @@ def _many_optimizers_page(path):
     table = pd.DataFrame([{"problem": "p", "optimizer": n, "batch_size": b, "steps": 400.0 / (b or 64) + i,
                            "learning_rate": 0.1} for i, n in enumerate(names) for b in (0, 4, 16)])
     critical = pd.DataFrame({"problem": "p", "optimizer": names, "critical_batch_size": 16.0})
-    blocks = [report.Figure({}, label, "caption", p) for label, p in [
+    blocks = [document.Figure({}, label, "caption", p) for label, p in [
         ("many", plot), ("loss", interactive.loss_bands(loss, ["p(batch=4)", "p(batch=16)"], styles, names, {})),
         ("batch", interactive.batch_scaling(table, critical, "p", 1e-3, styles, names))]]
-    path.write_text(report.render_html([report.Section("S", blocks=blocks)], "t"))
+    path.write_text(document.render_html([document.Section("S", blocks=blocks)], "t"))
     return path
 
 
@@ -236,12 +237,12 @@ def test_envelope_keeps_every_extreme_and_the_ends():
 
 
 def test_each_block_renders_itself_to_html_and_markdown():
-    blocks = [report.Paragraph("a < b"), report.Heading("Sub"), report.Preformatted('{"k": 1}'),
-              report.Links((("x-1", "first"),)), report.Table(["h|1", "h2"], [["1", "2"]], id="t", caption="cap")]
-    md = report.render_markdown([report.Section("S", level=2, blocks=blocks)], "T")
+    blocks = [document.Paragraph("a < b"), document.Heading("Sub"), document.Preformatted('{"k": 1}'),
+              document.Links((("x-1", "first"),)), document.Table(["h|1", "h2"], [["1", "2"]], id="t", caption="cap")]
+    md = document.render_markdown([document.Section("S", level=2, blocks=blocks)], "T")
     assert md == ("# T\n\n## S\n\na < b\n\n### Sub\n\n```json\n{\"k\": 1}\n```\n\n- first\n\n"
                   "| h\\|1 | h2 |\n|---|---|\n| 1 | 2 |\n\n*cap*\n")
-    html = report.render_html([report.Section("S", level=2, id="s", blocks=blocks)], "T")
+    html = document.render_html([document.Section("S", level=2, id="s", blocks=blocks)], "T")
     for part in ("<p>a &lt; b</p>", "<h3>Sub</h3>", "<pre>{&quot;k&quot;: 1}</pre>", '<li><a href="#x-1">first</a></li>',
                  '<table id="t"><caption>cap</caption><thead><tr><th>h|1</th><th>h2</th></tr></thead>'):
         assert part in html

@@ -19,3 +19,26 @@ def seconds(v: float, missing: str = "never") -> str:
     if v < 1e-3:
         return f"{v * 1e6:.3g} us"
     return f"{v * 1e3:.3g} ms" if v < 1 else f"{v:.3g} s"
+
+
+def sci(v: float) -> str:
+    """'1.2e-05', '0.34'; 'n/a' for inf or NaN."""
+    return "n/a" if not math.isfinite(v) else f"{v:.2g}"
+
+
+def ratio(v: float) -> str:
+    """'1.23x'; '-' for inf or NaN."""
+    return "-" if not math.isfinite(v) else f"{v:.3g}x"
+
+
+def _bound(v: float, show) -> str:
+    return "inf" if v == math.inf else show(v)
+
+
+def with_ci(median: float, low: float, high: float, show) -> str:
+    """'445 [430, 460]'; 'never' for a missed median; a missed bound is 'inf'."""
+    if isinstance(median, float) and math.isnan(median):
+        return "-"
+    if median == math.inf and low == math.inf:
+        return show(median)
+    return f"{show(median)} [{_bound(low, show)}, {_bound(high, show)}]"
