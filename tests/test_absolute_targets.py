@@ -141,7 +141,7 @@ def test_a_suite_refuses_absolute_targets_for_a_problem_without_f_star():
 def test_a_run_of_absolute_targets_reports_cocos_art_and_ecdf(tmp_path):
     """A tiny suite on COCO's ladder, through the runner and the report: its COCO section holds the
     aRT of the tuned configurations (recomputed here from the runs table) and the ECDF figure."""
-    from bench.reporting import sections
+    from bench.reporting import report, sections
     from bench.runs import results, runner
     from bench.stats import coco, tuning
 

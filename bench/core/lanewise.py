@@ -4,20 +4,18 @@ A lane is one trajectory (`bench.core.engine`); its arrays hold the lanes on the
 LAST axis. These are the per-step pieces the engine's loop is made of, apart so
 that the memory estimate (`bench.core.memory`), the protocol checks
 (`bench.core.protocol`) and the cost measurement (`bench.tracking.costs`) build
-the very same step without the loop.
+the very same step without the loop. `cell` is always a `bench.core.engine.Cell`
+(not imported: the engine imports this module).
 """
 
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import optax
-
-if TYPE_CHECKING:
-    from bench.core.engine import Cell
 
 PyTree = Any
 
@@ -104,7 +102,7 @@ def extra_args(needs, value, grad, loss_fn, data) -> dict:
     return extra
 
 
-def optimizer_step(cell: Cell, n_lanes: int, make_tx, loss_fn=None, data_axes=None):
+def optimizer_step(cell, n_lanes: int, make_tx, loss_fn=None, data_axes=None):
     """`(init, apply)` over all lanes: apply(x, state, hp, data, value, grad) -> (x', state').
 
     `loss_fn` (default `cell.loss_fn`) and `data_axes` (see `lane_functions`)
@@ -142,7 +140,7 @@ def optimizer_step(cell: Cell, n_lanes: int, make_tx, loss_fn=None, data_axes=No
     return init, apply
 
 
-def evaluation_point(cell: Cell, k: int):
+def evaluation_point(cell, k: int):
     """Implementation k's `point(state, x)` over all lanes: where it is measured (`Cell.eval_params`).
 
     The iterate x itself when it has no evaluation function.
@@ -155,7 +153,7 @@ def evaluation_point(cell: Cell, k: int):
     return jax.vmap(f, in_axes=-1, out_axes=-1)
 
 
-def evaluation_counter(cell: Cell, k: int, n_lanes: int):
+def evaluation_counter(cell, k: int, n_lanes: int):
     """Implementation k's `count(state, hp) -> (B,)` evaluations of its last update, or None (one per step)."""
     f = None if cell.evals is None else cell.evals[k]
     if f is None:
