@@ -110,7 +110,7 @@ def test_lane_estimate_counts_what_grows():
 
     def estimate(dim, record_path):
         p = problems.get("quadratic", dim=dim)
-        cell = engine.Cell(loss_fn=lambda x, data: p.fn(x, data, None),
+        cell = engine.ProgramSpec(loss_fn=lambda x, data: p.fn(x, data, None),
                            make_txs=(lambda hp: optax.adam(hp["learning_rate"]),), needs=frozenset(),
                            schedule=schedule.make(20, None), record_path=record_path, elementwise=True)
         return memory.lane_bytes(cell, np.zeros((dim, 1), np.float32), {"learning_rate": np.full(1, 1e-3, np.float32)},
@@ -180,7 +180,7 @@ def test_the_lower_bound_never_exceeds_the_estimate():
 
     p = problems.get("logistic", dataset="breast_cancer")
     for opt in (optax.sgd, optax.adam):
-        cell = engine.Cell(loss_fn=lambda x, data: p.fn(x, data, None),
+        cell = engine.ProgramSpec(loss_fn=lambda x, data: p.fn(x, data, None),
                            make_txs=(lambda hp, opt=opt: opt(hp["learning_rate"]),), needs=frozenset(),
                            schedule=schedule.make(20, None), record_path=False, elementwise=True)
         estimate = memory.lane_bytes(cell, np.zeros((p.dim, 1), np.float32),

@@ -29,10 +29,10 @@ from bench.core.sweepspec import (  # noqa: F401 - a sweep's options and inputs,
 from bench.errors import ConfigError
 
 #: Up to this many parameters a step's loss comes with its gradient (shared forward
-#: pass); above it, right after the update (see engine.Cell).
+#: pass); above it, right after the update (see engine.ProgramSpec).
 LOSS_FIRST_MAX_DIM = 100_000
 #: From this many lane-steps per program (lanes x steps) the engine does its
-#: block bookkeeping in one pass (engine.Cell.one_pass): that costs ~0.1 s more
+#: block bookkeeping in one pass (engine.ProgramSpec.one_pass): that costs ~0.1 s more
 #: compilation per program and saves up to ~20% of the run time where the step
 #: loops are compiled whole (small problems, many lanes); below it compilation
 #: dominates (results/PERFORMANCE.md).
@@ -296,7 +296,7 @@ def prepare(sweep: SweepSpec) -> CellRun:
             # Ours and optax's run in one compiled program (everything but the
             # optimizer step is shared, and compiling is about half a quick
             # suite's time), each call running one of them: timed apart, interleaved.
-            cell = engine.Cell(
+            pspec = engine.ProgramSpec(
                 loss_fn=_full_batch(p.fn),
                 make_txs=tuple(_tx_maker(spec.make if i == "gdbench" else spec.baseline, static) for i in impls),
                 needs=needs,
@@ -310,10 +310,10 @@ def prepare(sweep: SweepSpec) -> CellRun:
                 evals=_counters(protocol.counters(spec, impls, full[ids[0]], starts[0]), static),
                 absolute_targets=sweep.target_kind == "absolute",
             )
-            protocol.check_layout(spec, cell, starts[0], hp, p.data)  # a plain factory marked elementwise
+            protocol.check_layout(spec, pspec, starts[0], hp, p.data)  # a plain factory marked elementwise
             with protocol.guarded(spec):
                 program = chunking.compile_program(
-                    cell, x0, hp, p.data, np.asarray(sweep.targets), 0.0 if f_ref is None else f_ref, devices,
+                    pspec, x0, hp, p.data, np.asarray(sweep.targets), 0.0 if f_ref is None else f_ref, devices,
                     np_dtype, seeds=np.tile(np.asarray(seeds), len(ids)), max_memory=sweep.max_memory,
                     label=problem_label(p, batch_size),
                 )

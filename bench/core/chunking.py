@@ -106,7 +106,7 @@ class ChunkedProgram:
         return self.launch(f_ref)[0]
 
 
-def compile_program(cell: engine.Cell, x0: PyTree, hp: Mapping[str, np.ndarray], data: PyTree,
+def compile_program(spec: engine.ProgramSpec, x0: PyTree, hp: Mapping[str, np.ndarray], data: PyTree,
                     targets: np.ndarray, f_ref: float, devices: list, dtype, seeds: np.ndarray | None = None,
                     max_memory: int | None = None, label: str = "the problem"):
     """`compiled.compile_program`, in chunks of lanes where they do not fit in the memory budget.
@@ -120,15 +120,15 @@ def compile_program(cell: engine.Cell, x0: PyTree, hp: Mapping[str, np.ndarray],
     cast = lambda a: np.asarray(a, dtype) if np.asarray(a).dtype.kind == "f" else np.asarray(a)
     one_x0 = jax.tree.map(lambda a: cast(a)[..., :1], x0)
     one_hp = {k: cast(v)[:1] for k, v in hp.items()}
-    per_lane = memory.lane_bytes(cell, one_x0, one_hp, data, len(targets),
+    per_lane = memory.lane_bytes(spec, one_x0, one_hp, data, len(targets),
                                  0 if seeds is None else int(np.asarray(seeds)[0]))
     n_devices = min(len(devices), n_lanes)
     fit = memory.lanes_that_fit(per_lane, memory.tree_bytes(data), n_devices,
                                 memory.budget(max_memory, devices), label)
     chunk = memory.chunk_lanes(n_lanes, fit, n_devices)
     if chunk >= n_lanes:
-        return compiled.compile_program(cell, x0, hp, data, targets, f_ref, devices, dtype, seeds=seeds)
-    first = compiled.compile_program(cell, jax.tree.map(lambda a: np.asarray(a)[..., :chunk], x0),
+        return compiled.compile_program(spec, x0, hp, data, targets, f_ref, devices, dtype, seeds=seeds)
+    first = compiled.compile_program(spec, jax.tree.map(lambda a: np.asarray(a)[..., :chunk], x0),
                                    {k: np.asarray(v)[..., :chunk] for k, v in hp.items()}, data, targets, f_ref,
                                    devices, dtype, seeds=None if seeds is None else np.asarray(seeds)[:chunk])
     return ChunkedProgram(first, jax.tree.map(np.asarray, x0), {k: np.asarray(v) for k, v in hp.items()},

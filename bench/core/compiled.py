@@ -21,7 +21,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from bench.core import distributed, xla
-from bench.core.engine import LANES, Cell, ProgramInputs, initial_buffers, path_buffer, trajectories
+from bench.core.engine import LANES, ProgramSpec, ProgramInputs, initial_buffers, path_buffer, trajectories
 
 PyTree = Any
 #: A launch that may run longer than this (the first of a program, or one whose
@@ -35,14 +35,14 @@ PROGRAM_THREAD = "gdbench-program"  # the helper thread's name
 
 
 class Runnable(Protocol):
-    """What a runner needs of a compiled cell: `Program`, and `bench.core.chunking.ChunkedProgram`
+    """What a runner needs of a compiled spec: `Program`, and `bench.core.chunking.ChunkedProgram`
     (one program over a cell's lanes a chunk at a time) that stands in for it."""
 
     n_lanes: int  # the real lanes (padding dropped)
     compile_s: float
 
     def running(self, which: int) -> "Runnable":
-        """The same compiled program, set to run implementation `which` of its cell."""
+        """The same compiled program, set to run implementation `which` of its spec."""
 
     def launch(self, f_ref: float | None = None) -> tuple[float, Any]:
         """Runs once: the seconds until the outputs are ready, and the outputs."""
@@ -79,7 +79,7 @@ def _path_specs(path: PyTree) -> PyTree:
     return jax.tree.map(lambda s: _lane_spec(len(s.shape)), path)
 
 
-def _out_specs(cell: Cell, x0: PyTree) -> dict:
+def _out_specs(spec: ProgramSpec, x0: PyTree) -> dict:
     """Every output keeps its lanes on the last axis (see `trajectories`)."""
     specs = dict(
         losses=_lane_spec(2),
@@ -91,7 +91,7 @@ def _out_specs(cell: Cell, x0: PyTree) -> dict:
         hit_evals=_lane_spec(2),
         evals=_lane_spec(1),
     )
-    if cell.record_path:
+    if spec.record_path:
         specs["path"] = jax.tree.map(lambda a: _lane_spec(np.ndim(a) + 1), x0)
     return specs
 
@@ -132,7 +132,7 @@ class Program:
         return self.inputs._replace(f_ref=ref)
 
     def running(self, which: int) -> "Program":
-        """The same compiled program, set to run implementation `which` of its cell."""
+        """The same compiled program, set to run implementation `which` of its spec."""
         index = distributed.put(np.asarray(which, np.int32), NamedSharding(self.mesh, P()))
         return dataclasses.replace(self, inputs=self.inputs._replace(which=index))
 
@@ -213,10 +213,10 @@ def _wait(compiled, args: tuple) -> tuple[float, Any]:
     return box["result"]
 
 
-def compile_program(cell: Cell, x0: PyTree, hp: Mapping[str, np.ndarray], data: PyTree,
+def compile_program(spec: ProgramSpec, x0: PyTree, hp: Mapping[str, np.ndarray], data: PyTree,
                     targets: np.ndarray, f_ref: float, devices: list, dtype,
                     seeds: np.ndarray | None = None) -> Program:
-    """Lowers and compiles `cell` ahead of time for lanes-last inputs x0 and hp.
+    """Lowers and compiles `spec` ahead of time for lanes-last inputs x0 and hp.
 
     `seeds`: each lane's seed, (B,) integers; needed in minibatch mode only.
 
@@ -238,8 +238,8 @@ def compile_program(cell: Cell, x0: PyTree, hp: Mapping[str, np.ndarray], data: 
 
     cast = lambda a: np.asarray(a, dtype) if np.asarray(a).dtype.kind == "f" else np.asarray(a)
     x0_lanes = jax.tree.map(lambda a: lanes(cast(a)), x0)
-    init = initial_buffers(cell, x0_lanes, len(targets), dtype)
-    if cell.minibatch is not None:
+    init = initial_buffers(spec, x0_lanes, len(targets), dtype)
+    if spec.minibatch is not None:
         seeds = np.asarray(seeds, np.int32)
         init["seeds"] = np.concatenate([seeds, np.repeat(seeds[:1], pad)]) if pad else seeds
     inputs = ProgramInputs(
@@ -252,9 +252,9 @@ def compile_program(cell: Cell, x0: PyTree, hp: Mapping[str, np.ndarray], data: 
         which=replicated(np.asarray(0, np.int32)),  # which implementation: see Program.running
     )
     path = jax.tree.map(lambda s: s.update(sharding=NamedSharding(mesh, _lane_spec(s.ndim))),
-                        path_buffer(cell, x0_lanes))
-    program = jax.shard_map(trajectories(cell), mesh=mesh, in_specs=(_in_specs(inputs), _path_specs(path)),
-                            out_specs=_out_specs(cell, x0), check_vma=False)
+                        path_buffer(spec, x0_lanes))
+    program = jax.shard_map(trajectories(spec), mesh=mesh, in_specs=(_in_specs(inputs), _path_specs(path)),
+                            out_specs=_out_specs(spec, x0), check_vma=False)
     start = time.perf_counter()
     lowered = jax.jit(program, donate_argnums=(1,)).lower(inputs, path)  # the path buffer is donated
     traced = time.perf_counter()

@@ -15,7 +15,7 @@ Per lane the program returns, computed on the device:
   path         the parameters at the recorded steps (when asked)
   hits         for each target, the first step whose loss is at or under it
                (checked at every step; in minibatch mode at the steps the full
-               loss is computed, `Cell.minibatch`), -1 if never
+               loss is computed, `ProgramSpec.minibatch`), -1 if never
   best_loss    the lowest finite loss reached before any divergence
   final_loss   the loss at the last point (the frozen point if diverged)
   grad_norm    the gradient's 2-norm at the last point
@@ -25,7 +25,7 @@ Per lane the program returns, computed on the device:
                from the end of that block (at most BLOCK_STEPS - 1 steps later)
                while the other lanes go on
   hit_evals    for each target, the optimizer's evaluations up to its first hit
-               (`Cell.evals`), -1 if never
+               (`ProgramSpec.evals`), -1 if never
   evals        the optimizer's evaluations over the run: up to the last step,
                or up to the diverged step for a diverged lane
 
@@ -34,12 +34,12 @@ The evaluations counted are the optimizer's own: each call it makes of the loss
 the loss the engine records at the evaluation point, and in minibatch mode the
 full loss, are not counted. Optimizers that make one call per step (the value
 and gradient at x) declare nothing, and their counts are the step counts,
-computed from the first hits at the end; the others (`Cell.evals`: line
+computed from the first hits at the end; the others (`ProgramSpec.evals`: line
 searches, Hessian-vector products) are counted per lane in the step loop, from
 the optimizer's state after each update, and booked at the first hits.
 
 Step t is the point after t updates; x_0 is step 0. An optimizer with an
-evaluation point (`Cell.eval_params`: schedule-free methods) is measured there
+evaluation point (`ProgramSpec.eval_params`: schedule-free methods) is measured there
 instead of at its iterate: every loss above, the divergence check and the path
 are then at `eval_params(state_t, x_t)`, while the gradient and the extra
 update arguments stay at the iterate x_t.
@@ -69,7 +69,7 @@ NEVER = -1
 
 
 @dataclasses.dataclass(frozen=True)
-class Cell:
+class ProgramSpec:
     """What one program computes: a loss, an optimizer, a schedule.
 
     Attributes:
@@ -101,11 +101,11 @@ class Cell:
       eval_params: None (every implementation is measured at its iterate), or
         one entry per `make_txs`: None, or `eval_params(state, params) ->
         params` on one lane's state and parameters (on all lanes at once, as
-        the update, for an elementwise cell), the point it is measured at.
+        the update, for an elementwise spec), the point it is measured at.
       evals: None (every implementation makes one evaluation per step), or one
         entry per `make_txs`: None (one per step), or `evals(state, hp) ->
         int` on one lane's state after an update and its hyperparameters (all
-        lanes at once for an elementwise cell): the loss evaluations that
+        lanes at once for an elementwise spec): the loss evaluations that
         update made (`OptimizerSpec.evals`).
       absolute_targets: the targets are absolute, Delta f levels (COCO's): a
         lane reaches t at loss <= f_ref + t (f_ref then f*), not at
@@ -146,7 +146,7 @@ class ProgramInputs(NamedTuple):
     targets: jax.Array  # (K,) the target levels, decreasing
     f_ref: jax.Array  # () the loss the targets are relative to (f* for absolute ones)
     init: dict  # the constant starting values and work buffers (`initial_buffers`)
-    which: jax.Array  # () the implementation in `Cell.make_txs` to run
+    which: jax.Array  # () the implementation in `ProgramSpec.make_txs` to run
 
 
 # --------------------------------------------------------------------------- the block loop
@@ -157,13 +157,13 @@ class Carry(NamedTuple):
 
     t: jax.Array  # () the step reached: x is step t
     x: PyTree  # the lanes-last points (a diverged lane's frozen point)
-    states: tuple  # each implementation's optimizer state (`Cell.make_txs`)
-    value: jax.Array  # (B,) the loss at x, when it comes with the carry (`Cell.loss_first` False)
+    states: tuple  # each implementation's optimizer state (`ProgramSpec.make_txs`)
+    value: jax.Array  # (B,) the loss at x, when it comes with the carry (`ProgramSpec.loss_first` False)
     # (B,) a frozen lane's recorded loss, NaN until taken (see `_block`). Whether a
     # lane is alive is not carried: it is `books.div_step == NEVER`.
     frozen: jax.Array
     books: Books
-    # Evaluation counts (`Cell.counted`; else () each): (B,) the evaluations to reach x,
+    # Evaluation counts (`ProgramSpec.counted`; else () each): (B,) the evaluations to reach x,
     # (K, B) those at each target's first hit, (B,) those at the diverged step.
     evals: Any = ()
     hit_evals: Any = ()
@@ -176,7 +176,7 @@ class Buffers(NamedTuple):
     vbuf: jax.Array  # (rows, B) the current block's losses, one row per step, reused
     v_out: jax.Array  # (n_blocks, slots, B) the stored losses of each block
     path: PyTree  # (points, *leaf_shape, B) per leaf: the stored points; () without paths
-    ebuf: Any = ()  # (rows, B) the evaluations to reach each step of the block (`Cell.counted`), reused
+    ebuf: Any = ()  # (rows, B) the evaluations to reach each step of the block (`ProgramSpec.counted`), reused
 
 
 class BlockPlan(NamedTuple):
@@ -193,10 +193,10 @@ class StepCarry(NamedTuple):
 
     x: PyTree
     state: PyTree  # the running implementation's optimizer state
-    value: jax.Array  # (B,) the loss at x (`Cell.loss_first` False, minibatch mode); else unused
+    value: jax.Array  # (B,) the loss at x (`ProgramSpec.loss_first` False, minibatch mode); else unused
     vbuf: jax.Array  # the block's losses (`Buffers.vbuf`)
     path: PyTree  # the stored points (`Buffers.path`)
-    evals: Any = ()  # (B,) the evaluations to reach x (`Cell.counted`)
+    evals: Any = ()  # (B,) the evaluations to reach x (`ProgramSpec.counted`)
     ebuf: Any = ()  # `Buffers.ebuf`
 
 
@@ -212,7 +212,7 @@ class PathWrite(NamedTuple):
 class Loop:
     """Everything a block needs that is the same for every block of a program."""
 
-    cell: Cell
+    spec: ProgramSpec
     n_lanes: int  # B
     hp: Mapping[str, jax.Array]  # (B,) each
     data: PyTree
@@ -229,7 +229,7 @@ class Loop:
 def _minibatch_step(loop: Loop, x, value, t, point):
     """The full loss for the books at `point(x)` (computed at multiples of eval_every,
     else the last one), and the optimizer's data, value and gradient on a minibatch at x."""
-    mb, data = loop.cell.minibatch, loop.data
+    mb, data = loop.spec.minibatch, loop.data
     opt_data = (data, minibatch.draw(mb, loop.keys, t, data))
     opt_value, grad = lane_functions(mb.loss, loop.n_lanes, minibatch.DATA_AXES)[1](x, opt_data)
     if mb.eval_every > 1:
@@ -245,12 +245,12 @@ def _step(loop: Loop, impl: tuple, t0, write: PathWrite | None, i, carry: StepCa
     `impl`: the implementation's (apply, point, count) (`optimizer_step`,
     `evaluation_point`, `evaluation_counter`).
     """
-    cell, data = loop.cell, loop.data
+    spec, data = loop.spec, loop.data
     apply_all, point, count = impl
     x, state, value, vbuf, path, evals, ebuf = carry  # x is step t0 + i
     opt_data, opt_value = data, None
-    elsewhere = cell.evaluated_elsewhere
-    if cell.minibatch is not None:
+    elsewhere = spec.evaluated_elsewhere
+    if spec.minibatch is not None:
         value, opt_data, opt_value, grad = _minibatch_step(loop, x, value, t0 + i, partial(point, state))
         step_value = value
     elif elsewhere:
@@ -258,7 +258,7 @@ def _step(loop: Loop, impl: tuple, t0, write: PathWrite | None, i, carry: StepCa
         # loss and gradient at its iterate (one more forward pass per step).
         opt_value, grad = loop.value_and_grad(x, data)
         step_value = loop.loss_all(point(state, x), data)
-    elif cell.loss_first:
+    elif spec.loss_first:
         # The loss goes to the block's buffer only: carrying it too
         # would compute it twice per step (measured: one kernel more).
         step_value, grad = loop.value_and_grad(x, data)
@@ -270,10 +270,10 @@ def _step(loop: Loop, impl: tuple, t0, write: PathWrite | None, i, carry: StepCa
         path = jax.tree.map(lambda b, a: jax.lax.dynamic_update_index_in_dim(b, a, write.rows[i], 0),
                             path, select(write.alive, point(state, x), write.x_start))
     x, state = apply_all(x, state, loop.hp, opt_data, step_value if opt_value is None else opt_value, grad)
-    if cell.counted:
+    if spec.counted:
         ebuf = jax.lax.dynamic_update_index_in_dim(ebuf, evals, i, 0)
         evals = evals + (1 if count is None else count(state, loop.hp))
-    if not (cell.loss_first or elsewhere):
+    if not (spec.loss_first or elsewhere):
         # The loss of the new point, computed right after it is made, and
         # the gradient alone at the next step: at n = 1e6-1e7 this was
         # measured 1.3-1.5x faster than a value_and_grad per step.
@@ -296,7 +296,7 @@ def _block_steps(loop: Loop, impl: tuple, dense: bool, n, plan: BlockPlan, t0, a
     recording paths (`python -m bench.dev.perf paths`).
     """
     plain = partial(_step, loop, impl, t0, None)
-    if not loop.cell.record_path:
+    if not loop.spec.record_path:
         return jax.lax.fori_loop(0, n, plain, carry)
     if dense:
         return jax.lax.fori_loop(0, n, partial(_step, loop, impl, t0, PathWrite(plan.rows, alive, x_start)),
@@ -333,11 +333,11 @@ def _block(loop: Loop, dense: bool, carry: tuple[Carry, Buffers], plan: BlockPla
     counts_of = loop.counts_of or (None,) * len(loop.steps_of)
     for k, ((_, apply_all), point, count) in enumerate(zip(loop.steps_of, loop.points_of, counts_of)):
         n = plan.length if len(loop.steps_of) == 1 else jnp.where(loop.which == k, plan.length, 0)
-        x_start = point(c.states[k], c.x) if loop.cell.record_path else c.x
+        x_start = point(c.states[k], c.x) if loop.spec.record_path else c.x
         x_end, state, value_end, vbuf, path, evals_end, ebuf = _block_steps(
             loop, (apply_all, point, count), dense, n, plan, c.t, alive, x_start,
             StepCarry(x_end, c.states[k], value_end, vbuf, path, evals_end, ebuf))
-        if loop.cell.evaluated_elsewhere:  # its evaluation point needs the state frozen with the point
+        if loop.spec.evaluated_elsewhere:  # its evaluation point needs the state frozen with the point
             state = select_state(alive, state, c.states[k])
         states.append(state)
     t = c.t + plan.length
@@ -346,8 +346,8 @@ def _block(loop: Loop, dense: bool, carry: tuple[Carry, Buffers], plan: BlockPla
     # block instead of per step; their optimizer state runs on unused.
     x = select(alive, x_end, c.x)
     value = jnp.where(alive, value_end, c.value)
-    books, _ = block_books(BlockLosses(vbuf, plan.length, c.t, alive), loop.levels, c.books, loop.cell.one_pass)
-    counts = _booked_evals(c, books, ebuf, alive, evals_end) if loop.cell.counted else {}
+    books, _ = block_books(BlockLosses(vbuf, plan.length, c.t, alive), loop.levels, c.books, loop.spec.one_pass)
+    counts = _booked_evals(c, books, ebuf, alive, evals_end) if loop.spec.counted else {}
     # A frozen lane restarted the block from its point, so its first entry is
     # that point's loss. It is taken once, in the first block after the lane
     # froze, and recorded unchanged from then on (and as its final loss): the
@@ -376,9 +376,9 @@ def _booked_evals(c: Carry, books: Books, ebuf, alive, evals_end) -> dict:
     return dict(evals=jnp.where(alive, evals_end, c.evals), hit_evals=hit_evals, div_evals=div_evals)
 
 
-def measured_point(cell: Cell, points_of: tuple, which, states: tuple, x: PyTree) -> PyTree:
+def measured_point(spec: ProgramSpec, points_of: tuple, which, states: tuple, x: PyTree) -> PyTree:
     """Where the running implementation (`which`) is measured at x with its state: x, or its evaluation point."""
-    if not cell.evaluated_elsewhere:
+    if not spec.evaluated_elsewhere:
         return x
     if len(points_of) == 1:
         return points_of[0](states[0], x)
@@ -387,11 +387,11 @@ def measured_point(cell: Cell, points_of: tuple, which, states: tuple, x: PyTree
 
 def _final(loop: Loop, c: Carry) -> tuple[Carry, PyTree, jax.Array]:
     """The final point (`measured_point`): its loss and the same checks as every step's; itself; its gradient."""
-    x_final = measured_point(loop.cell, loop.points_of, loop.which, c.states, c.x)
+    x_final = measured_point(loop.spec, loop.points_of, loop.which, c.states, c.x)
     final_value, grad = loop.value_and_grad(x_final, loop.data)
     b = c.books
     alive = b.div_step == NEVER
-    final_loss = final_value if loop.cell.loss_first or loop.cell.evaluated_elsewhere else c.value
+    final_loss = final_value if loop.spec.loss_first or loop.spec.evaluated_elsewhere else c.value
     # A lane frozen before the last block ends with the loss it records (see `_block`).
     final_loss = jnp.where(alive | jnp.isnan(c.frozen), final_loss, c.frozen)
     ok = alive & finite_below(final_loss, loop.levels.div_level)
@@ -401,40 +401,40 @@ def _final(loop: Loop, c: Carry) -> tuple[Carry, PyTree, jax.Array]:
     hits = jnp.where(fresh, c.t, b.hits)
     n_hit = b.n_hit + jnp.sum(fresh, axis=0, dtype=b.n_hit.dtype)
     c = c._replace(value=final_loss, books=Books(div_step, best, hits, n_hit))
-    if loop.cell.counted:
+    if loop.spec.counted:
         c = c._replace(hit_evals=jnp.where(fresh, c.evals[None, :], c.hit_evals),
                        div_evals=jnp.where(alive & ~ok, c.evals, c.div_evals))
     return c, x_final, grad
 
 
-def _evaluations(cell: Cell, c: Carry) -> tuple[jax.Array, jax.Array]:
+def _evaluations(spec: ProgramSpec, c: Carry) -> tuple[jax.Array, jax.Array]:
     """(hit_evals, evals): the optimizer's evaluations at each first hit and over the run (see the module doc)."""
     b = c.books
-    if not cell.counted:  # one evaluation per step: the counts are the steps
+    if not spec.counted:  # one evaluation per step: the counts are the steps
         return b.hits, jnp.where(b.div_step != NEVER, b.div_step, c.t)
     return (jnp.where(b.hits != NEVER, c.hit_evals, NEVER),
             jnp.where(b.div_step != NEVER, c.div_evals, c.evals))
 
 
-def _program(cell: Cell, inputs: ProgramInputs, path) -> dict[str, jax.Array]:
+def _program(spec: ProgramSpec, inputs: ProgramInputs, path) -> dict[str, jax.Array]:
     """The body of `trajectories`' program (see there)."""
     x0, hp, data, targets, f_ref, init, which = (inputs.x0, inputs.hp, inputs.data, inputs.targets, inputs.f_ref,
                                                  inputs.init, inputs.which)
     n_lanes = jax.tree.leaves(x0)[0].shape[-1]
-    loss_all, value_and_grad = lane_functions(cell.loss_fn, n_lanes)
-    mb = cell.minibatch
+    loss_all, value_and_grad = lane_functions(spec.loss_fn, n_lanes)
+    mb = spec.minibatch
     on_batch = () if mb is None else (mb.loss, minibatch.DATA_AXES)  # what the optimizer evaluates
-    steps_of = tuple(optimizer_step(cell, n_lanes, make_tx, *on_batch) for make_tx in cell.make_txs)
+    steps_of = tuple(optimizer_step(spec, n_lanes, make_tx, *on_batch) for make_tx in spec.make_txs)
     keys = None if mb is None else minibatch.lane_keys(init["seeds"])
     states0 = tuple(init_all(x0, hp) for init_all, _ in steps_of)
-    points_of = tuple(evaluation_point(cell, k) for k in range(len(cell.make_txs)))
-    counts_of = tuple(evaluation_counter(cell, k, n_lanes) for k in range(len(cell.make_txs)))
-    f0 = loss_all(measured_point(cell, points_of, which, states0, x0), data)
-    scale = jnp.ones_like(f0) if cell.absolute_targets else f0 - f_ref  # absolute: Delta f levels
+    points_of = tuple(evaluation_point(spec, k) for k in range(len(spec.make_txs)))
+    counts_of = tuple(evaluation_counter(spec, k, n_lanes) for k in range(len(spec.make_txs)))
+    f0 = loss_all(measured_point(spec, points_of, which, states0, x0), data)
+    scale = jnp.ones_like(f0) if spec.absolute_targets else f0 - f_ref  # absolute: Delta f levels
     thresholds = f_ref + targets[:, None] * scale[None, :]
     # A lane whose start is not finite is diverged at step 0 (level -1).
     div_level = jnp.where(jnp.isfinite(f0), DIVERGENCE_FACTOR * jnp.abs(f0), -1)
-    loop = Loop(cell, n_lanes, hp, data, which, keys, Levels(div_level, thresholds), loss_all, value_and_grad,
+    loop = Loop(spec, n_lanes, hp, data, which, keys, Levels(div_level, thresholds), loss_all, value_and_grad,
                 steps_of, points_of, counts_of)
 
     # The constant starting values come in as inputs (`initial_buffers`): made
@@ -446,25 +446,25 @@ def _program(cell: Cell, inputs: ProgramInputs, path) -> dict[str, jax.Array]:
         value=f0,
         frozen=init["frozen"],
         books=Books(div_step=init["div_step"], best=init["best"], hits=init["hits"], n_hit=init["n_hit"]),
-        **({} if not cell.counted else dict(evals=init["evals"], hit_evals=init["hits"], div_evals=init["div_step"])),
+        **({} if not spec.counted else dict(evals=init["evals"], hit_evals=init["hits"], div_evals=init["div_step"])),
     )
     stored_v = []
-    for r, (run_spec, rows) in enumerate(zip(schedule.plan(cell.schedule), path_rows(cell.schedule))):
+    for r, (run_spec, rows) in enumerate(zip(schedule.plan(spec.schedule), path_rows(spec.schedule))):
         dense = _dense(run_spec)
         plan = BlockPlan(
             index=np.arange(len(run_spec.lengths), dtype=np.int32),
             length=jnp.asarray(run_spec.lengths),
             slots=jnp.asarray(run_spec.slots),
-            rows=(jnp.asarray(rows if dense else _slot_rows(run_spec, rows, len(cell.schedule.stored) - 1))
-                  if cell.record_path else None),
+            rows=(jnp.asarray(rows if dense else _slot_rows(run_spec, rows, len(spec.schedule.stored) - 1))
+                  if spec.record_path else None),
         )
-        buffers = Buffers(init["vbuf"][r], init["v_out"][r], path, init["ebuf"][r] if cell.counted else ())
+        buffers = Buffers(init["vbuf"][r], init["v_out"][r], path, init["ebuf"][r] if spec.counted else ())
         (c, buffers), _ = jax.lax.scan(partial(_block, loop, dense), (c, buffers), plan)
         path = buffers.path
         keep = np.flatnonzero(run_spec.valid.reshape(-1))
         stored_v.append(buffers.v_out.reshape((-1, n_lanes))[keep])
     c, x_final, grad = _final(loop, c)
-    hit_evals, evals = _evaluations(cell, c)
+    hit_evals, evals = _evaluations(spec, c)
 
     out = dict(
         losses=jnp.concatenate(stored_v + [c.value[None]], axis=0),
@@ -476,20 +476,20 @@ def _program(cell: Cell, inputs: ProgramInputs, path) -> dict[str, jax.Array]:
         hit_evals=hit_evals,
         evals=evals,
     )
-    if cell.record_path:
+    if spec.record_path:
         out["path"] = jax.tree.map(lambda p, a: jax.lax.dynamic_update_index_in_dim(p, a, p.shape[0] - 1, 0),
                                    path, x_final)
     return out
 
 
-def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
+def trajectories(spec: ProgramSpec) -> Callable[..., dict[str, jax.Array]]:
     """The lanes-last program `run(inputs, path) -> outputs`, `inputs` a `ProgramInputs`.
 
     x0 and hp hold the lanes on their last axis; `targets` (K,) are relative
     suboptimality levels (decreasing), `f_ref` the optimum they are relative to
-    (with `cell.absolute_targets`: Delta f levels above f_ref = f*);
+    (with `spec.absolute_targets`: Delta f levels above f_ref = f*);
     `init` the constant starting values (`initial_buffers`); `which` the index
-    of the implementation in `cell.make_txs` to run; `path` the buffer the
+    of the implementation in `spec.make_txs` to run; `path` the buffer the
     parameter path is written into (`path_buffer`; `()` without a path), which
     becomes the `path` output: the compiled program takes it donated, so the
     path is written in place, with no copy and no fresh output per run.
@@ -502,7 +502,7 @@ def trajectories(cell: Cell) -> Callable[..., dict[str, jax.Array]]:
     def run(inputs: ProgramInputs, path):
         # Hyperparameters of shape (B,) broadcast along the trailing lanes axis.
         with jax.numpy_rank_promotion("allow"):
-            return _program(cell, inputs, path)
+            return _program(spec, inputs, path)
 
     return run
 
@@ -540,16 +540,16 @@ def _buffer_rows(run) -> int:
     return -(-run.block_steps // SUB_STEPS) * SUB_STEPS
 
 
-def initial_buffers(cell: Cell, x0: PyTree, n_targets: int, dtype) -> dict:
+def initial_buffers(spec: ProgramSpec, x0: PyTree, n_targets: int, dtype) -> dict:
     """The program's constant starting values and work buffers, lanes-last, as NumPy arrays.
 
     x0: the (padded) lanes-last starting points; the loss has their dtype.
     The path's buffer is apart (`path_buffer`): it is consumed by each run.
     """
     n_lanes = jax.tree.leaves(x0)[0].shape[-1]
-    runs = schedule.plan(cell.schedule)
+    runs = schedule.plan(spec.schedule)
     counted = dict(evals=np.zeros((n_lanes,), np.int32),
-                   ebuf=[np.zeros((_buffer_rows(r), n_lanes), np.int32) for r in runs]) if cell.counted else {}
+                   ebuf=[np.zeros((_buffer_rows(r), n_lanes), np.int32) for r in runs]) if spec.counted else {}
     return dict(
         **counted,
         frozen=np.full((n_lanes,), np.nan, dtype),
@@ -562,14 +562,14 @@ def initial_buffers(cell: Cell, x0: PyTree, n_targets: int, dtype) -> dict:
     )
 
 
-def path_buffer(cell: Cell, x0: PyTree) -> PyTree:
+def path_buffer(spec: ProgramSpec, x0: PyTree) -> PyTree:
     """The shapes of the parameter path's buffer: per leaf of x0 (lanes-last), (stored points, *leaf).
 
-    `()` when the cell records no path. Every row is written by a run (see
+    `()` when `spec` records no path. Every row is written by a run (see
     `path_rows`), so a run may be given any buffer of these shapes, e.g. the
     previous run's path output (`bench.core.compiled.Program.recycle`).
     """
-    if not cell.record_path:
+    if not spec.record_path:
         return ()
-    n_points = len(cell.schedule.stored)
+    n_points = len(spec.schedule.stored)
     return jax.tree.map(lambda a: jax.ShapeDtypeStruct((n_points,) + a.shape, a.dtype), x0)

@@ -4,7 +4,7 @@ A lane is one trajectory (`bench.core.engine`); its arrays hold the lanes on the
 LAST axis. These are the per-step pieces the engine's loop is made of, apart so
 that the memory estimate (`bench.core.memory`), the protocol checks
 (`bench.core.protocol`) and the cost measurement (`bench.tracking.costs`) build
-the very same step without the loop. `cell` is always a `bench.core.engine.Cell`
+the very same step without the loop. `spec` is always a `bench.core.engine.ProgramSpec`
 (not imported: the engine imports this module).
 """
 
@@ -102,10 +102,10 @@ def extra_args(needs, value, grad, loss_fn, data) -> dict:
     return extra
 
 
-def optimizer_step(cell, n_lanes: int, make_tx, loss_fn=None, data_axes=None):
+def optimizer_step(spec, n_lanes: int, make_tx, loss_fn=None, data_axes=None):
     """`(init, apply)` over all lanes: apply(x, state, hp, data, value, grad) -> (x', state').
 
-    `loss_fn` (default `cell.loss_fn`) and `data_axes` (see `lane_functions`)
+    `loss_fn` (default `spec.loss_fn`) and `data_axes` (see `lane_functions`)
     are those of the loss the optimizer may evaluate (line searches).
 
     An elementwise optimizer (each coordinate's update depends on that
@@ -114,14 +114,14 @@ def optimizer_step(cell, n_lanes: int, make_tx, loss_fn=None, data_axes=None):
     arithmetic as one lane at a time, without any transpose. Any other one
     (line search, Polyak: they reduce over the parameters) is vmapped lane by lane.
     """
-    if cell.elementwise:
-        loss_all, _ = lane_functions(loss_fn or cell.loss_fn, n_lanes, data_axes)
+    if spec.elementwise:
+        loss_all, _ = lane_functions(loss_fn or spec.loss_fn, n_lanes, data_axes)
 
         def init(x, hp):
             return make_tx(hp).init(x)
 
         def apply(x, state, hp, data, value, grad):
-            extra = extra_args(cell.needs, value, grad, loss_all, data)
+            extra = extra_args(spec.needs, value, grad, loss_all, data)
             updates, state = make_tx(hp).update(grad, state, x, **extra)
             return optax.apply_updates(x, updates), state
 
@@ -131,7 +131,7 @@ def optimizer_step(cell, n_lanes: int, make_tx, loss_fn=None, data_axes=None):
         return make_tx(hp).init(x)
 
     def apply_lane(x, state, hp, data, value, grad):
-        extra = extra_args(cell.needs, value, grad, loss_fn or cell.loss_fn, data)
+        extra = extra_args(spec.needs, value, grad, loss_fn or spec.loss_fn, data)
         updates, state = make_tx(hp).update(grad, state, x, **extra)
         return optax.apply_updates(x, updates), state
 
@@ -140,25 +140,25 @@ def optimizer_step(cell, n_lanes: int, make_tx, loss_fn=None, data_axes=None):
     return init, apply
 
 
-def evaluation_point(cell, k: int):
-    """Implementation k's `point(state, x)` over all lanes: where it is measured (`Cell.eval_params`).
+def evaluation_point(spec, k: int):
+    """Implementation k's `point(state, x)` over all lanes: where it is measured (`ProgramSpec.eval_params`).
 
     The iterate x itself when it has no evaluation function.
     """
-    f = None if cell.eval_params is None else cell.eval_params[k]
+    f = None if spec.eval_params is None else spec.eval_params[k]
     if f is None:
         return lambda state, x: x
-    if cell.elementwise:
+    if spec.elementwise:
         return f
     return jax.vmap(f, in_axes=-1, out_axes=-1)
 
 
-def evaluation_counter(cell, k: int, n_lanes: int):
+def evaluation_counter(spec, k: int, n_lanes: int):
     """Implementation k's `count(state, hp) -> (B,)` evaluations of its last update, or None (one per step)."""
-    f = None if cell.evals is None else cell.evals[k]
+    f = None if spec.evals is None else spec.evals[k]
     if f is None:
         return None
-    if cell.elementwise:
+    if spec.elementwise:
         return lambda state, hp: jnp.broadcast_to(jnp.asarray(f(state, hp), jnp.int32), (n_lanes,))
     return jax.vmap(lambda state, hp: jnp.asarray(f(state, hp), jnp.int32), in_axes=-1, out_axes=-1)
 

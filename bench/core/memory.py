@@ -100,8 +100,8 @@ def _intermediate_bytes(fn, *args) -> int:
     return sum(tree_bytes([v.aval]) for eqn in jaxpr.eqns for v in eqn.outvars if hasattr(v.aval, "shape"))
 
 
-def lane_bytes(cell: engine.Cell, x0: Any, hp: dict, data: Any, n_targets: int, seed: int = 0) -> int:
-    """Estimated device bytes of one lane of `cell`'s program.
+def lane_bytes(spec: engine.ProgramSpec, x0: Any, hp: dict, data: Any, n_targets: int, seed: int = 0) -> int:
+    """Estimated device bytes of one lane of `spec`'s program.
 
     x0: one lane's starting point, lanes-last (leaves of shape (*leaf_shape, 1));
     hp: its traced hyperparameters, (1,) each; `data`: the problem data.
@@ -109,22 +109,22 @@ def lane_bytes(cell: engine.Cell, x0: Any, hp: dict, data: Any, n_targets: int, 
     params = tree_bytes(x0)
     itemsize = np.dtype(jax.tree.leaves(x0)[0].dtype).itemsize
     with jax.numpy_rank_promotion("allow"):
-        state = sum(tree_bytes(jax.eval_shape(lanewise.optimizer_step(cell, 1, make_tx)[0], x0, hp))
-                    for make_tx in cell.make_txs)
-        _, value_and_grad = lanewise.lane_functions(cell.loss_fn, 1)
+        state = sum(tree_bytes(jax.eval_shape(lanewise.optimizer_step(spec, 1, make_tx)[0], x0, hp))
+                    for make_tx in spec.make_txs)
+        _, value_and_grad = lanewise.lane_functions(spec.loss_fn, 1)
         work = _intermediate_bytes(value_and_grad, x0, data)
-        if cell.minibatch is not None:
-            mb = cell.minibatch
+        if spec.minibatch is not None:
+            mb = spec.minibatch
             keys = minibatch.lane_keys(np.asarray([seed], np.int32))
             batch = jax.eval_shape(lambda: minibatch.draw(mb, keys, 0, data))
             _, mb_value_and_grad = lanewise.lane_functions(mb.loss, 1, minibatch.DATA_AXES)
             work += tree_bytes(batch) + _intermediate_bytes(mb_value_and_grad, x0, (data, batch))
-    runs = schedule.plan(cell.schedule)
-    points = len(cell.schedule.stored)
+    runs = schedule.plan(spec.schedule)
+    points = len(spec.schedule.stored)
     losses = itemsize * (points + 1 + sum(r.slots.size + engine._buffer_rows(r) for r in runs))
     # While a cell is timed, each implementation holds its first run's path (the results)
     # and one buffer that its runs write in place (donated, reused from run to run).
-    path = 2 * len(cell.make_txs) * points * params if cell.record_path else 0
+    path = 2 * len(spec.make_txs) * points * params if spec.record_path else 0
     books = 4 * (2 * n_targets + 8)  # hits (in and out), the per-lane counters and flags
     # x, the block's start, the point after the update, the gradient, the updates
     # and the new state beside the old: about 4 parameters and 2 states more.

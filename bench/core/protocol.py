@@ -43,7 +43,7 @@ def of_cell(spec: OptimizerSpec, impls: tuple[str, ...], hyperparams: Mapping[st
     """`(needs, eval_params)` for a cell running `impls` ("gdbench", "optax") of `spec`.
 
     `needs`: the update arguments any of them takes; `eval_params`: one entry
-    per implementation (`engine.Cell.eval_params`), None when all are measured
+    per implementation (`engine.ProgramSpec.eval_params`), None when all are measured
     at their iterate. `params`: one lane's starting point.
     """
     needs, evals = frozenset(), []
@@ -58,7 +58,7 @@ def of_cell(spec: OptimizerSpec, impls: tuple[str, ...], hyperparams: Mapping[st
 
 def counters(spec: OptimizerSpec, impls: tuple[str, ...], hyperparams: Mapping[str, Any],
              params: Any) -> tuple[Callable | None, ...] | None:
-    """Per implementation, its evaluation counter (`engine.Cell.evals`), None when all make one per step."""
+    """Per implementation, its evaluation counter (`engine.ProgramSpec.evals`), None when all make one per step."""
     found = []
     for impl in impls:
         twin = impl == "optax"
@@ -109,7 +109,7 @@ PROBE_STEPS = 3
 PROBE_RTOL = 1e-9
 
 
-def check_layout(spec: OptimizerSpec, cell: engine.Cell, start: Any, hp: Mapping[str, np.ndarray],
+def check_layout(spec: OptimizerSpec, pspec: engine.ProgramSpec, start: Any, hp: Mapping[str, np.ndarray],
                  data: Any) -> None:
     """ConfigError unless a user's optimizer marked elementwise updates lanes-last as it does lane by lane.
 
@@ -132,9 +132,9 @@ def check_layout(spec: OptimizerSpec, cell: engine.Cell, start: Any, hp: Mapping
         x = jax.tree.map(
             lambda a: np.asarray(a, np.float64)[..., None] + rng.standard_normal(np.shape(a) + (PROBE_LANES,)), start)
         grads = [jax.tree.map(lambda a: rng.standard_normal(a.shape), x) for _ in range(PROBE_STEPS)]
-        lane_loss = jax.vmap(cell.loss_fn, in_axes=(-1, None))
-        for make_tx in cell.make_txs:
-            layouts = [lanewise.optimizer_step(dataclasses.replace(cell, elementwise=e), PROBE_LANES, make_tx)
+        lane_loss = jax.vmap(pspec.loss_fn, in_axes=(-1, None))
+        for make_tx in pspec.make_txs:
+            layouts = [lanewise.optimizer_step(dataclasses.replace(pspec, elementwise=e), PROBE_LANES, make_tx)
                        for e in (True, False)]
 
             @jax.jit  # one small program: cheaper than compiling each operation of an unjitted run
@@ -215,5 +215,5 @@ def check_traces(problem, spec: OptimizerSpec, config: Mapping[str, Any], dtype:
         traced = {k: np.asarray([v], np.float64) for k, v in dict(config).items()
                   if isinstance(v, numbers.Real) and not isinstance(v, (bool, numbers.Integral))}
         static = {k: v for k, v in hp.items() if k not in traced}
-        cell = engine.Cell(loss_fn=loss, make_txs=(lambda h: spec.make(**static, **h),), needs=needs, schedule=None)
-        check_layout(spec, cell, x0, traced, problem.data)
+        pspec = engine.ProgramSpec(loss_fn=loss, make_txs=(lambda h: spec.make(**static, **h),), needs=needs, schedule=None)
+        check_layout(spec, pspec, x0, traced, problem.data)
