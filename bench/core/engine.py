@@ -59,7 +59,7 @@ import optax
 from bench.core import minibatch, schedule
 from bench.core.books import SUB_STEPS, BlockLosses, Books, Levels, block_books, finite_below
 from bench.core.lanewise import (evaluation_counter, evaluation_point, lane_functions, lane_norms, optimizer_step,
-                                 select, select_state)
+                                 select, select_state, shared_state_axes)
 from bench.core.schedule import Schedule
 
 PyTree = Any
@@ -224,6 +224,7 @@ class Loop:
     steps_of: tuple  # per implementation, `optimizer_step`'s (init, apply)
     points_of: tuple  # per implementation, `evaluation_point`'s point(state, x)
     counts_of: tuple = ()  # per implementation, `evaluation_counter`'s count(state, hp), or None
+    state_axes: tuple = ()  # per implementation, its state's vmap axes (`shared_state_axes`)
 
 
 def _minibatch_step(loop: Loop, x, value, t, point):
@@ -338,7 +339,7 @@ def _block(loop: Loop, dense: bool, carry: tuple[Carry, Buffers], plan: BlockPla
             loop, (apply_all, point, count), dense, n, plan, c.t, alive, x_start,
             StepCarry(x_end, c.states[k], value_end, vbuf, path, evals_end, ebuf))
         if loop.spec.evaluated_elsewhere:  # its evaluation point needs the state frozen with the point
-            state = select_state(alive, state, c.states[k])
+            state = select_state(alive, state, c.states[k], loop.state_axes[k])
         states.append(state)
     t = c.t + plan.length
     # Lanes that diverged in an earlier block keep their frozen point (and
@@ -424,18 +425,23 @@ def _program(spec: ProgramSpec, inputs: ProgramInputs, path) -> dict[str, jax.Ar
     loss_all, value_and_grad = lane_functions(spec.loss_fn, n_lanes)
     mb = spec.minibatch
     on_batch = () if mb is None else (mb.loss, minibatch.DATA_AXES)  # what the optimizer evaluates
-    steps_of = tuple(optimizer_step(spec, n_lanes, make_tx, *on_batch) for make_tx in spec.make_txs)
+    # A vmapped state's leaves every lane holds alike stay unbatched (full batch; in minibatch
+    # mode every leaf is per lane): a branch on them is then taken, not computed both ways.
+    axes_of = tuple(-1 if mb is not None else shared_state_axes(spec, make_tx, x0, hp, data)
+                    for make_tx in spec.make_txs)
+    steps_of = tuple(optimizer_step(spec, n_lanes, make_tx, *on_batch, state_axes=axes)
+                     for make_tx, axes in zip(spec.make_txs, axes_of))
     keys = None if mb is None else minibatch.lane_keys(init["seeds"])
     states0 = tuple(init_all(x0, hp) for init_all, _ in steps_of)
-    points_of = tuple(evaluation_point(spec, k) for k in range(len(spec.make_txs)))
-    counts_of = tuple(evaluation_counter(spec, k, n_lanes) for k in range(len(spec.make_txs)))
+    points_of = tuple(evaluation_point(spec, k, axes_of[k]) for k in range(len(spec.make_txs)))
+    counts_of = tuple(evaluation_counter(spec, k, n_lanes, axes_of[k]) for k in range(len(spec.make_txs)))
     f0 = loss_all(measured_point(spec, points_of, which, states0, x0), data)
     scale = jnp.ones_like(f0) if spec.absolute_targets else f0 - f_ref  # absolute: Delta f levels
     thresholds = f_ref + targets[:, None] * scale[None, :]
     # A lane whose start is not finite is diverged at step 0 (level -1).
     div_level = jnp.where(jnp.isfinite(f0), DIVERGENCE_FACTOR * jnp.abs(f0), -1)
     loop = Loop(spec, n_lanes, hp, data, which, keys, Levels(div_level, thresholds), loss_all, value_and_grad,
-                steps_of, points_of, counts_of)
+                steps_of, points_of, counts_of, axes_of)
 
     # The constant starting values come in as inputs (`initial_buffers`): made
     # on the host, they cost no compiled kernel each (compile time is per kernel).

@@ -102,7 +102,20 @@ def extra_args(needs, value, grad, loss_fn, data) -> dict:
     return extra
 
 
-def optimizer_step(spec, n_lanes: int, make_tx, loss_fn=None, data_axes=None):
+def _lane_step(spec, make_tx, loss_fn):
+    """`(init_lane, apply_lane)`: one lane's optimizer, as optax runs it."""
+    def init_lane(x, hp):
+        return make_tx(hp).init(x)
+
+    def apply_lane(x, state, hp, data, value, grad):
+        extra = extra_args(spec.needs, value, grad, loss_fn, data)
+        updates, state = make_tx(hp).update(grad, state, x, **extra)
+        return optax.apply_updates(x, updates), state
+
+    return init_lane, apply_lane
+
+
+def optimizer_step(spec, n_lanes: int, make_tx, loss_fn=None, data_axes=None, state_axes=-1):
     """`(init, apply)` over all lanes: apply(x, state, hp, data, value, grad) -> (x', state').
 
     `loss_fn` (default `spec.loss_fn`) and `data_axes` (see `lane_functions`)
@@ -112,7 +125,8 @@ def optimizer_step(spec, n_lanes: int, make_tx, loss_fn=None, data_axes=None):
     coordinate and on scalars only) runs directly on the lanes-last arrays, its
     hyperparameters of shape (B,) broadcasting along the lanes: the same
     arithmetic as one lane at a time, without any transpose. Any other one
-    (line search, Polyak: they reduce over the parameters) is vmapped lane by lane.
+    (line search, Polyak: they reduce over the parameters) is vmapped lane by lane,
+    its state lanes-last but for the leaves `state_axes` marks None (`shared_state_axes`).
     """
     if spec.elementwise:
         loss_all, _ = lane_functions(loss_fn or spec.loss_fn, n_lanes, data_axes)
@@ -127,20 +141,56 @@ def optimizer_step(spec, n_lanes: int, make_tx, loss_fn=None, data_axes=None):
 
         return init, apply
 
-    def init_lane(x, hp):
-        return make_tx(hp).init(x)
-
-    def apply_lane(x, state, hp, data, value, grad):
-        extra = extra_args(spec.needs, value, grad, loss_fn or spec.loss_fn, data)
-        updates, state = make_tx(hp).update(grad, state, x, **extra)
-        return optax.apply_updates(x, updates), state
-
-    init = jax.vmap(init_lane, in_axes=-1, out_axes=-1)
-    apply = jax.vmap(apply_lane, in_axes=(-1, -1, -1, data_axes, -1, -1), out_axes=-1)
+    init_lane, apply_lane = _lane_step(spec, make_tx, loss_fn or spec.loss_fn)
+    init = jax.vmap(init_lane, in_axes=-1, out_axes=state_axes)
+    apply = jax.vmap(apply_lane, in_axes=(-1, state_axes, -1, data_axes, -1, -1), out_axes=(-1, state_axes))
     return init, apply
 
 
-def evaluation_point(spec, k: int):
+def shared_state_axes(spec, make_tx, x, hp, data) -> PyTree:
+    """The vmap axes of a vmapped optimizer's state: None for the leaves every lane holds alike, else -1.
+
+    Shared: the integer leaves (step counts, random keys) that no lane's own
+    input reaches, found by tracing (a leaf whose init or update comes out
+    batched is per lane). vmap then keeps them unbatched, so a `lax.cond` on
+    them (Sophia's Hessian every k steps) stays one branch taken for all lanes
+    instead of a select that computes both branches every step. The values are
+    those every lane would hold alone. x, hp, data: the full-batch program's
+    lanes-last inputs (arrays or shapes); -1 (every leaf per lane) for an
+    elementwise optimizer, which runs without vmap.
+    """
+    if spec.elementwise:
+        return -1
+    init_lane, apply_lane = _lane_step(spec, make_tx, spec.loss_fn)
+    shape = lambda tree: jax.tree.map(lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), tree)
+    x, hp, data = shape(x), shape(hp), shape(data)
+    value = jax.ShapeDtypeStruct(jax.tree.leaves(x)[0].shape[-1:], jax.tree.leaves(x)[0].dtype)
+    leaves, treedef = jax.tree.flatten(jax.eval_shape(jax.vmap(init_lane, in_axes=-1, out_axes=-1), x, hp))
+    axes = lambda shared: jax.tree.unflatten(treedef, [None if i in shared else -1 for i in range(len(leaves))])
+
+    def unbatched(fn, in_axes, args, out_axes) -> bool:
+        try:
+            jax.eval_shape(jax.vmap(fn, in_axes=in_axes, out_axes=out_axes), *args)
+            return True
+        except ValueError:  # an output marked None came out batched: it is per lane
+            return False
+
+    def at_init(s):
+        return unbatched(init_lane, -1, (x, hp), axes(s))
+
+    shared = {i for i, leaf in enumerate(leaves) if not jnp.issubdtype(leaf.dtype, jnp.inexact)}
+    if shared and not at_init(shared):
+        shared = {i for i in shared if at_init({i})}
+    while shared:  # the largest set whose leaves the update keeps unbatched when they come in so
+        state = jax.eval_shape(jax.vmap(init_lane, in_axes=-1, out_axes=axes(shared)), x, hp)
+        args, in_axes = (x, state, hp, data, value, x), (-1, axes(shared), -1, None, -1, -1)
+        if unbatched(apply_lane, in_axes, args, (-1, axes(shared))):
+            break
+        shared = {i for i in shared if unbatched(apply_lane, in_axes, args, (-1, axes({i})))}
+    return axes(shared) if shared else -1
+
+
+def evaluation_point(spec, k: int, state_axes=-1):
     """Implementation k's `point(state, x)` over all lanes: where it is measured (`ProgramSpec.eval_params`).
 
     The iterate x itself when it has no evaluation function.
@@ -150,20 +200,24 @@ def evaluation_point(spec, k: int):
         return lambda state, x: x
     if spec.elementwise:
         return f
-    return jax.vmap(f, in_axes=-1, out_axes=-1)
+    return jax.vmap(f, in_axes=(state_axes, -1), out_axes=-1)
 
 
-def evaluation_counter(spec, k: int, n_lanes: int):
+def evaluation_counter(spec, k: int, n_lanes: int, state_axes=-1):
     """Implementation k's `count(state, hp) -> (B,)` evaluations of its last update, or None (one per step)."""
     f = None if spec.evals is None else spec.evals[k]
     if f is None:
         return None
     if spec.elementwise:
         return lambda state, hp: jnp.broadcast_to(jnp.asarray(f(state, hp), jnp.int32), (n_lanes,))
-    return jax.vmap(lambda state, hp: jnp.asarray(f(state, hp), jnp.int32), in_axes=-1, out_axes=-1)
+    return jax.vmap(lambda state, hp: jnp.asarray(f(state, hp), jnp.int32), in_axes=(state_axes, -1), out_axes=-1)
 
 
-def select_state(mask: jax.Array, new: PyTree, old: PyTree) -> PyTree:
-    """`select` for optimizer states; leaves without a lanes axis (an elementwise
-    state's shared scalars, the same for every lane) are taken from `new`."""
-    return jax.tree.map(lambda a, b: a if jnp.ndim(a) == 0 else jnp.where(lanes_like(mask, a), a, b), new, old)
+def select_state(mask: jax.Array, new: PyTree, old: PyTree, state_axes=-1) -> PyTree:
+    """`select` for optimizer states; leaves without a lanes axis, the same for every lane,
+    are taken from `new`: an elementwise state's scalars, and a vmapped state's leaves that
+    `state_axes` marks None (`shared_state_axes`)."""
+    if state_axes == -1:
+        return jax.tree.map(lambda a, b: a if jnp.ndim(a) == 0 else jnp.where(lanes_like(mask, a), a, b), new, old)
+    return jax.tree.map(lambda axis, a, b: a if axis is None else jnp.where(lanes_like(mask, a), a, b),
+                        state_axes, new, old, is_leaf=lambda axis: axis is None)

@@ -13,9 +13,10 @@ For each case this times, in one process and alternated over rounds, one cell
 run alone (1 lane) and as a sweep of `--lanes` lanes (learning rates spread by
 a factor 1.2 around the case's, so that no lane diverges), and prints the
 sweep's time per lane-step over the single run's time per step. Sophia runs
-with its Hessian every 10 steps (its default) and every step: alone the
-first is the cheaper; in a sweep they cost the same when the select runs the
-Hessian every step. A branch-free optimizer (adam) gives the ratio the lanes'
+with its Hessian every 10 steps (its default) and every step: the first is
+the cheaper alone and, since its step count is kept unbatched
+(`bench.core.lanewise.shared_state_axes`), in a sweep too; were the count
+per lane, the select would run the Hessian every step and both would cost the same. A branch-free optimizer (adam) gives the ratio the lanes'
 sharing of the cores alone makes. Results print as Markdown lines for
 results/PERFORMANCE.md; medians over rounds.
 """
