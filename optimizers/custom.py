@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
 import optax
 from optax import contrib
 
@@ -211,17 +212,73 @@ def linesearch_evaluations(state: Any, hyperparams: Any = None) -> jax.Array:
     return 1 + sum(node.info.num_linesearch_steps for node in found)
 
 
-def evals_of(tx: optax.GradientTransformation, params: Any) -> Callable | None:
+#: optax.contrib.sophia's own Hessian interval, that of a plain factory whose hyperparameters do not name one.
+SOPHIA_INTERVAL = inspect.signature(contrib.sophia).parameters["update_interval"].default
+
+
+def _sophia_refreshes(state: Any, interval) -> jax.Array:
+    """The Hessian-vector products of the update that returned `state`: one per optax.contrib.sophia in it
+    whose pre-update step count was a multiple of `interval` (optax refreshes its estimate then)."""
+    found = [node for node in jax.tree.leaves(state, is_leaf=lambda n: isinstance(n, contrib.SophiaState))
+             if isinstance(node, contrib.SophiaState)]
+    return sum(((node.count - 1) % interval == 0).astype(jnp.int32) for node in found)
+
+
+def optax_evaluations(state: Any, hyperparams: Any = None) -> jax.Array:
+    """The evaluations of the update that returned `state`, read from optax's states in it: 1 (the value and
+    gradient at x), each line search's trials, and each optax.contrib.sophia's Hessian-vector product
+    (on its refresh steps, every `update_interval` of the hyperparameters, else optax's default)."""
+    interval = (hyperparams or {}).get("update_interval", SOPHIA_INTERVAL)
+    return linesearch_evaluations(state) + _sophia_refreshes(state, interval)
+
+
+def _check_sophia_interval(tx: optax.GradientTransformation, params: Any, interval: int) -> None:
+    """Runs `tx` for interval + 1 steps, counting its calls of obj_fn, and raises ValueError unless it
+    refreshes exactly at steps 0 and `interval`: a factory that fixes another interval inside would
+    otherwise be counted wrong."""
+    calls = []
+    probe = jax.tree.map(lambda a: jnp.full(a.shape, 0.5, a.dtype), params)
+
+    def obj_fn(x):
+        jax.debug.callback(lambda: calls.append(1))
+        return sum(jnp.sum(jnp.square(a)) for a in jax.tree.leaves(x))
+
+    @jax.jit
+    def step(x, state):
+        grad = jax.grad(lambda x: sum(jnp.sum(jnp.square(a)) for a in jax.tree.leaves(x)))(x)
+        updates, state = tx.update(grad, state, x, obj_fn=obj_fn)
+        return optax.apply_updates(x, updates), state
+
+    x, state, refreshed = probe, tx.init(probe), []
+    for _ in range(int(interval) + 1):
+        before = len(calls)
+        x, state = step(x, state)
+        jax.effects_barrier()
+        refreshed.append(len(calls) > before)
+    expected = [k % int(interval) == 0 for k in range(int(interval) + 1)]
+    if refreshed != expected:
+        raise ValueError(f"it holds an optax.contrib.sophia whose Hessian interval is not {interval} (its "
+                         "hyperparameters' update_interval, else optax's default): make update_interval a "
+                         "parameter of the factory, so that its evaluations can be counted")
+
+
+def evals_of(tx: optax.GradientTransformation, params: Any, hyperparams: dict | None = None) -> Callable | None:
     """The evaluation counter a built transformation's state calls for (`OptimizerSpec.evals`), or None (one per step).
 
     optax's line searches (`scale_by_zoom_linesearch`, as in `optax.lbfgs`, and
     `scale_by_backtracking_linesearch`) keep the trials of their last search in
-    their state; other optimizers are counted one evaluation per step
-    (optax.contrib.sophia's Hessian-vector products are not seen in its state).
+    their state; optax.contrib.sophia keeps its step count, from which its
+    Hessian refreshes follow (checked on a probe: `_check_sophia_interval`);
+    other optimizers are counted one evaluation per step.
     """
     state = jax.eval_shape(tx.init, params)
-    found = jax.tree.leaves(state, is_leaf=lambda n: isinstance(n, LINESEARCH_STATES))
-    return linesearch_evaluations if any(isinstance(n, LINESEARCH_STATES) for n in found) else None
+    kinds = (*LINESEARCH_STATES, contrib.SophiaState)
+    found = [n for n in jax.tree.leaves(state, is_leaf=lambda n: isinstance(n, kinds)) if isinstance(n, kinds)]
+    if not found:
+        return None
+    if any(isinstance(n, contrib.SophiaState) for n in found):
+        _check_sophia_interval(tx, params, (hyperparams or {}).get("update_interval", SOPHIA_INTERVAL))
+    return optax_evaluations
 
 
 def evaluations(spec: OptimizerSpec, make: Callable[..., optax.GradientTransformation], hyperparams: dict,
@@ -230,7 +287,7 @@ def evaluations(spec: OptimizerSpec, make: Callable[..., optax.GradientTransform
     `detect`s it, that of `make(**hyperparams)` (`evals_of`)."""
     if not spec.detect:
         return spec.twin_evals if twin else spec.evals
-    return evals_of(make(**hyperparams), params)
+    return evals_of(make(**hyperparams), params, hyperparams)
 
 
 def protocol(spec: OptimizerSpec, make: Callable[..., optax.GradientTransformation], hyperparams: dict,

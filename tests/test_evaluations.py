@@ -145,3 +145,32 @@ def test_summary_and_data_profile_count_evaluations(x64):
     assert costs.loc["lbfgs", "cost"] == lbfgs[cells.evals_column(1e-1)].median() + 1
     assert steps.loc["lbfgs", "cost"] == lbfgs[cells.target_column(1e-1)].median() + 1 < costs.loc["lbfgs", "cost"]
     assert costs.loc["gd", "cost"] == steps.loc["gd", "cost"]
+
+
+def test_plain_factory_sophia_is_detected(x64):
+    """optax.contrib.sophia as a plain factory: a Hessian-vector product on every update_interval-th step,
+    counted from its state's step count, as a loop counting the calls of obj_fn counts them."""
+    p = problems.get("rosenbrock", dim=2)
+    for interval in (10, 3):
+        def sophia(learning_rate=0.1, update_interval=interval):
+            return optax.contrib.sophia(learning_rate, update_interval=update_interval)
+
+        res = bench.run_sweep(bench.SweepSpec(p, sophia, seeds=[0], steps=100, dtype="float64", targets=TARGETS,
+                                              target=1e-1), repeats=1)
+        row = res.runs.iloc[0]
+        _, evals = counted_loop(p, sophia(), frozenset({"obj_fn"}), 0, 100)
+        assert row.evals == evals[-1] == 100 + -(-100 // interval), interval
+        if np.isfinite(row.steps_to_target):
+            assert row.evals_to_target == evals[int(row.steps_to_target)]
+
+
+def test_a_sophia_interval_it_cannot_read_is_refused(x64):
+    """A factory that fixes another interval inside: counting it at optax's default would be wrong; refused."""
+    from bench.core.protocol import OptimizerFailed
+
+    def sophia_every_5(learning_rate=0.1):
+        return optax.contrib.sophia(learning_rate, update_interval=5)
+
+    with pytest.raises(OptimizerFailed, match="Hessian interval is not 10"):
+        bench.run_sweep(bench.SweepSpec(problems.get("rosenbrock", dim=2), sophia_every_5, seeds=[0], steps=20,
+                                        dtype="float64"), repeats=1)
