@@ -345,40 +345,15 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
     anything is written, when every cell fails its trace check.
     """
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from bench.runs import resume as resuming
 
     console = console or Console(stderr=True)
     devices = cells.devices_for(suite.device)
     todo_cells = list(enumerate(plan(suite)))
-    # a problem too large for even one lane: one line before anything is written
-    memory.check_one_lane_fits([(cells.problem_label(c.problem, c.batch_size), c.problem) for _, c in todo_cells],
-                               suite.dtype, suite.max_memory, distributed.local(devices))
-    untraced: dict[int, dict] = {}  # cells whose (user's) optimizer cannot be traced: failed before they compile
-    for k, c in todo_cells:
-        spec = suite.spec_for(c.optimizer)
-        try:
-            protocol.check_traces(c.problem, spec, suite.configs_for(spec)[0], suite.dtype)
-        except protocol.OptimizerFailed as e:
-            if len(untraced) == len(todo_cells) - 1:
-                raise  # no cell could run: one line, nothing written
-            untraced[k] = failure(k, c, "trace", e)
+    untraced = _preflight(suite, todo_cells, devices)
     started = results.utc_now()
-    meta = {
-        "suite": suite.to_dict(),
-        "command": results.command_line(),
-        "versions": results.versions(),
-        "git": results.git_state(),
-        "device": results.device_info(devices),
-        "dtype": suite.dtype,
-        "started_utc": started.isoformat(),
-    }
-    if distributed.process_count() > 1:  # every process and its devices (bench/core/distributed.py)
-        meta["distributed"] = distributed.describe()
-    # whether the configurations were chosen on the seeds they are reported on (docs/METRICS.md)
-    meta["tuning"] = {"select_seeds": None if suite.tuning is None else list(suite.select_seeds),
-                      "shared_seeds": suite.tuning is None}
+    meta = _metadata(suite, devices, started)
     n_parts = len(todo_cells) * (1 if suite.tuning is None else 2)  # [tuning]: report phases after the cells
 
     def open_folder() -> results.RunFolder:
@@ -391,17 +366,7 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
 
     # process 0 writes the folder; the others only run their lanes (and learn which cells it holds)
     folder = distributed.on_writer(open_folder, _Follower())
-    stored_cells = {int(k) for k in np.flatnonzero(
-        distributed.agree(np.isin(np.arange(n_parts), sorted(folder.done()))))}
-    # cells that failed in an earlier session (a resume) and are tried again now
-    retried = {int(k) for k in np.flatnonzero(distributed.agree(np.isin(
-        np.arange(len(todo_cells)), [r["cell"] for r in folder.failures()])))} - untraced.keys() - stored_cells
-    for k, c in todo_cells:
-        if k in retried and c.problem.f_star is None:
-            # it may reach a lower loss than its problem's other cells, whose targets are relative to the
-            # best of them: those run again with it (they are deterministic), all settled together
-            again = {j for j, d in todo_cells if d.problem_index == c.problem_index}
-            stored_cells -= again | {report_index(len(todo_cells), j) for j in again}
+    stored_cells = _stored_parts(folder, todo_cells, untraced, n_parts)
     for k, record in untraced.items():
         if k not in stored_cells:
             folder.fail(k, record)
@@ -413,11 +378,7 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
                           style="red")
         console.print(f"cell failed: {summary.failure_line(record)}", markup=False, highlight=False, style="red",
                       soft_wrap=True)
-    progress = Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("cells"),
-        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, disable=not show_progress,
-        refresh_per_second=4,  # drawing it competes with compilation for the cores
-    )
+    progress = _progress(console, show_progress)
     status = "complete"
     phases = {"compile": 0.0, "run": 0.0, "tables": 0.0, "write": 0.0}
     compile_cache = cache.Counter.start()
@@ -472,6 +433,73 @@ def run_suite(suite: Suite, out_root: str | Path = "results/runs", show_progress
     summary.show(runs, suite, status, console, failed)
     console.print(f"results: {path}")
     return path
+
+
+def _preflight(suite: Suite, todo_cells: list[tuple[int, CellPlan]], devices: list) -> dict[int, dict]:
+    """Checks before anything is written: a problem too large for even one lane (ConfigError), and each
+    cell's optimizer traced once. Returns the failure records of the cells whose (user's) optimizer
+    cannot be traced; raises the error if no cell could run (one line, nothing written)."""
+    memory.check_one_lane_fits([(cells.problem_label(c.problem, c.batch_size), c.problem) for _, c in todo_cells],
+                               suite.dtype, suite.max_memory, distributed.local(devices))
+    untraced: dict[int, dict] = {}
+    for k, c in todo_cells:
+        spec = suite.spec_for(c.optimizer)
+        try:
+            protocol.check_traces(c.problem, spec, suite.configs_for(spec)[0], suite.dtype)
+        except protocol.OptimizerFailed as e:
+            if len(untraced) == len(todo_cells) - 1:
+                raise
+            untraced[k] = failure(k, c, "trace", e)
+    return untraced
+
+
+def _metadata(suite: Suite, devices: list, started) -> dict:
+    """meta.json's record of the run: what makes it reproducible (suite, command, versions, code, devices)."""
+    meta = {
+        "suite": suite.to_dict(),
+        "command": results.command_line(),
+        "versions": results.versions(),
+        "git": results.git_state(),
+        "device": results.device_info(devices),
+        "dtype": suite.dtype,
+        "started_utc": started.isoformat(),
+    }
+    if distributed.process_count() > 1:  # every process and its devices (bench/core/distributed.py)
+        meta["distributed"] = distributed.describe()
+    # whether the configurations were chosen on the seeds they are reported on (docs/METRICS.md)
+    meta["tuning"] = {"select_seeds": None if suite.tuning is None else list(suite.select_seeds),
+                      "shared_seeds": suite.tuning is None}
+    return meta
+
+
+def _stored_parts(folder, todo_cells: list[tuple[int, CellPlan]], untraced: dict[int, dict],
+                  n_parts: int) -> set[int]:
+    """The parts a (resumed) folder holds that need not run again, as every process agrees on them.
+
+    A cell that failed in an earlier session is tried again; where its problem has no f*, it may
+    reach a lower loss than the problem's other cells, whose targets are relative to the best of
+    them: those run again with it (they are deterministic), all settled together.
+    """
+    stored = {int(k) for k in np.flatnonzero(distributed.agree(np.isin(np.arange(n_parts), sorted(folder.done()))))}
+    retried = {int(k) for k in np.flatnonzero(distributed.agree(np.isin(
+        np.arange(len(todo_cells)), [r["cell"] for r in folder.failures()])))} - untraced.keys() - stored
+    for k, c in todo_cells:
+        if k in retried and c.problem.f_star is None:
+            again = {j for j, d in todo_cells if d.problem_index == c.problem_index}
+            stored -= again | {report_index(len(todo_cells), j) for j in again}
+    return stored
+
+
+def _progress(console, show_progress: bool):
+    """The progress bar (rich), drawn on `console` unless `show_progress` is False."""
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("cells"),
+        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), console=console, disable=not show_progress,
+        refresh_per_second=4,  # drawing it competes with compilation for the cores
+    )
 
 
 class _Follower:
