@@ -59,6 +59,7 @@ def test_step_counts_and_keys_are_shared_a_gradient_driven_counter_is_not():
     lbfgs = _axes(lambda h: optax.lbfgs(**h), frozenset({"value", "grad", "value_fn"}))
     assert lbfgs[0].count is None and lbfgs[2].info.num_linesearch_steps == -1  # its trials differ per lane
     assert _axes(lambda h: branching_sgd(**h)) == (None, -1)
+    assert _axes(lambda h: optax.adam(**h)) == -1  # vmapped, but no cond: nothing to gain, no search
     marked = optimizers.get("adam")
     assert _axes(lambda h: marked.make(**h), elementwise=marked.elementwise) == -1  # not vmapped: none shared
 
@@ -112,3 +113,16 @@ def test_the_lanes_counters_part_ways():
                 x = optax.apply_updates(x, updates)
             counts.append(int(state[1]))
     assert counts[0] != counts[1], counts
+
+
+def test_the_vmap_cost_cases_compile_as_the_benchmark_runs_them():
+    """`python -m bench.dev.vmap_cost` (results/PERFORMANCE.md section 8) builds each case as a plain factory
+    with its fixed hyperparameters as parameters: every case prepares, and Sophia every step is counted so."""
+    from bench.dev import vmap_cost
+
+    for case in vmap_cost.CASES:
+        cell = vmap_cost._prepared(case, lanes=2, steps=20)
+        assert len(cell.groups) == 1, case
+    every_step = vmap_cost._prepared("sophia (Hessian every step)", lanes=2, steps=20)
+    every_step.time(1, keep_outputs=True)
+    assert list(every_step.groups[0].outputs["evals"]) == [40, 40]  # a gradient and a Hessian product per step

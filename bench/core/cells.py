@@ -384,7 +384,8 @@ def settled_f_ref(reached) -> float:
     """The loss relative targets are measured from where f* is unknown: the lowest finite loss
     reached by any of the runs that share the reference (a cell's lanes, a problem's cells or
     batch sizes, with those a resumed run stored); NaN where none reached a finite one.
-    The one rule: sweeps, suites, resumed suites and report phases all settle f_ref with it."""
+    The one rule: sweeps, suites and resumed suites settle f_ref with it (a report phase takes
+    its selection phase's)."""
     values = np.ravel(np.asarray(reached if isinstance(reached, np.ndarray) else list(reached), dtype=float))
     finite = values[np.isfinite(values)]
     return float(finite.min()) if finite.size else float("nan")

@@ -103,7 +103,7 @@ def extra_args(needs, value, grad, loss_fn, data) -> dict:
 
 
 def _lane_step(spec, make_tx, loss_fn):
-    """`(init_lane, apply_lane)`: one lane's optimizer, as optax runs it."""
+    """`(init, apply)`: the optimizer as optax runs it, on one lane (or, elementwise, on all at once)."""
     def init_lane(x, hp):
         return make_tx(hp).init(x)
 
@@ -129,22 +129,27 @@ def optimizer_step(spec, n_lanes: int, make_tx, loss_fn=None, data_axes=None, st
     its state lanes-last but for the leaves `state_axes` marks None (`shared_state_axes`).
     """
     if spec.elementwise:
-        loss_all, _ = lane_functions(loss_fn or spec.loss_fn, n_lanes, data_axes)
-
-        def init(x, hp):
-            return make_tx(hp).init(x)
-
-        def apply(x, state, hp, data, value, grad):
-            extra = extra_args(spec.needs, value, grad, loss_all, data)
-            updates, state = make_tx(hp).update(grad, state, x, **extra)
-            return optax.apply_updates(x, updates), state
-
-        return init, apply
+        # the one-lane step as it is, on every lane at once (its loss: every lane's losses)
+        return _lane_step(spec, make_tx, lane_functions(loss_fn or spec.loss_fn, n_lanes, data_axes)[0])
 
     init_lane, apply_lane = _lane_step(spec, make_tx, loss_fn or spec.loss_fn)
     init = jax.vmap(init_lane, in_axes=-1, out_axes=state_axes)
     apply = jax.vmap(apply_lane, in_axes=(-1, state_axes, -1, data_axes, -1, -1), out_axes=(-1, state_axes))
     return init, apply
+
+
+def _has_cond(jaxpr) -> bool:
+    """Whether a (closed) jaxpr holds a `cond` (`lax.cond`, `lax.switch`), in any nested jaxpr too."""
+    inner = getattr(jaxpr, "jaxpr", jaxpr)
+    for eqn in inner.eqns:
+        if eqn.primitive.name == "cond":
+            return True
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, (tuple, list)) else (value,):
+                if hasattr(sub, "eqns") or hasattr(getattr(sub, "jaxpr", None), "eqns"):
+                    if _has_cond(sub):
+                        return True
+    return False
 
 
 def shared_state_axes(spec, make_tx, x, hp, data) -> PyTree:
@@ -156,8 +161,10 @@ def shared_state_axes(spec, make_tx, x, hp, data) -> PyTree:
     them (Sophia's Hessian every k steps) stays one branch taken for all lanes
     instead of a select that computes both branches every step. The values are
     those every lane would hold alone. x, hp, data: the full-batch program's
-    lanes-last inputs (arrays or shapes); -1 (every leaf per lane) for an
-    elementwise optimizer, which runs without vmap.
+    lanes-last inputs (arrays or shapes). -1 (every leaf per lane) for an
+    elementwise optimizer, which runs without vmap, and for an update without
+    a `cond`, which has nothing to gain (found on one lane's trace, so that
+    the search's traces are spent only where they pay).
     """
     if spec.elementwise:
         return -1
@@ -165,28 +172,40 @@ def shared_state_axes(spec, make_tx, x, hp, data) -> PyTree:
     shape = lambda tree: jax.tree.map(lambda a: jax.ShapeDtypeStruct(jnp.shape(a), jnp.result_type(a)), tree)
     x, hp, data = shape(x), shape(hp), shape(data)
     value = jax.ShapeDtypeStruct(jax.tree.leaves(x)[0].shape[-1:], jax.tree.leaves(x)[0].dtype)
-    leaves, treedef = jax.tree.flatten(jax.eval_shape(jax.vmap(init_lane, in_axes=-1, out_axes=-1), x, hp))
+    lane = lambda tree: jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[:-1], a.dtype), tree)
+    x1, hp1, value1 = lane(x), lane(hp), lane(value)
+    state1 = jax.eval_shape(init_lane, x1, hp1)
+    if not _has_cond(jax.make_jaxpr(apply_lane)(x1, state1, hp1, data, value1, x1)):
+        return -1
+    leaves, treedef = jax.tree.flatten(state1)
     axes = lambda shared: jax.tree.unflatten(treedef, [None if i in shared else -1 for i in range(len(leaves))])
 
-    def unbatched(fn, in_axes, args, out_axes) -> bool:
+    def init_state(shared):
+        """init's state, lanes-last but for the leaves `shared`; None where one of those comes out batched."""
         try:
-            jax.eval_shape(jax.vmap(fn, in_axes=in_axes, out_axes=out_axes), *args)
-            return True
+            return jax.eval_shape(jax.vmap(init_lane, in_axes=-1, out_axes=axes(shared)), x, hp)
         except ValueError:  # an output marked None came out batched: it is per lane
+            return None
+
+    def update_keeps(shared, state, out) -> bool:
+        """Whether the update, given the leaves `shared` unbatched, returns the leaves `out` unbatched."""
+        try:
+            jax.eval_shape(jax.vmap(apply_lane, in_axes=(-1, axes(shared), -1, None, -1, -1),
+                                    out_axes=(-1, axes(out))), x, state, hp, data, value, x)
+            return True
+        except ValueError:
             return False
 
-    def at_init(s):
-        return unbatched(init_lane, -1, (x, hp), axes(s))
-
     shared = {i for i, leaf in enumerate(leaves) if not jnp.issubdtype(leaf.dtype, jnp.inexact)}
-    if shared and not at_init(shared):
-        shared = {i for i in shared if at_init({i})}
+    state = init_state(shared) if shared else None
+    if shared and state is None:
+        shared = {i for i in shared if init_state({i}) is not None}
+        state = init_state(shared) if shared else None
     while shared:  # the largest set whose leaves the update keeps unbatched when they come in so
-        state = jax.eval_shape(jax.vmap(init_lane, in_axes=-1, out_axes=axes(shared)), x, hp)
-        args, in_axes = (x, state, hp, data, value, x), (-1, axes(shared), -1, None, -1, -1)
-        if unbatched(apply_lane, in_axes, args, (-1, axes(shared))):
+        if update_keeps(shared, state, shared):
             break
-        shared = {i for i in shared if unbatched(apply_lane, in_axes, args, (-1, axes({i})))}
+        shared = {i for i in shared if update_keeps(shared, state, {i})}
+        state = init_state(shared) if shared else None
     return axes(shared) if shared else -1
 
 

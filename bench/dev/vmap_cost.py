@@ -24,6 +24,7 @@ results/PERFORMANCE.md; medians over rounds.
 from __future__ import annotations
 
 import argparse
+import inspect
 import time
 
 import numpy as np
@@ -45,10 +46,14 @@ CASES = {
 
 
 def _factory(factory, fixed):
-    """The case's factory with its fixed hyperparameters bound, the learning rate left to the grid."""
-    def make(learning_rate):
-        return factory(learning_rate=learning_rate, **fixed)
+    """The case's factory with its fixed hyperparameters as its parameters' defaults (so the harness
+    reads them, e.g. Sophia's update_interval for its evaluation count), the learning rate left to the grid."""
+    def make(learning_rate, **given):
+        return factory(learning_rate=learning_rate, **{**fixed, **given})
 
+    keyword = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    make.__signature__ = inspect.Signature([inspect.Parameter("learning_rate", keyword)] + [
+        inspect.Parameter(name, keyword, default=value) for name, value in fixed.items()])
     make.__name__ = factory.__name__
     return make
 
